@@ -1,0 +1,1 @@
+"""The ``mlctl`` command line: parse, call the library, render with rich."""

@@ -1,0 +1,261 @@
+"""The ``mlctl`` commands. Each parses its arguments, calls the library and renders.
+
+Heavy libraries (MLflow, pandas, sklearn) are imported inside the commands so
+``mlctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from mlctl import __version__
+from mlctl.errors import ExitCode, MlctlError
+
+EPILOG_RUN = """\b
+Examples:
+  mlctl run recipes/churn.yaml
+  mlctl run recipes/churn.yaml models=fast split.seed=7
+  mlctl run recipes/churn.yaml --promote --yes --json > result.json
+
+Exit codes: 0 ready, 3 trained but not ready, 4 bad recipe or data,
+5 tracking unavailable, 1 other error (see docs/cli.md)."""
+
+
+def _console(stderr: bool = True):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one line on stderr and a documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        traceback = kwargs.pop("traceback", False) or os.environ.get("MLCTL_TRACEBACK") == "1"
+        try:
+            return fn(*args, **kwargs)
+        except MlctlError as exc:
+            if traceback:
+                raise
+            err = _console()
+            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                err.print(f"[dim]hint: {exc.hint}[/]")
+            sys.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            _console().print("[yellow]interrupted[/]")
+            sys.exit(int(ExitCode.INTERRUPTED))
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:
+            if traceback:
+                raise
+            _console().print(
+                f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}\n"
+                "[dim]run again with --traceback for details[/]"
+            )
+            sys.exit(int(ExitCode.ERROR))
+
+    return click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")(
+        wrapper
+    )
+
+
+recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
+overrides_argument = click.argument("overrides", nargs=-1)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print only a JSON document on stdout."
+)
+workspace_option = click.option(
+    "--workspace",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Workspace folder (default .mlctl in the current folder).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlctl")
+def cli() -> None:
+    """mlctl: one YAML recipe to a validated, trained, gated and registered model."""
+
+
+@cli.command(epilog=EPILOG_RUN)
+@recipe_argument
+@overrides_argument
+@workspace_option
+@click.option("--promote", is_flag=True, help="Make the model champion if the gate passes.")
+@click.option("--yes", "-y", is_flag=True, help="Approve promotion without asking.")
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress, only the result.")
+@handle_errors
+def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
+    """Train, evaluate, gate and register the model a RECIPE describes.
+
+    OVERRIDES are Hydra-style key=value arguments, e.g. split.seed=7 models=fast.
+    """
+    from mlctl.cli import render
+    from mlctl.recipe.loader import load_recipe
+    from mlctl.runner import RunOptions
+    from mlctl.runner import run as run_recipe
+
+    if promote and not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--promote needs --yes when not run interactively")
+        yes = click.confirm("Promote the model to champion if it passes the gate?", err=True)
+        promote = yes
+    loaded = load_recipe(recipe, list(overrides))
+    with render.RunProgress(enabled=not quiet and not as_json) as progress:
+        summary = run_recipe(loaded, RunOptions(workspace, promote), progress.on_event)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        render.run_summary(summary, quiet=quiet)
+    sys.exit(int(ExitCode.OK if summary.ready else ExitCode.NOT_READY))
+
+
+@cli.command()
+@recipe_argument
+@overrides_argument
+@click.option("--no-data", is_flag=True, help="Check the recipe only, do not read the data.")
+@json_option
+@handle_errors
+def validate(recipe, overrides, no_data, as_json) -> None:
+    """Check a RECIPE and its data without training."""
+    from mlctl.cli import render
+    from mlctl.recipe.loader import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    data = None
+    if not no_data:
+        from mlctl.data.prepare import load_dataset
+
+        data = load_dataset(loaded)
+    result = render.validation_result(loaded, data)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        render.validation(result)
+
+
+@cli.command()
+@recipe_argument
+@overrides_argument
+@json_option
+@handle_errors
+def show(recipe, overrides, as_json) -> None:
+    """Print the composed, resolved RECIPE (after defaults and overrides)."""
+    from mlctl.recipe.loader import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    if as_json:
+        click.echo(json.dumps(loaded.composed, indent=2, default=str))
+        return
+    import yaml
+
+    click.echo(f"# {loaded.path}" + (f"  overrides: {' '.join(overrides)}" if overrides else ""))
+    if loaded.choices:
+        click.echo("# defaults: " + ", ".join(f"{k}={v}" for k, v in loaded.choices.items()))
+    click.echo(yaml.safe_dump(loaded.composed, sort_keys=False, allow_unicode=True).rstrip())
+
+
+@cli.group()
+def models() -> None:
+    """Inspect and change the model registry."""
+
+
+@models.command("list")
+@click.argument("name")
+@workspace_option
+@json_option
+@handle_errors
+def models_list(name, workspace, as_json) -> None:
+    """List the versions of model NAME, newest first."""
+    from mlctl.cli import render
+
+    versions = _registry(workspace).versions(name)
+    if as_json:
+        click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+    else:
+        render.versions(name, versions)
+
+
+@models.command("describe")
+@click.argument("name")
+@click.argument("version", default="champion")
+@workspace_option
+@json_option
+@handle_errors
+def models_describe(name, version, workspace, as_json) -> None:
+    """Show one VERSION (number or alias, default champion) of model NAME."""
+    from mlctl.cli import render
+
+    info = _registry(workspace).version(name, version)
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+    else:
+        render.version_detail(info)
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--reason", default="manual promotion", help="Why; recorded on the version.")
+@click.option("--force", is_flag=True, help="Promote even a version that failed its gate.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@workspace_option
+@handle_errors
+def models_promote(name, version, reason, force, yes, workspace) -> None:
+    """Make VERSION of model NAME the champion."""
+    _confirm(yes, f"Make version {version} of '{name}' the champion?")
+    info = _registry(workspace).promote(name, version, reason, force=force)
+    _console().print(f"[green]✓[/] {name} version {info.version} is now champion")
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.option("--reason", default="manual rollback", help="Why; recorded on both versions.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@workspace_option
+@handle_errors
+def models_rollback(name, reason, yes, workspace) -> None:
+    """Move the champion alias of model NAME back to the previous champion."""
+    _confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
+    old, new = _registry(workspace).rollback(name, reason)
+    _console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError("pass --yes to confirm when not run interactively")
+    if not click.confirm(question, err=True):
+        raise click.Abort()
+
+
+def _registry(workspace: str | None):
+    from mlctl.errors import RegistryError
+    from mlctl.tracking.registry import Registry
+    from mlctl.tracking.workspace import prepare, resolve_workspace
+
+    ws = resolve_workspace(workspace)
+    if ws.is_embedded and not (ws.root / "mlflow.db").exists():
+        raise RegistryError(
+            f"no mlctl workspace at {ws.root}; run 'mlctl run RECIPE' first or pass --workspace"
+        )
+    prepare(ws)
+    return Registry(ws)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mlctl")

@@ -1,0 +1,231 @@
+"""Rich rendering of progress and results. Progress goes to stderr, results to stdout."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+# Off a terminal rich assumes 80 columns; results are wider than that.
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 140
+)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+class RunProgress:
+    """Per-candidate progress bars advanced per finished fold (thread-safe)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("folds"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=not enabled,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RunProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        if kind == "stage":
+            self.progress.console.print(f"[dim]•[/] {data['message']}")
+        elif kind == "data":
+            self.progress.console.print(
+                f"[dim]•[/] data: {data['rows']} rows → {data['train']} train / {data['test']} test"
+            )
+            for note in data.get("notes", []):
+                self.progress.console.print(f"  [yellow]note:[/] {note}")
+        elif kind == "run_started":
+            self.progress.console.print(
+                f"[dim]•[/] MLflow run {data['run_id']} at {data['tracking_uri']}"
+            )
+        elif kind == "candidate_start":
+            label = f"{data['candidate']} ({data['estimator']})"
+            self.tasks[data["candidate"]] = self.progress.add_task(label, total=data["fits"])
+        elif kind == "fold_done":
+            task = self.tasks.get(data["candidate"])
+            if task is not None:
+                self.progress.advance(task)
+        elif kind == "candidate_done":
+            task = self.tasks.get(data["candidate"])
+            result = data["result"]
+            if task is not None:
+                total = self.progress.tasks[task].total
+                self.progress.update(task, completed=total)
+                if result.error:
+                    self.progress.console.print(
+                        f"  [red]✗ {data['candidate']} failed:[/] {result.error}"
+                    )
+
+
+def run_summary(summary, quiet: bool = False) -> None:
+    """Leaderboard, gate verdict and where things are."""
+    metric = summary.selection_metric
+    if not quiet:
+        table = Table(title=f"Leaderboard ({metric})", box=box.SIMPLE_HEAVY)
+        table.add_column("candidate")
+        table.add_column("estimator")
+        table.add_column(f"cv {metric}", justify="right")
+        table.add_column("± std", justify="right")
+        table.add_column(f"test {metric}", justify="right")
+        table.add_column("settings", justify="right")
+        table.add_column("seconds", justify="right")
+        for row in summary.leaderboard:
+            style = "bold green" if row["is_winner"] else ("dim" if row["is_baseline"] else "")
+            name = ("★ " if row["is_winner"] else "  ") + row["candidate"]
+            table.add_row(
+                name,
+                row["estimator"],
+                fmt(row["cv_mean"]),
+                fmt(row["cv_std"]),
+                fmt(row["test"].get(metric)) if row["test"] else "failed",
+                str(row["settings_tried"]),
+                fmt(row["fit_seconds"], 1),
+                style=style,
+            )
+        out.print(table)
+        metrics = Table(title="Test metrics of the winner", box=box.SIMPLE)
+        for key in summary.test_metrics:
+            metrics.add_column(key, justify="right")
+        metrics.add_row(*(fmt(v) for v in summary.test_metrics.values()))
+        out.print(metrics)
+    out.print(verdict_panel(summary.verdict))
+    if summary.version is not None:
+        aliases = ", ".join(summary.aliases) or "no alias"
+        out.print(
+            f"[green]✓[/] registered [bold]{summary.model_name}[/] version "
+            f"{summary.version} ({aliases})"
+        )
+        if "champion" not in summary.aliases:
+            out.print(
+                f"  promote it with: mlctl models promote {summary.model_name} "
+                f"{summary.version} --yes"
+            )
+    else:
+        out.print("[yellow]✗[/] not registered: the model did not pass the readiness gate")
+    out.print(f"  report: {summary.report_html}")
+    out.print(f"  run:    {summary.run_id} ({summary.tracking_uri})")
+    out.print(f"  time:   {summary.seconds:.1f} s")
+
+
+def verdict_panel(verdict) -> Panel:
+    table = Table(box=box.SIMPLE, show_header=True)
+    table.add_column("")
+    table.add_column("check")
+    table.add_column("actual", justify="right")
+    table.add_column("required", justify="right")
+    table.add_column("detail", style="dim")
+    for c in verdict.checks:
+        mark = "[green]✓[/]" if c.passed else "[red]✗[/]"
+        required = f"{c.op} {fmt(c.required)}" if c.required is not None else "—"
+        table.add_row(mark, c.name, fmt(c.actual), required, c.detail)
+    title = "[bold green]READY[/]" if verdict.passed else "[bold red]NOT READY[/]"
+    if not verdict.checks:
+        return Panel("no checks configured", title=title)
+    return Panel(table, title=f"Readiness gate: {title}", expand=False)
+
+
+def validation_result(loaded, data) -> dict[str, Any]:
+    r = loaded.recipe
+    result: dict[str, Any] = {
+        "valid": True,
+        "recipe": str(loaded.path),
+        "recipe_hash": loaded.hash,
+        "name": r.name,
+        "task": r.task,
+        "candidates": [k for k, c in r.models.candidates.items() if c.enabled],
+        "selection_metric": r.selection_metric,
+    }
+    if data is not None:
+        result["data"] = {
+            "rows": data.rows,
+            "train_rows": len(data.X_train),
+            "test_rows": len(data.X_test),
+            "input_columns": data.input_columns,
+            "classes": [str(c) for c in data.classes],
+            "positive_class": None if data.positive_class is None else str(data.positive_class),
+            "fingerprint": data.fingerprint,
+            "notes": data.notes,
+        }
+    return result
+
+
+def validation(result: dict[str, Any]) -> None:
+    out.print(
+        f"[green]✓[/] recipe {result['recipe']} is valid "
+        f"({result['task']}, candidates: {', '.join(result['candidates'])}, "
+        f"selection metric {result['selection_metric']})"
+    )
+    data = result.get("data")
+    if data:
+        classes = f", classes {data['classes']}" if data["classes"] else ""
+        out.print(
+            f"[green]✓[/] data: {data['rows']} rows, {len(data['input_columns'])} input "
+            f"columns → {data['train_rows']} train / {data['test_rows']} test{classes}"
+        )
+        for note in data["notes"]:
+            out.print(f"  [yellow]note:[/] {note}")
+
+
+def versions(name: str, items) -> None:
+    table = Table(title=f"Model {name}", box=box.SIMPLE_HEAVY)
+    for col in ("version", "aliases", "created", "gate", "metric", "run"):
+        table.add_column(col)
+    for v in items:
+        metric = v.tags.get("mlctl.selection_metric")
+        value = f"{metric} {fmt(v.metrics.get(metric))}" if metric else ""
+        style = "bold green" if "champion" in v.aliases else ""
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases),
+            v.created,
+            v.tags.get("mlctl.gate", ""),
+            value,
+            v.run_id or "",
+            style=style,
+        )
+    out.print(table)
+
+
+def version_detail(v) -> None:
+    table = Table(box=box.SIMPLE, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    table.add_row("model", v.name)
+    table.add_row("version", str(v.version))
+    table.add_row("aliases", ", ".join(v.aliases) or "—")
+    table.add_row("created", v.created)
+    table.add_row("run", v.run_id or "—")
+    table.add_row("source", v.source or "—")
+    for k, val in sorted(v.metrics.items()):
+        table.add_row(f"test {k}", fmt(val))
+    for k, val in sorted(v.tags.items()):
+        table.add_row(k, val)
+    out.print(table)

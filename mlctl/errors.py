@@ -1,0 +1,93 @@
+"""One family of errors for everything a user can get wrong, and the exit codes.
+
+Every error names what is wrong and where (a key path, a file:line, a column, a
+row), what was found, what was expected and, where there is one, a hint. Only
+the CLI turns them into exit codes and printed lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``mlctl`` command (documented in docs/cli.md)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NOT_READY = 3
+    BAD_INPUT = 4
+    TRACKING_UNAVAILABLE = 5
+    INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in a recipe: where it is and what is wrong."""
+
+    path: str
+    message: str
+    location: str | None = None  # "file:line" when known
+
+    def render(self) -> str:
+        where = f"{self.path}" if self.path else "<recipe>"
+        if self.location:
+            where = f"{where} ({self.location})"
+        return f"{where}: {self.message}"
+
+
+class MlctlError(Exception):
+    """Base of every error meant for a user; carries its exit code and a hint."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RecipeError(MlctlError):
+    """The recipe cannot be used: it holds one or more issues, reported together."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, issues: list[Issue] | str, *, hint: str | None = None) -> None:
+        if isinstance(issues, str):
+            issues = [Issue("", issues)]
+        self.issues = list(issues)
+        if len(self.issues) == 1:
+            message = f"recipe error: {self.issues[0].render()}"
+        else:
+            lines = "\n".join(f"  - {i.render()}" for i in self.issues)
+            message = f"recipe has {len(self.issues)} errors:\n{lines}"
+        super().__init__(message, hint=hint)
+
+
+class ExpressionError(MlctlError):
+    """A derived-feature expression does not parse or uses something not allowed."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class DataError(MlctlError):
+    """The data cannot be read or breaks the recipe's expectations."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class TrackingError(MlctlError):
+    """The MLflow tracking store or model registry cannot be reached or used."""
+
+    exit_code = ExitCode.TRACKING_UNAVAILABLE
+
+
+class RegistryError(MlctlError):
+    """A registry operation was asked for something that does not exist."""
+
+    exit_code = ExitCode.BAD_INPUT

@@ -1,0 +1,11 @@
+"""Evaluation of trained models: metrics, plots, permutation importance and reports.
+
+Modules:
+
+- :mod:`mlctl.evaluate.metrics` -- the metric registry, test-set metrics, confusion
+  matrices, thresholded predictions and the sklearn scorer names used for CV.
+- :mod:`mlctl.evaluate.plots` -- PNG plots (ROC, PR, calibration, confusion matrix,
+  importance, residuals, predicted vs actual) drawn headless with Agg.
+- :mod:`mlctl.evaluate.importance` -- permutation importance on the raw input columns.
+- :mod:`mlctl.evaluate.report` -- the Markdown and self-contained HTML model reports.
+"""

@@ -1,0 +1,1 @@
+"""Feature engineering: safe derived-feature expressions, coercion, pipeline steps."""

@@ -1,0 +1,1 @@
+"""The readiness gate a model must pass before it can become champion."""

@@ -1,0 +1,1 @@
+"""Recipe loading, schema and cross-field checks."""

@@ -1,0 +1,240 @@
+"""Cross-field checks on a composed recipe, run before any data is read.
+
+Each check is a small function returning a list of issues; every failure is
+collected so the user sees them all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mlctl.errors import ExpressionError, Issue, RecipeError
+
+if TYPE_CHECKING:
+    from mlctl.recipe.loader import LoadedRecipe
+
+Check = Callable[["LoadedRecipe"], list[Issue]]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    """Register a cross-field check."""
+    CHECKS.append(fn)
+    return fn
+
+
+def check_recipe(loaded: LoadedRecipe) -> list[Issue]:
+    """Run every registered check; return all issues found."""
+    issues: list[Issue] = []
+    for fn in CHECKS:
+        issues.extend(fn(loaded))
+    return issues
+
+
+def _issue(loaded: LoadedRecipe, path: str, message: str) -> Issue:
+    return Issue(path, message, loaded.location(path))
+
+
+def task_metrics(task: str) -> list[str]:
+    from mlctl.evaluate.metrics import metrics_for_task
+
+    return list(metrics_for_task(task))
+
+
+@check
+def _selection_metric(loaded: LoadedRecipe) -> list[Issue]:
+    r = loaded.recipe
+    names = task_metrics(r.task)
+    if r.selection_metric not in names:
+        return [
+            _issue(
+                loaded,
+                "models.selection_metric",
+                f"'{r.selection_metric}' is not a {r.task} metric; expected one of "
+                f"{', '.join(names)}",
+            )
+        ]
+    return []
+
+
+@check
+def _thresholds(loaded: LoadedRecipe) -> list[Issue]:
+    r = loaded.recipe
+    names = task_metrics(r.task)
+    valid = [f"{d}_{m}" for m in names for d in ("min", "max")]
+    issues = []
+    for section in ("thresholds", "cv_thresholds"):
+        for key in getattr(r.readiness, section):
+            path = f"readiness.{section}.{key}"
+            direction, _, metric = key.partition("_")
+            if direction not in ("min", "max") or metric not in names:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"expected min_/max_ + {names}"
+                issues.append(
+                    _issue(loaded, path, f"'{metric or key}' is not a {r.task} metric; {hint}")
+                )
+            elif section == "cv_thresholds" and metric != r.selection_metric:
+                issues.append(
+                    _issue(
+                        loaded,
+                        path,
+                        f"cross-validation is scored on the selection metric "
+                        f"'{r.selection_metric}' only, not '{metric}'",
+                    )
+                )
+    return issues
+
+
+@check
+def _columns(loaded: LoadedRecipe) -> list[Issue]:
+    r = loaded.recipe
+    f = r.features
+    issues = []
+    both = sorted(set(f.numeric) & set(f.categorical))
+    for col in both:
+        issues.append(
+            _issue(loaded, "features.categorical", f"column '{col}' is listed as numeric too")
+        )
+    for kind in ("numeric", "categorical"):
+        cols = getattr(f, kind)
+        for col in sorted({c for c in cols if cols.count(c) > 1}):
+            issues.append(_issue(loaded, f"features.{kind}", f"column '{col}' is listed twice"))
+        for col in cols:
+            if col == r.data.target:
+                issues.append(
+                    _issue(loaded, f"features.{kind}", f"the target '{col}' cannot be a feature")
+                )
+            if col == r.data.id_column:
+                issues.append(
+                    _issue(loaded, f"features.{kind}", f"the id column '{col}' cannot be a feature")
+                )
+            if col in r.data.drop:
+                issues.append(
+                    _issue(loaded, f"features.{kind}", f"column '{col}' is also in data.drop")
+                )
+    if not f.numeric and not f.categorical and not f.derived:
+        issues.append(
+            _issue(loaded, "features", "no features: list numeric or categorical columns")
+        )
+    names = [d.name for d in f.derived]
+    for i, d in enumerate(f.derived):
+        if d.name in f.numeric or d.name in f.categorical or names.count(d.name) > 1:
+            issues.append(
+                _issue(
+                    loaded,
+                    f"features.derived.{i}.name",
+                    f"derived feature '{d.name}' clashes with another column of that name",
+                )
+            )
+    return issues
+
+
+@check
+def _expressions(loaded: LoadedRecipe) -> list[Issue]:
+    from mlctl.features.expressions import parse_expression
+
+    issues = []
+    for i, d in enumerate(loaded.recipe.features.derived):
+        try:
+            parse_expression(d.expr, name=d.name)
+        except ExpressionError as exc:
+            issues.append(_issue(loaded, f"features.derived.{i}.expr", str(exc)))
+    return issues
+
+
+@check
+def _split(loaded: LoadedRecipe) -> list[Issue]:
+    r = loaded.recipe
+    s = r.data.split
+    issues = []
+    if s.strategy == "time" and not s.time_column:
+        issues.append(
+            _issue(loaded, "data.split.time_column", "required when data.split.strategy is time")
+        )
+    if s.strategy == "stratified" and r.task == "regression":
+        issues.append(
+            _issue(
+                loaded,
+                "data.split.strategy",
+                "stratified splits need a classification target; use random or time",
+            )
+        )
+    if r.data.positive_class is not None and r.task == "regression":
+        issues.append(
+            _issue(loaded, "data.positive_class", "only classification has a positive class")
+        )
+    return issues
+
+
+@check
+def _candidates(loaded: LoadedRecipe) -> list[Issue]:
+    from mlctl.catalog import resolve_estimator_class
+
+    r = loaded.recipe
+    enabled = {k: c for k, c in r.models.candidates.items() if c.enabled}
+    if not enabled:
+        return [_issue(loaded, "models.candidates", "no enabled candidate models")]
+    issues = []
+    for name, cand in enabled.items():
+        base = f"models.candidates.{name}"
+        try:
+            cls = resolve_estimator_class(
+                cand.estimator, cand.target_, r.task, r.models.allowed_prefixes
+            )
+        except RecipeError as exc:
+            where = "estimator" if cand.estimator else "_target_"
+            issues.append(_issue(loaded, f"{base}.{where}", exc.issues[0].message))
+            continue
+        issues.extend(_candidate_params(loaded, base, cls, cand))
+    return issues
+
+
+def _candidate_params(loaded: LoadedRecipe, base: str, cls: type, cand) -> list[Issue]:
+    from mlctl.train.search import grid_size
+
+    try:
+        valid = sorted(cls().get_params(deep=True))
+    except Exception as exc:  # a third-party class that cannot be built bare
+        return [_issue(loaded, base, f"cannot create {cls.__name__}() to check params: {exc}")]
+    issues = []
+    for section in ("params", "search"):
+        for key in getattr(cand, section):
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(valid)}"
+                issues.append(
+                    _issue(
+                        loaded,
+                        f"{base}.{section}.{key}",
+                        f"{cls.__name__} has no parameter '{key}'; {hint}",
+                    )
+                )
+    for key, space in cand.search.items():
+        path = f"{base}.search.{key}"
+        if isinstance(space, list) and not space:
+            issues.append(_issue(loaded, path, "empty list of values"))
+        elif not isinstance(space, list):
+            if space.low > space.high:
+                issues.append(
+                    _issue(loaded, path, f"low ({space.low}) is greater than high ({space.high})")
+                )
+            if space.distribution == "loguniform" and space.low <= 0:
+                issues.append(_issue(loaded, path, "loguniform needs low > 0"))
+    t = loaded.recipe.tuning
+    if t.strategy == "grid":
+        size = grid_size(cand.search)
+        if size is None:
+            issues.append(
+                _issue(loaded, f"{base}.search", "grid search needs lists, not distributions")
+            )
+        elif size > t.max_grid:
+            issues.append(
+                _issue(
+                    loaded,
+                    f"{base}.search",
+                    f"grid has {size} combinations, more than tuning.max_grid ({t.max_grid})",
+                )
+            )
+    return issues

@@ -1,0 +1,288 @@
+"""Load a recipe: safe YAML → Hydra compose (+ overrides) → typed schema → checks.
+
+Hydra is imported here and nowhere else. Every failure becomes a
+:class:`~mlctl.errors.RecipeError` that lists all issues found, each with its
+key path and, where known, ``file:line``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import types
+import typing
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mlctl.errors import Issue, RecipeError
+from mlctl.recipe.schema import Recipe
+from mlctl.recipe.yamlsafe import read_yaml
+
+
+@dataclass
+class LoadedRecipe:
+    """A composed, validated recipe and where it came from."""
+
+    recipe: Recipe
+    path: Path
+    composed: dict[str, Any]
+    overrides: list[str]
+    locations: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the recipe resolve against."""
+        return self.path.parent
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the composed recipe (stable key order)."""
+        text = json.dumps(self.composed, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def location(self, key_path: str) -> str | None:
+        """``file:line`` of a key path, or of its nearest written parent."""
+        parts = key_path.split(".")
+        while parts:
+            loc = self.locations.get(".".join(parts))
+            if loc:
+                return loc
+            parts.pop()
+        return None
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the recipe, relative to the recipe's folder."""
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def conf_dirs(recipe_path: Path) -> list[Path]:
+    """Config-group folders searched for ``defaults:``, most specific first."""
+    candidates = [
+        recipe_path.parent / "conf",
+        recipe_path.parent.parent / "conf",
+        Path.cwd() / "conf",
+    ]
+    out: list[Path] = []
+    for c in candidates:
+        c = c.resolve()
+        if c.is_dir() and c not in out:
+            out.append(c)
+    return out
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedRecipe:
+    """Compose and validate a recipe file with Hydra-style ``key=value`` overrides.
+
+    Raises:
+        RecipeError: with every issue found.
+    """
+    overrides = list(overrides or [])
+    recipe_path = Path(path).expanduser()
+    if not recipe_path.exists():
+        raise RecipeError([Issue("", f"recipe file not found: {recipe_path}")])
+    if not recipe_path.is_file():
+        raise RecipeError([Issue("", f"recipe path is not a file: {recipe_path}")])
+    if recipe_path.suffix != ".yaml":
+        raise RecipeError(
+            [Issue("", f"recipe file must end in .yaml, got '{recipe_path.name}'")],
+        )
+    recipe_path = recipe_path.resolve()
+    raw, locations = read_yaml(recipe_path)
+    if raw is None:
+        raise RecipeError([Issue("", "recipe file is empty", str(recipe_path))])
+    if not isinstance(raw, dict):
+        raise RecipeError(
+            [
+                Issue(
+                    "",
+                    f"a recipe must be a mapping of keys, got a {type(raw).__name__}",
+                    f"{recipe_path}:1",
+                )
+            ]
+        )
+    dirs = conf_dirs(recipe_path)
+    composed, choices = _compose(recipe_path, dirs, overrides)
+    for group, option in choices.items():
+        locations = _group_locations(dirs, group, option) | locations
+    recipe = validate(composed, locations)
+    loaded = LoadedRecipe(recipe, recipe_path, composed, overrides, locations, choices)
+    from mlctl.recipe.checks import check_recipe
+
+    issues = check_recipe(loaded)
+    if issues:
+        raise RecipeError(issues)
+    return loaded
+
+
+def _group_locations(dirs: list[Path], group: str, option: str) -> dict[str, str]:
+    for d in dirs:
+        f = d / group / f"{option}.yaml"
+        if f.is_file():
+            _, lines = read_yaml(f)
+            prefix = group.replace("/", ".")
+            return {f"{prefix}.{k}": v for k, v in lines.items()} | {prefix: f"{f}:1"}
+    return {}
+
+
+def _compose(
+    recipe_path: Path, dirs: list[Path], overrides: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    search = ",".join(f"file://{d}" for d in dirs)
+    hydra_overrides = [f"hydra.searchpath=[{search}]"] if dirs else []
+    GlobalHydra.instance().clear()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with initialize_config_dir(config_dir=str(recipe_path.parent), version_base="1.3"):
+                cfg = compose(
+                    config_name=recipe_path.stem,
+                    overrides=hydra_overrides + overrides,
+                    return_hydra_config=True,
+                )
+        choices = {
+            k: str(v)
+            for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
+            if not k.startswith("hydra/") and v is not None
+        }
+        container = OmegaConf.to_container(cfg, resolve=False)
+        container.pop("hydra", None)
+        resolved = OmegaConf.to_container(OmegaConf.create(container), resolve=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise RecipeError([_hydra_issue(exc, recipe_path)]) from None
+    finally:
+        GlobalHydra.instance().clear()
+    return resolved, choices
+
+
+def _hydra_issue(exc: Exception, recipe_path: Path) -> Issue:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    key = getattr(exc, "full_key", "") or ""
+    if "Could not override" in first:
+        # "Could not override 'modls'." – suggest the nearest existing key.
+        name = first.split("'")[1] if "'" in first else ""
+        return Issue(name, f"override of an unknown key; {_close_hint(name, recipe_path)}")
+    if "Interpolation" in type(exc).__name__ or "interpolation" in first.lower():
+        return Issue(str(key), f"cannot resolve interpolation: {first}", str(recipe_path))
+    if "Could not find" in first or "In 'hydra/config'" in first:
+        return Issue("defaults", first.replace("\n", " "), str(recipe_path))
+    return Issue(str(key), first, str(recipe_path))
+
+
+def _close_hint(name: str, recipe_path: Path) -> str:
+    head, _, last = name.rpartition(".")
+    model = _model_at(tuple(head.split(".")) if head else ())
+    options = list(model.model_fields) if model else []
+    close = difflib.get_close_matches(last, options, n=1)
+    add = f"; to add a new key use +{name}=..."
+    if close:
+        full = f"{head}.{close[0]}" if head else close[0]
+        return f"did you mean '{full}'?{add}"
+    return f"valid keys here: {', '.join(options)}{add}" if options else add.lstrip("; ")
+
+
+def validate(composed: dict[str, Any], locations: dict[str, str] | None = None) -> Recipe:
+    """Check a composed recipe against the schema; all errors are collected."""
+    locations = locations or {}
+    try:
+        return Recipe.model_validate(composed)
+    except ValidationError as exc:
+        issues = [_issue_from_pydantic(e, locations) for e in exc.errors()]
+        raise RecipeError(sorted(set(issues), key=lambda i: i.path)) from None
+
+
+def _issue_from_pydantic(err: dict[str, Any], locations: dict[str, str]) -> Issue:
+    loc = tuple(str(p) for p in err["loc"])
+    # Union members add their type name to the location; drop those parts.
+    loc = tuple(p for p in loc if not _is_type_tag(p))
+    path = ".".join(loc)
+    where = _nearest(locations, loc)
+    kind = err["type"]
+    found = err.get("input")
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        options = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(loc[-1], options, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(options)}"
+        return Issue(path, f"unknown key; {hint}", where)
+    if kind == "missing":
+        return Issue(path, "required key is missing", where)
+    msg = err["msg"]
+    msg = msg[0].lower() + msg[1:] if msg else msg
+    return Issue(path, f"{msg}; got {_show(found)}", where)
+
+
+def _is_type_tag(part: str) -> bool:
+    return part in {"str", "int", "float", "bool", "list", "dict", "Distribution"} or (
+        part.startswith(("list[", "dict[", "function-", "constrained-"))
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _nearest(locations: dict[str, str], loc: tuple[str, ...]) -> str | None:
+    parts = list(loc)
+    while parts:
+        hit = locations.get(".".join(parts))
+        if hit:
+            return hit
+        parts.pop()
+    return None
+
+
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    """The schema class that describes the mapping at a key path."""
+    current: Any = Recipe
+    skip_key = False
+    for part in loc:
+        if skip_key:
+            skip_key = False
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if info is None:
+            return None
+        current, skip_key = _unwrap(info.annotation)
+    if skip_key:
+        return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(inner model class, whether a dict key comes next) of an annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                inner, skip = _unwrap(arg)
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    return inner, skip
+        return None, False
+    if origin is dict:
+        inner, _ = _unwrap(typing.get_args(annotation)[1])
+        return inner, True
+    return annotation, False

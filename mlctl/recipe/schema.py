@@ -1,0 +1,315 @@
+"""The typed schema of a recipe.
+
+Every field carries its user-facing description once; ``docs/recipes.md`` is
+generated from these classes (``python -m mlctl.recipe.docs``). Unknown keys are
+refused (``extra="forbid"``) and types are strict, so YAML 1.1 traps such as an
+unquoted ``NO`` or ``1.10`` are caught rather than silently coerced.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["classification", "regression"]
+ColumnType = Literal["float", "int", "str", "category", "bool", "datetime"]
+ParamValue = Any
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=False)
+
+
+class ColumnExpectation(_Strict):
+    """What a column of the raw data must look like (checked before training)."""
+
+    type: ColumnType | None = Field(
+        None, description="Expected type after coercion: float, int, str, category, bool, datetime."
+    )
+    allowed: list[str | int | float | bool] | None = Field(
+        None, description="Allowed values (categorical columns). Other values are an error."
+    )
+    min: float | None = Field(None, description="Smallest allowed value (numeric columns).")
+    max: float | None = Field(None, description="Largest allowed value (numeric columns).")
+    max_missing: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        1.0, description="Largest allowed share of missing values, 0 to 1."
+    )
+    unique: bool = Field(False, description="Values must be unique (e.g. an id column).")
+
+
+class Expectations(_Strict):
+    """Checks on the raw table; all failures are reported together."""
+
+    min_rows: Annotated[int, Field(ge=1)] = Field(
+        10, description="Fewest rows the data may have (after dropping rows with no target)."
+    )
+    columns: dict[str, ColumnExpectation] = Field(
+        default_factory=dict, description="Per-column expectations, by column name."
+    )
+
+
+class Split(_Strict):
+    """How the data is split into a training and a held-out test set."""
+
+    strategy: Literal["random", "stratified", "time"] = Field(
+        "stratified",
+        description="random, stratified (on the target; classification only) or time "
+        "(the latest rows by `time_column` become the test set).",
+    )
+    test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.2, description="Share of rows held out for the test set, strictly between 0 and 1."
+    )
+    seed: int = Field(42, description="Random seed of the split.")
+    time_column: str | None = Field(
+        None, description="Column ordering rows in time; required when strategy is time."
+    )
+
+
+class Data(_Strict):
+    """Where the data is and what it must look like."""
+
+    source: str = Field(
+        description="CSV or Parquet file, or a glob of them. Relative paths resolve against "
+        "the recipe file's folder."
+    )
+    format: Literal["auto", "csv", "parquet"] = Field(
+        "auto", description="File format; auto picks it from the file extension."
+    )
+    csv_separator: str = Field(",", description="Field separator of CSV files.")
+    target: str = Field(description="Column to predict.")
+    positive_class: str | int | bool | None = Field(
+        None,
+        description="Label of the positive class (binary classification); defaults to the "
+        "larger label in sort order.",
+    )
+    id_column: str | None = Field(
+        None, description="Row identifier: kept out of the features, checked for uniqueness."
+    )
+    drop: list[str] = Field(default_factory=list, description="Columns to ignore entirely.")
+    coerce: dict[str, ColumnType] = Field(
+        default_factory=dict,
+        description="Column type coercions applied on load and inside the model pipeline, "
+        "e.g. `TotalCharges: float` turns blank strings into missing values.",
+    )
+    expectations: Expectations = Field(
+        default_factory=Expectations, description="Checks on the raw data."
+    )
+    split: Split = Field(default_factory=Split, description="Train/test split.")
+
+
+class NumericTransform(_Strict):
+    """Transforms for numeric columns, fitted on the training split."""
+
+    impute: Literal["mean", "median", "most_frequent", "zero", "none"] = Field(
+        "median", description="How missing numeric values are filled."
+    )
+    scale: Literal["standard", "minmax", "robust", "none"] = Field(
+        "standard", description="How numeric columns are scaled."
+    )
+    add_missing_indicator: bool = Field(
+        False, description="Add a 0/1 column per numeric column that had missing values."
+    )
+
+
+class CategoricalTransform(_Strict):
+    """Transforms for categorical columns; unknown categories never crash at predict time."""
+
+    impute: Literal["most_frequent", "constant", "none"] = Field(
+        "constant", description="How missing categories are filled (constant: '__missing__')."
+    )
+    encode: Literal["onehot", "ordinal"] = Field(
+        "onehot",
+        description="onehot (unknown categories become all zeros) or ordinal (unknown → -1).",
+    )
+    min_frequency: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Categories seen fewer times are grouped as infrequent (onehot)."
+    )
+
+
+class DerivedFeature(_Strict):
+    """A feature computed from other columns with a small, safe expression."""
+
+    name: str = Field(description="Name of the new column.")
+    expr: str = Field(
+        description="Expression over columns: arithmetic, comparisons, and/or/not, log, log1p, "
+        "exp, sqrt, abs, clip, round, isnull, fillna, where, and fit-time statistics "
+        "median(col), mean(col), std(col), min(col), max(col), quantile(col, q)."
+    )
+
+
+class Features(_Strict):
+    """Which columns feed the model and how they are transformed."""
+
+    numeric: list[str] = Field(default_factory=list, description="Numeric input columns.")
+    categorical: list[str] = Field(default_factory=list, description="Categorical input columns.")
+    derived: list[DerivedFeature] = Field(
+        default_factory=list,
+        description="Derived numeric features (added to the numeric columns).",
+    )
+    numeric_transform: NumericTransform = Field(default_factory=NumericTransform, description="")
+    categorical_transform: CategoricalTransform = Field(
+        default_factory=CategoricalTransform, description=""
+    )
+
+
+class Distribution(_Strict):
+    """A random-search distribution for one hyperparameter."""
+
+    distribution: Literal["uniform", "loguniform", "randint"] = Field(
+        description="uniform and loguniform draw floats in [low, high]; randint draws integers "
+        "in [low, high]."
+    )
+    low: float = Field(description="Lower bound.")
+    high: float = Field(description="Upper bound.")
+
+
+class Candidate(_Strict):
+    """One candidate model: an estimator, fixed params and a tuning space."""
+
+    estimator: str | None = Field(
+        None, description="Short name from the catalog (see docs/recipes.md#estimators)."
+    )
+    target_: str | None = Field(
+        None,
+        alias="_target_",
+        description="Full class path instead of `estimator`; only under allowed prefixes.",
+    )
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict, description="Fixed estimator parameters."
+    )
+    search: dict[str, list[ParamValue] | Distribution] = Field(
+        default_factory=dict,
+        description="Tuning space: a list of values, or a distribution (random search).",
+    )
+    enabled: bool = Field(True, description="Set false to skip this candidate.")
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class Models(_Strict):
+    """Candidate models and how the winner is chosen."""
+
+    selection_metric: str | None = Field(
+        None,
+        description="Metric that ranks candidates in cross-validation; defaults to roc_auc "
+        "(classification) or rmse (regression).",
+    )
+    cv_folds: Annotated[int, Field(ge=2, le=50)] = Field(5, description="Cross-validation folds.")
+    candidates: dict[str, Candidate] = Field(
+        default_factory=dict, description="Named candidates (at least one)."
+    )
+    allowed_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Extra module prefixes allowed in `_target_`, besides sklearn. and mlctl.",
+    )
+
+
+class Tuning(_Strict):
+    """How each candidate's tuning space is searched."""
+
+    strategy: Literal["grid", "random", "none"] = Field(
+        "random", description="grid (every combination), random (sampled) or none."
+    )
+    n_iter: Annotated[int, Field(ge=1)] = Field(
+        10, description="Budget: parameter settings tried per candidate (random search)."
+    )
+    max_grid: Annotated[int, Field(ge=1)] = Field(
+        200, description="Largest grid allowed before the recipe is refused."
+    )
+    n_jobs: int = Field(-1, description="Parallel jobs for CV and search; -1 uses every core.")
+
+
+class Readiness(_Strict):
+    """The gate a model must pass to become champion."""
+
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="`min_<metric>` or `max_<metric>` on the test set, e.g. min_roc_auc: 0.8.",
+    )
+    cv_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Like thresholds, checked on cross-validation as mean - k*std (min_) "
+        "or mean + k*std (max_) of the selection metric.",
+    )
+    cv_std_k: Annotated[float, Field(ge=0.0)] = Field(
+        1.0, description="k in the cross-validation checks."
+    )
+    beat_baseline_by: float | None = Field(
+        0.0,
+        description="Margin by which the winner must beat the dummy baseline on the selection "
+        "metric (test set); null disables the check.",
+    )
+    compare_champion: bool = Field(
+        True, description="The winner must not be worse than the current champion on this test set."
+    )
+    champion_tolerance: Annotated[float, Field(ge=0.0)] = Field(
+        0.0, description="How much worse than the champion is still accepted."
+    )
+
+
+class Evaluation(_Strict):
+    """Evaluation of the winner on the held-out test set."""
+
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.5, description="Decision threshold on the positive-class probability (binary)."
+    )
+    importance_repeats: Annotated[int, Field(ge=0)] = Field(
+        5, description="Permutation-importance repeats; 0 disables it."
+    )
+    importance_max_rows: Annotated[int, Field(ge=10)] = Field(
+        2000, description="Rows sampled from the test set for permutation importance."
+    )
+
+
+class Tracking(_Strict):
+    """Where runs and models are recorded."""
+
+    workspace: str | None = Field(
+        None,
+        description="Workspace folder (SQLite tracking DB, artifacts, reports); default "
+        "`.mlctl` in the current directory.",
+    )
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default sqlite in the workspace. MLCTL_TRACKING_URI "
+        "or MLFLOW_TRACKING_URI override it.",
+    )
+    experiment: str | None = Field(None, description="Experiment name; default the recipe name.")
+
+
+class Deploy(_Strict):
+    """Registration and promotion."""
+
+    model_name: str | None = Field(None, description="Registered model name; default `name`.")
+    auto_promote: bool = Field(
+        False, description="Promote to champion when the gate passes, without --promote."
+    )
+
+
+class Recipe(_Strict):
+    """A complete, composed recipe."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = Field(
+        description="Recipe and default model name: letters, digits, '_', '.', '-'."
+    )
+    task: Task = Field("classification", description="classification or regression.")
+    seed: int = Field(42, description="Global random seed (estimators, search, importance).")
+    data: Data = Field(description="Data source, expectations and split.")
+    features: Features = Field(default_factory=Features, description="Input features.")
+    models: Models = Field(default_factory=Models, description="Candidate models.")
+    tuning: Tuning = Field(default_factory=Tuning, description="Hyperparameter search.")
+    readiness: Readiness = Field(default_factory=Readiness, description="Readiness gate.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation.")
+    tracking: Tracking = Field(default_factory=Tracking, description="Tracking and registry.")
+    deploy: Deploy = Field(default_factory=Deploy, description="Registration and promotion.")
+
+    @property
+    def model_name(self) -> str:
+        return self.deploy.model_name or self.name
+
+    @property
+    def selection_metric(self) -> str:
+        if self.models.selection_metric:
+            return self.models.selection_metric
+        return "roc_auc" if self.task == "classification" else "rmse"

@@ -1,0 +1,473 @@
+"""``mlctl run`` as a library call: data → train → evaluate → gate → track → register.
+
+Stages report progress through an ``on_event(kind, data)`` callback; nothing
+here prints. The result is a :class:`RunSummary` (its ``to_dict`` is the
+``--json`` document, see docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlctl import __version__
+from mlctl.data.prepare import Dataset, load_dataset
+from mlctl.evaluate.metrics import (
+    classification_metrics,
+    confusion,
+    cv_scorer,
+    metrics_for_task,
+    predict_with_threshold,
+    regression_metrics,
+)
+from mlctl.readiness import gate
+from mlctl.recipe.loader import LoadedRecipe
+from mlctl.recipe.schema import Recipe
+from mlctl.train.search import ProgressFn, SearchResult
+from mlctl.train.trainer import BASELINE, pick_winner, train_all
+
+JSON_SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunOptions:
+    """Choices made on the command line rather than in the recipe."""
+
+    workspace: str | None = None
+    promote: bool = False  # promotion approved by the user (--promote --yes)
+
+
+@dataclass
+class Evaluation:
+    """Test-set results of one fitted candidate."""
+
+    metrics: dict[str, float]
+    y_pred: Any
+    proba: Any
+    classes: list[Any]
+
+
+@dataclass
+class RunSummary:
+    """Everything a user or a CI pipeline needs to know about one run."""
+
+    recipe: str
+    recipe_hash: str
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_name: str
+    selection_metric: str
+    winner: str
+    data: dict[str, Any]
+    leaderboard: list[dict[str, Any]]
+    test_metrics: dict[str, float]
+    cv: dict[str, float]
+    verdict: gate.Verdict
+    version: int | None = None
+    aliases: list[str] = field(default_factory=list)
+    model_uri: str | None = None
+    report_html: str | None = None
+    report_markdown: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.verdict.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": JSON_SCHEMA_VERSION,
+            "status": "ready" if self.ready else "not_ready",
+            "recipe": self.recipe,
+            "recipe_hash": self.recipe_hash,
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "tracking_uri": self.tracking_uri,
+            "model": {
+                "name": self.model_name,
+                "version": self.version,
+                "aliases": self.aliases,
+                "uri": self.model_uri,
+            },
+            "winner": self.winner,
+            "selection_metric": self.selection_metric,
+            "test_metrics": _clean(self.test_metrics),
+            "cv": _clean(self.cv),
+            "gate": _clean(self.verdict.to_dict()),
+            "leaderboard": _clean(self.leaderboard),
+            "data": self.data,
+            "report": {"html": self.report_html, "markdown": self.report_markdown},
+            "seconds": round(self.seconds, 2),
+            "notes": self.notes,
+        }
+
+
+def _clean(value: Any) -> Any:
+    """NaN/inf → None so the JSON document is valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def evaluate_model(recipe: Recipe, model: Any, data: Dataset) -> Evaluation:
+    """Predict the test split and compute every metric of the task."""
+    if recipe.task == "regression":
+        y_pred = model.predict(data.X_test)
+        return Evaluation(regression_metrics(data.y_test, y_pred), y_pred, None, [])
+    classes = list(model.classes_)
+    proba = _proba(model, data.X_test, len(classes))
+    threshold = recipe.evaluation.threshold if len(classes) == 2 else None
+    if proba is not None:
+        y_pred = predict_with_threshold(proba, classes, data.positive_class, threshold)
+    else:
+        y_pred = model.predict(data.X_test)
+    metrics = classification_metrics(data.y_test, y_pred, proba, classes, data.positive_class)
+    return Evaluation(metrics, y_pred, proba, classes)
+
+
+def _proba(model: Any, X: Any, n_classes: int):
+    import numpy as np
+
+    if hasattr(model, "predict_proba"):
+        try:
+            return model.predict_proba(X)
+        except AttributeError:  # e.g. a final step without probabilities
+            pass
+    if n_classes == 2 and hasattr(model, "decision_function"):
+        # Rank metrics (ROC/PR AUC) only need a monotone score; log loss will be poor.
+        d = np.asarray(model.decision_function(X), dtype=float)
+        p = 1.0 / (1.0 + np.exp(-d))
+        return np.column_stack([1.0 - p, p])
+    return None
+
+
+def run(
+    loaded: LoadedRecipe, options: RunOptions, on_event: ProgressFn | None = None
+) -> RunSummary:
+    """Run a recipe end to end; see the module docstring."""
+    from mlctl.tracking.registry import Registry
+    from mlctl.tracking.runs import ParentRun, git_commit
+    from mlctl.tracking.workspace import prepare, resolve_workspace
+
+    emit = on_event or (lambda kind, data: None)
+    started = time.perf_counter()
+    r = loaded.recipe
+    emit("stage", {"message": "loading and checking data"})
+    data = load_dataset(loaded)
+    emit(
+        "data",
+        {
+            "rows": data.rows,
+            "train": len(data.X_train),
+            "test": len(data.X_test),
+            "notes": data.notes,
+        },
+    )
+    ws = resolve_workspace(options.workspace, r.tracking.workspace, r.tracking.uri)
+    prepare(ws)
+    registry = Registry(ws)
+    tags = {
+        "mlctl.recipe": str(loaded.path),
+        "mlctl.recipe_hash": loaded.hash,
+        "mlctl.data_hash": data.fingerprint,
+        "mlctl.model_name": r.model_name,
+    }
+    commit = git_commit(loaded.base_dir)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        tags["mlctl.git_commit"] = commit
+    run_name = f"{r.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    with ParentRun(ws, r.tracking.experiment or r.name, run_name, tags) as parent:
+        emit("run_started", {"run_id": parent.run_id, "tracking_uri": ws.tracking_uri})
+        parent.log_dict(loaded.composed, "recipe.yaml")
+        parent.log_params(_flat_params(loaded.composed))
+        results = train_all(r, data, on_event)
+        winner = pick_winner(r, results)
+        emit("stage", {"message": f"evaluating {winner.name} on the test set"})
+        evaluations = {
+            res.name: evaluate_model(r, res.best_estimator, data)
+            for res in results
+            if not res.error
+        }
+        best = evaluations[winner.name]
+        verdict = _verdict(r, winner, evaluations, data, registry)
+        leaderboard = _leaderboard(results, evaluations, winner)
+        for res in results:
+            parent.log_child(
+                res.name,
+                {"estimator": res.estimator, **res.best_params},
+                {
+                    f"cv_{r.selection_metric}_mean": res.cv_mean,
+                    f"cv_{r.selection_metric}_std": res.cv_std,
+                    **{
+                        f"test_{k}": v
+                        for k, v in getattr(evaluations.get(res.name), "metrics", {}).items()
+                    },
+                },
+                {"mlctl.error": res.error} if res.error else {},
+            )
+        parent.log_metrics({f"test_{k}": v for k, v in best.metrics.items()})
+        parent.log_metrics(
+            {
+                f"cv_{r.selection_metric}_mean": winner.cv_mean,
+                f"cv_{r.selection_metric}_std": winner.cv_std,
+            }
+        )
+        parent.set_tags({"mlctl.winner": winner.name, "mlctl.gate": _gate_tag(verdict)})
+        emit("stage", {"message": "computing feature importance and plots"})
+        report_dir = ws.reports / r.model_name / parent.run_id
+        importances = _importance(r, winner, data)
+        ctx = _report_context(
+            loaded, data, winner, best, verdict, leaderboard, importances, parent.run_id
+        )
+        emit("stage", {"message": "logging the model to MLflow"})
+        model_uri = parent.log_model(
+            winner.best_estimator, data.X_train.head(5), r.models.allowed_prefixes
+        )
+        version, aliases = None, []
+        if verdict.passed:
+            emit("stage", {"message": f"registering model '{r.model_name}'"})
+            version, aliases = _register(
+                registry, r, model_uri, parent.run_id, best, verdict, data, options
+            )
+            ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
+        md_path, html_path = _write_report(ctx, r, best, data, importances, report_dir)
+        parent.log_artifacts(report_dir, "report")
+        parent.set_tags({"mlctl.registered_version": version or ""})
+        summary = RunSummary(
+            recipe=str(loaded.path),
+            recipe_hash=loaded.hash,
+            run_id=parent.run_id,
+            experiment_id=parent.experiment_id,
+            tracking_uri=ws.tracking_uri,
+            model_name=r.model_name,
+            selection_metric=r.selection_metric,
+            winner=winner.name,
+            data=ctx["data"],
+            leaderboard=leaderboard,
+            test_metrics=best.metrics,
+            cv={"mean": winner.cv_mean, "std": winner.cv_std},
+            verdict=verdict,
+            version=version,
+            aliases=aliases,
+            model_uri=model_uri,
+            report_html=str(html_path),
+            report_markdown=str(md_path),
+            notes=data.notes,
+        )
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _gate_tag(verdict: gate.Verdict) -> str:
+    return "passed" if verdict.passed else "failed"
+
+
+def _register(
+    registry,
+    r: Recipe,
+    model_uri: str,
+    run_id: str,
+    best: Evaluation,
+    verdict: gate.Verdict,
+    data: Dataset,
+    options: RunOptions,
+) -> tuple[int, list[str]]:
+    from mlctl.tracking.registry import CHALLENGER, CHAMPION
+
+    tags = {
+        "mlctl.gate": _gate_tag(verdict),
+        "mlctl.data_hash": data.fingerprint,
+        "mlctl.selection_metric": r.selection_metric,
+        **{f"mlctl.metric.{k}": v for k, v in best.metrics.items() if math.isfinite(v)},
+    }
+    version = registry.register(model_uri, r.model_name, run_id, tags)
+    try:
+        if options.promote or r.deploy.auto_promote:
+            why = "auto_promote in recipe" if r.deploy.auto_promote else "mlctl run --promote"
+            registry.promote(r.model_name, version, f"gate passed; {why}")
+            return version, [CHAMPION]
+        registry.set_challenger(r.model_name, version)
+        return version, [CHALLENGER]
+    except BaseException:
+        registry.delete_version(r.model_name, version)
+        raise
+
+
+def _verdict(
+    r: Recipe, winner: SearchResult, evaluations: dict[str, Evaluation], data: Dataset, registry
+) -> gate.Verdict:
+    info = metrics_for_task(r.task)[r.selection_metric]
+    metric = r.selection_metric
+    best = evaluations[winner.name]
+    rd = r.readiness
+    checks = gate.threshold_checks(rd.thresholds, best.metrics)
+    checks += gate.cv_checks(rd.cv_thresholds, metric, winner.cv_mean, winner.cv_std, rd.cv_std_k)
+    actual = best.metrics[metric]
+    if rd.beat_baseline_by is not None and BASELINE in evaluations:
+        base = evaluations[BASELINE].metrics[metric]
+        checks.append(
+            gate.baseline_check(metric, info.greater_is_better, actual, base, rd.beat_baseline_by)
+        )
+    if rd.compare_champion:
+        checks.append(_champion_check(r, info.greater_is_better, actual, data, registry))
+    return gate.Verdict(checks)
+
+
+def _champion_check(r: Recipe, greater: bool, actual: float, data: Dataset, registry) -> gate.Check:
+    from mlctl.tracking.registry import CHAMPION
+
+    metric = r.selection_metric
+    try:
+        model, version = registry.load_sklearn(r.model_name, CHAMPION)
+    except Exception as exc:
+        return gate.champion_check(
+            metric,
+            greater,
+            actual,
+            None,
+            0,
+            f"{r.model_name}@champion",
+            f"could not be loaded: {str(exc).splitlines()[0][:200]}",
+        )
+    if model is None:
+        return gate.champion_check(
+            metric, greater, actual, None, r.readiness.champion_tolerance, "champion"
+        )
+    label = f"champion v{version}"
+    try:
+        score = evaluate_model(r, model, data).metrics[metric]
+    except Exception as exc:
+        return gate.champion_check(
+            metric,
+            greater,
+            actual,
+            None,
+            0,
+            label,
+            f"could not score this test set: {str(exc).splitlines()[0][:200]}",
+        )
+    return gate.champion_check(
+        metric, greater, actual, score, r.readiness.champion_tolerance, label
+    )
+
+
+def _leaderboard(
+    results: list[SearchResult], evaluations: dict[str, Evaluation], winner: SearchResult
+) -> list[dict[str, Any]]:
+    rows = []
+    for res in results:
+        ev = evaluations.get(res.name)
+        rows.append(
+            {
+                "candidate": res.name,
+                "estimator": res.estimator,
+                "cv_mean": res.cv_mean,
+                "cv_std": res.cv_std,
+                "test": ev.metrics if ev else {},
+                "best_params": res.best_params,
+                "settings_tried": res.n_settings,
+                "fit_seconds": round(res.fit_seconds, 2),
+                "is_winner": res.name == winner.name,
+                "is_baseline": res.name == BASELINE,
+                "error": res.error,
+            }
+        )
+    return rows
+
+
+def _importance(r: Recipe, winner: SearchResult, data: Dataset) -> list[tuple[str, float, float]]:
+    from mlctl.evaluate.importance import permutation_importance_table
+
+    if r.evaluation.importance_repeats == 0:
+        return []
+    scorer = cv_scorer(r.selection_metric, r.task, data.classes, data.positive_class)
+    return permutation_importance_table(
+        winner.best_estimator,
+        data.X_test,
+        data.y_test,
+        scoring=scorer,
+        n_repeats=r.evaluation.importance_repeats,
+        max_rows=r.evaluation.importance_max_rows,
+        random_state=r.seed,
+        n_jobs=r.tuning.n_jobs,
+    )
+
+
+def _report_context(
+    loaded: LoadedRecipe,
+    data: Dataset,
+    winner: SearchResult,
+    best: Evaluation,
+    verdict: gate.Verdict,
+    leaderboard: list[dict[str, Any]],
+    importances: list,
+    run_id: str,
+) -> dict[str, Any]:
+    r = loaded.recipe
+    binary = r.task == "classification" and len(best.classes) == 2
+    return {
+        "name": r.name,
+        "task": r.task,
+        "model_name": f"{winner.name} ({winner.estimator})",
+        "run_id": run_id,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": {
+            "source": str(loaded.resolve_path(r.data.source)),
+            "files": len(data.files),
+            "rows": data.rows,
+            "train_rows": len(data.X_train),
+            "test_rows": len(data.X_test),
+            "fingerprint": data.fingerprint,
+        },
+        "selection_metric": r.selection_metric,
+        "leaderboard": leaderboard,
+        "test_metrics": best.metrics,
+        "threshold": r.evaluation.threshold if binary else None,
+        "confusion": confusion(data.y_test, best.y_pred, best.classes) if best.classes else None,
+        "importance": importances,
+        "gate": verdict.to_dict(),
+        "registered": None,
+        "mlctl_version": __version__,
+    }
+
+
+def _write_report(
+    ctx: dict[str, Any], r: Recipe, best: Evaluation, data: Dataset, importances: list, out: Path
+) -> tuple[Path, Path]:
+    from mlctl.evaluate.plots import make_plots
+    from mlctl.evaluate.report import write_reports
+
+    plots = make_plots(
+        r.task,
+        data.y_test,
+        best.y_pred,
+        best.proba,
+        best.classes or None,
+        data.positive_class,
+        importances,
+        out,
+    )
+    return write_reports(ctx, plots, out)
+
+
+def _flat_params(composed: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The composed recipe as MLflow params (``data.split.seed`` → value)."""
+    out: dict[str, Any] = {}
+    for key, value in composed.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flat_params(value, f"{name}."))
+        else:
+            out[name] = value
+    return dict(list(out.items())[:100])

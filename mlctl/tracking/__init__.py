@@ -1,0 +1,1 @@
+"""MLflow tracking runs and the model registry (MLflow is imported only here)."""

@@ -1,0 +1,226 @@
+"""The model registry: versions, the ``champion`` / ``challenger`` aliases, rollback.
+
+The champion history is kept as a registered-model tag (a JSON list of
+versions), so rollback knows which version was champion before, and every
+promotion and rollback records its reason on the version it touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlctl.errors import MlctlError, RegistryError, TrackingError
+from mlctl.tracking.workspace import Workspace, quiet_mlflow
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_TAG = "mlctl.champion_history"
+
+
+@dataclass
+class VersionInfo:
+    """What a user sees of one registered version."""
+
+    name: str
+    version: int
+    aliases: list[str]
+    run_id: str | None
+    created: str
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class Registry:
+    """Registry operations on one tracking URI."""
+
+    def __init__(self, ws: Workspace) -> None:
+        from mlflow import MlflowClient
+
+        quiet_mlflow()
+        self.ws = ws
+        self.client = MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+
+    # ---------------------------------------------------------------- queries
+    def _model(self, name: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
+                known = [m.name for m in self.client.search_registered_models(max_results=50)]
+                hint = f"registered models: {', '.join(known)}" if known else "no models yet"
+                raise RegistryError(f"no registered model named '{name}'; {hint}") from None
+            raise TrackingError(f"registry unavailable at {self.ws.tracking_uri}: {exc}") from None
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of a model, newest first."""
+        model = self._model(name)
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        found = self.client.search_model_versions(f"name = '{name}'")
+        out = [self._info(v, aliases.get(str(v.version), [])) for v in found]
+        return sorted(out, key=lambda v: v.version, reverse=True)
+
+    def version(self, name: str, version: int | str) -> VersionInfo:
+        """One version (by number or alias)."""
+        for v in self.versions(name):
+            if str(v.version) == str(version) or str(version) in v.aliases:
+                return v
+        have = ", ".join(str(v.version) for v in self.versions(name))
+        raise RegistryError(f"model '{name}' has no version or alias '{version}'; versions: {have}")
+
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """Version an alias points at, or None."""
+        model = self._model(name)
+        version = (model.aliases or {}).get(alias)
+        return int(version) if version is not None else None
+
+    def champion_history(self, name: str) -> list[int]:
+        model = self._model(name)
+        return [int(v) for v in json.loads((model.tags or {}).get(HISTORY_TAG, "[]"))]
+
+    def _info(self, v: Any, aliases: list[str]) -> VersionInfo:
+        created = time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime((v.creation_timestamp or 0) / 1000)
+        )
+        tags = dict(v.tags or {})
+        metrics = {
+            k.removeprefix("mlctl.metric."): float(val)
+            for k, val in tags.items()
+            if k.startswith("mlctl.metric.")
+        }
+        return VersionInfo(
+            name=v.name,
+            version=int(v.version),
+            aliases=sorted(aliases),
+            run_id=v.run_id,
+            created=created,
+            tags={k: val for k, val in tags.items() if not k.startswith("mlctl.metric.")},
+            metrics=metrics,
+            source=v.source,
+        )
+
+    # ---------------------------------------------------------------- changes
+    def register(self, model_uri: str, name: str, run_id: str, tags: dict[str, Any]) -> int:
+        """A new version of ``name``; on any failure nothing is left half-registered."""
+        from mlflow.exceptions import MlflowException
+
+        version = None
+        try:
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:
+                if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+                    raise
+            model_id = (
+                model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+            )
+            mv = self.client.create_model_version(
+                name,
+                model_uri,
+                run_id=run_id,
+                tags={k: str(v) for k, v in tags.items()},
+                model_id=model_id,
+            )
+            version = int(mv.version)
+            return version
+        except BaseException as exc:
+            if version is not None:
+                self._delete_quietly(name, version)
+            if isinstance(exc, MlctlError | KeyboardInterrupt):
+                raise
+            raise TrackingError(f"could not register model '{name}': {exc}") from None
+
+    def delete_version(self, name: str, version: int) -> None:
+        self._delete_quietly(name, version)
+
+    def _delete_quietly(self, name: str, version: int) -> None:
+        with contextlib.suppress(Exception):
+            self.client.delete_model_version(name, str(version))
+
+    def set_challenger(self, name: str, version: int) -> None:
+        self.client.set_registered_model_alias(name, CHALLENGER, str(version))
+
+    def promote(self, name: str, version: int, reason: str, force: bool = False) -> VersionInfo:
+        """Make ``version`` the champion, remembering the previous one for rollback."""
+        info = self.version(name, version)
+        if info.tags.get("mlctl.gate") == "failed" and not force:
+            raise RegistryError(
+                f"version {version} of '{name}' failed its readiness gate; "
+                "pass --force to promote it anyway"
+            )
+        current = self.alias_version(name, CHAMPION)
+        if current == info.version:
+            return info
+        history = self.champion_history(name)
+        history.append(info.version)
+        self.client.set_registered_model_alias(name, CHAMPION, str(info.version))
+        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
+        self.client.set_model_version_tag(name, str(info.version), "mlctl.promoted_reason", reason)
+        self.client.set_model_version_tag(
+            name, str(info.version), "mlctl.promoted_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        )
+        if self.alias_version(name, CHALLENGER) == info.version:
+            self.client.delete_registered_model_alias(name, CHALLENGER)
+        return self.version(name, info.version)
+
+    def rollback(self, name: str, reason: str) -> tuple[int, int]:
+        """Move ``champion`` back to the previous champion; returns (from, to)."""
+        current = self.alias_version(name, CHAMPION)
+        if current is None:
+            raise RegistryError(f"model '{name}' has no champion to roll back")
+        history = self.champion_history(name)
+        while history and history[-1] == current:
+            history.pop()
+        existing = {v.version for v in self.versions(name)}
+        while history and history[-1] not in existing:
+            history.pop()
+        if not history:
+            raise RegistryError(
+                f"model '{name}' has no earlier champion than version {current}; "
+                "promote a version explicitly instead"
+            )
+        target = history[-1]
+        self.client.set_registered_model_alias(name, CHAMPION, str(target))
+        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.client.set_model_version_tag(
+            name, str(current), "mlctl.rolled_back", f"{stamp}: {reason}"
+        )
+        self.client.set_model_version_tag(
+            name,
+            str(target),
+            "mlctl.restored_reason",
+            f"{stamp}: rollback from {current}: {reason}",
+        )
+        return current, target
+
+    def load_sklearn(self, name: str, alias: str):
+        """The sklearn Pipeline behind an alias, or None if the alias is unset."""
+        import mlflow
+
+        version = self.alias_version(name, alias) if self._exists(name) else None
+        if version is None:
+            return None, None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        return model, version
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._model(name)
+        except RegistryError:
+            return False
+        return True

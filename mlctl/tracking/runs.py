@@ -1,0 +1,215 @@
+"""MLflow runs: one parent run per ``mlctl run``, a nested run per candidate.
+
+MLflow is imported only in this package. A run that fails or is interrupted is
+always ended as FAILED or KILLED, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mlctl import __version__
+from mlctl.errors import MlctlError, TrackingError
+from mlctl.tracking.workspace import Workspace
+
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl.", "builtins.")
+REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "pyarrow")
+
+
+def git_commit(folder: Path) -> str | None:
+    """HEAD commit of the git checkout holding ``folder``, if any."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _experiment_id(ws: Workspace, name: str) -> str:
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"experiment '{name}' is deleted in {ws.tracking_uri}",
+                hint="restore it (mlflow experiments restore) or set tracking.experiment",
+            )
+        return exp.experiment_id
+    return mlflow.create_experiment(name, artifact_location=ws.artifact_location)
+
+
+class ParentRun:
+    """The parent run of one ``mlctl run``; use as a context manager."""
+
+    def __init__(self, ws: Workspace, experiment: str, run_name: str, tags: dict[str, str]):
+        self.ws = ws
+        self.experiment = experiment
+        self.run_name = run_name
+        self.tags = {"mlctl.version": __version__, **tags}
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+
+    def __enter__(self) -> ParentRun:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.ws.tracking_uri)
+        mlflow.set_registry_uri(self.ws.tracking_uri)
+        try:
+            self.experiment_id = _experiment_id(self.ws, self.experiment)
+            run = mlflow.start_run(
+                experiment_id=self.experiment_id, run_name=self.run_name, tags=self.tags
+            )
+        except MlctlError:
+            raise
+        except Exception as exc:
+            raise TrackingError(
+                f"cannot start an MLflow run at {self.ws.tracking_uri}: {exc}"
+            ) from None
+        self.run_id = run.info.run_id
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        import mlflow
+
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        while mlflow.active_run() is not None:
+            try:
+                mlflow.end_run(status)
+            except Exception:
+                break
+
+    # ---------------------------------------------------------------- logging
+    def log_params(self, params: dict[str, Any]) -> None:
+        import mlflow
+
+        mlflow.log_params({k: _param(v) for k, v in params.items()})
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        import mlflow
+
+        clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+        if clean:
+            mlflow.log_metrics(clean)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifacts(str(folder), artifact_path)
+
+    def log_dict(self, data: dict[str, Any], name: str) -> None:
+        import mlflow
+
+        mlflow.log_dict(data, name)
+
+    def log_child(
+        self, name: str, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, Any]
+    ) -> str:
+        """A nested run for one candidate; returns its run id."""
+        import mlflow
+
+        with mlflow.start_run(
+            experiment_id=self.experiment_id,
+            run_name=name,
+            nested=True,
+            tags={"mlctl.candidate": name},
+        ) as run:
+            if params:
+                self.log_params(params)
+            self.log_metrics(metrics)
+            self.set_tags(tags)
+            return run.info.run_id
+
+    def log_model(
+        self, pipeline: Any, example: Any, extra_prefixes: list[str] | tuple[str, ...] = ()
+    ) -> str:
+        """Log the fitted Pipeline in MLflow's sklearn flavor; returns the model URI.
+
+        Raises:
+            TrackingError: the pipeline holds a type outside the trusted prefixes, or
+                MLflow could not store it.
+        """
+        import mlflow
+        from mlflow.models import infer_signature
+
+        trusted = trusted_types(pipeline, extra_prefixes)
+        output = pipeline.predict(example)
+        try:
+            with warnings.catch_warnings():
+                # MLflow hints that integer columns cannot hold missing values; our
+                # signature keeps the training data's own types on purpose (docs/tracking.md).
+                warnings.simplefilter("ignore")
+                signature = infer_signature(example, output)
+                info = mlflow.sklearn.log_model(
+                    pipeline,
+                    name="model",
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=requirements(),
+                    serialization_format="skops",
+                    skops_trusted_types=trusted,
+                )
+        except MlctlError:
+            raise
+        except Exception as exc:
+            raise TrackingError(f"could not log the model to MLflow: {exc}") from None
+        return info.model_uri
+
+
+def trusted_types(pipeline: Any, extra_prefixes: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Exactly the types skops must trust to load this pipeline.
+
+    Every type must be under a trusted prefix (sklearn, numpy, scipy, mlctl, or one
+    the recipe allows for its estimators); anything else is refused rather than
+    trusted blindly or pickled.
+    """
+    import skops.io as sio
+
+    untrusted = sorted(sio.get_untrusted_types(data=sio.dumps(pipeline)))
+    allowed = TRUSTED_PREFIXES + tuple(p if p.endswith(".") else p + "." for p in extra_prefixes)
+    refused = [t for t in untrusted if not t.startswith(allowed)]
+    if refused:
+        raise TrackingError(
+            f"the model holds types that are not trusted for loading: {', '.join(refused)}",
+            hint="add their module prefix to models.allowed_prefixes if you trust it",
+        )
+    return untrusted
+
+
+def requirements() -> list[str]:
+    """Pinned pip requirements of the logged model (saves MLflow's slow inference)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in REQUIREMENTS:
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _param(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."

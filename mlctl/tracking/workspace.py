@@ -1,0 +1,113 @@
+"""The workspace folder and the MLflow tracking / registry URIs.
+
+Default layout (see docs/tracking.md)::
+
+    .mlctl/
+      mlflow.db        # SQLite tracking store and model registry
+      artifacts/       # run artifacts and logged models
+      reports/<model>/<run id>/   # evaluation reports and plots
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlctl.errors import TrackingError
+
+DEFAULT_WORKSPACE = ".mlctl"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where mlctl keeps its tracking store, artifacts and reports."""
+
+    root: Path
+    tracking_uri: str
+    artifact_location: str | None  # None: let the tracking server decide
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.artifact_location is not None
+
+
+def resolve_workspace(
+    workspace: str | Path | None = None,
+    recipe_workspace: str | Path | None = None,
+    recipe_uri: str | None = None,
+) -> Workspace:
+    """Pick the workspace and tracking URI.
+
+    Order: ``--workspace`` > the recipe's ``tracking.workspace`` > ``.mlctl`` in the
+    current folder. Tracking URI: ``MLCTL_TRACKING_URI`` > ``MLFLOW_TRACKING_URI`` >
+    the recipe's ``tracking.uri`` > SQLite in the workspace.
+    """
+    root = Path(workspace or recipe_workspace or DEFAULT_WORKSPACE).expanduser().resolve()
+    uri = (
+        os.environ.get("MLCTL_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI") or recipe_uri
+    )
+    if uri:
+        return Workspace(root, uri, None)
+    return Workspace(root, f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+
+
+def prepare(ws: Workspace) -> None:
+    """Create the workspace folders and check the tracking store answers.
+
+    Raises:
+        TrackingError: the folder cannot be created or written, or the tracking
+            store does not answer.
+    """
+    quiet_mlflow()
+    try:
+        ws.root.mkdir(parents=True, exist_ok=True)
+        (ws.root / ".gitignore").write_text("*\n") if not (
+            ws.root / ".gitignore"
+        ).exists() else None
+        if ws.is_embedded:
+            (ws.root / "artifacts").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise TrackingError(
+            f"workspace {ws.root} cannot be created or written: {exc.strerror or exc}",
+            hint="pass --workspace DIR or set tracking.workspace in the recipe",
+        ) from None
+    ping(ws.tracking_uri)
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's and Alembic's INFO chatter and telemetry off the terminal."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    for name in ("mlflow", "alembic", "urllib3", "git"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def ping(uri: str) -> None:
+    """Make one cheap call to the tracking store.
+
+    Raises:
+        TrackingError: naming the URI and the cause.
+    """
+    import warnings
+
+    from mlflow import MlflowClient
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
+    except Exception as exc:  # MLflow raises many types for an unusable store
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(
+            f"tracking store {uri} is unavailable: {text[:300]}",
+            hint="check the URI (MLCTL_TRACKING_URI, MLFLOW_TRACKING_URI or tracking.uri)",
+        ) from None

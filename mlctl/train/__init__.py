@@ -1,0 +1,1 @@
+"""Training: candidates, cross-validation and hyperparameter search."""

@@ -1,0 +1,211 @@
+"""Cross-validation and hyperparameter search of each candidate, with sklearn's own search.
+
+Search runs in worker processes (``n_jobs``); each finished fold is reported
+back through a managed queue so the terminal can show per-fold progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlctl.features.build import MODEL_STEP
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def grid_size(search: dict[str, Any]) -> int | None:
+    """Number of combinations of a tuning space; None if it holds distributions."""
+    size = 1
+    for space in search.values():
+        if not isinstance(space, list):
+            return None
+        size *= len(space)
+    return size
+
+
+def param_space(search: dict[str, Any]) -> dict[str, Any]:
+    """Tuning space in sklearn's form, keys addressed to the pipeline's model step."""
+    from scipy import stats
+
+    out: dict[str, Any] = {}
+    for key, space in search.items():
+        name = f"{MODEL_STEP}__{key}"
+        if isinstance(space, list):
+            out[name] = list(space)
+        elif space.distribution == "uniform":
+            out[name] = stats.uniform(space.low, space.high - space.low)
+        elif space.distribution == "loguniform":
+            out[name] = stats.loguniform(space.low, space.high)
+        else:
+            out[name] = stats.randint(int(space.low), int(space.high) + 1)
+    return out
+
+
+class ProgressScorer:
+    """A scorer that reports each call (one per fold) to the parent process."""
+
+    def __init__(self, scorer: Callable[..., float], queue: Any, tag: str) -> None:
+        self.scorer = scorer
+        self.queue = queue
+        self.tag = tag
+
+    def __call__(self, estimator: Any, X: Any, y: Any) -> float:
+        score = self.scorer(estimator, X, y)
+        if self.queue is not None:
+            # Progress is best effort; never fail a fit for it.
+            with contextlib.suppress(Exception):
+                self.queue.put(self.tag)
+        return score
+
+
+@dataclass
+class SearchResult:
+    """Outcome of one candidate's CV/search."""
+
+    name: str
+    estimator: str
+    cv_mean: float
+    cv_std: float
+    best_params: dict[str, Any]
+    best_estimator: Any
+    n_settings: int
+    fit_seconds: float
+    cv_scores: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+class FoldReporter:
+    """Listens to fold ticks from worker processes and forwards them to a callback."""
+
+    def __init__(self, on_event: ProgressFn | None) -> None:
+        self.on_event = on_event
+        self.queue = None
+        self._manager = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FoldReporter:
+        if self.on_event is None:
+            return self
+        import multiprocessing
+
+        self._manager = multiprocessing.Manager()
+        self.queue = self._manager.Queue()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                tag = self.queue.get()
+            except Exception:
+                return
+            if tag is None:
+                return
+            self.on_event("fold_done", {"candidate": tag})
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._manager is None:
+            return
+        try:
+            self.queue.put(None)
+            self._thread.join(timeout=5)
+        finally:
+            self._manager.shutdown()
+
+
+def cv_splitter(task: str, strategy: str, folds: int, seed: int):
+    """Folds matching the split: time-ordered for time splits, stratified for classes."""
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
+
+    if strategy == "time":
+        return TimeSeriesSplit(n_splits=folds)
+    if task == "classification":
+        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def run_search(
+    name: str,
+    estimator_label: str,
+    pipeline: Any,
+    space: dict[str, Any],
+    *,
+    X: Any,
+    y: Any,
+    scorer: Callable[..., float],
+    metric_sign: float,
+    cv: Any,
+    strategy: str,
+    n_iter: int,
+    n_jobs: int,
+    seed: int,
+    queue: Any = None,
+) -> SearchResult:
+    """CV (and search, when the space is non-empty) of one candidate, then refit.
+
+    Scores are returned in the metric's natural direction (e.g. log_loss positive).
+    """
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+    started = time.perf_counter()
+    wrapped = ProgressScorer(scorer, queue, name)
+    if not space or strategy == "none":
+        search = GridSearchCV(pipeline, {}, scoring=wrapped, cv=cv, n_jobs=n_jobs, refit=True)
+    elif strategy == "grid":
+        search = GridSearchCV(pipeline, space, scoring=wrapped, cv=cv, n_jobs=n_jobs, refit=True)
+    else:
+        size = grid_size(space)
+        search = RandomizedSearchCV(
+            pipeline,
+            space,
+            n_iter=min(n_iter, size) if size else n_iter,
+            scoring=wrapped,
+            cv=cv,
+            n_jobs=n_jobs,
+            refit=True,
+            random_state=seed,
+        )
+    search.fit(X, y)
+    best = search.best_index_
+    res = search.cv_results_
+    n_splits = search.n_splits_
+    scores = [float(res[f"split{i}_test_score"][best]) * metric_sign for i in range(n_splits)]
+    mean = float(np.mean(scores))
+    std = float(np.std(scores))
+    params = {k.removeprefix(f"{MODEL_STEP}__"): _plain(v) for k, v in search.best_params_.items()}
+    return SearchResult(
+        name=name,
+        estimator=estimator_label,
+        cv_mean=mean if math.isfinite(mean) else float("nan"),
+        cv_std=std,
+        best_params=params,
+        best_estimator=search.best_estimator_,
+        n_settings=len(res["params"]),
+        fit_seconds=time.perf_counter() - started,
+        cv_scores=scores,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def expected_fits(space: dict[str, Any], strategy: str, n_iter: int, folds: int) -> int:
+    """Folds a candidate will score, for the progress bar."""
+    if not space or strategy == "none":
+        return folds
+    size = grid_size(space)
+    if strategy == "grid":
+        return (size or 1) * folds
+    return (min(n_iter, size) if size else n_iter) * folds

@@ -1,0 +1,133 @@
+"""Train every candidate (and the dummy baseline) and pick the winner."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+from mlctl.catalog import resolve_estimator_class
+from mlctl.data.prepare import Dataset, pipeline_types
+from mlctl.errors import MlctlError
+from mlctl.evaluate.metrics import cv_scorer, metrics_for_task, sign
+from mlctl.features.build import build_pipeline
+from mlctl.recipe.schema import Candidate, Recipe
+from mlctl.train.search import (
+    FoldReporter,
+    ProgressFn,
+    SearchResult,
+    cv_splitter,
+    expected_fits,
+    param_space,
+    run_search,
+)
+
+BASELINE = "baseline"
+
+
+class TrainingError(MlctlError):
+    """A candidate failed to train for a reason the user must fix."""
+
+
+def make_estimator(recipe: Recipe, cand: Candidate) -> tuple[Any, str]:
+    """The estimator of a candidate, seeded when it takes a random_state."""
+    cls = resolve_estimator_class(
+        cand.estimator, cand.target_, recipe.task, recipe.models.allowed_prefixes
+    )
+    params = dict(cand.params)
+    if "random_state" in inspect.signature(cls).parameters and "random_state" not in params:
+        params["random_state"] = recipe.seed
+    label = cand.estimator or cand.target_ or cls.__name__
+    return cls(**params), label
+
+
+def baseline_candidate(recipe: Recipe) -> Candidate:
+    strategy = "prior" if recipe.task == "classification" else "mean"
+    return Candidate(estimator="dummy", params={"strategy": strategy})
+
+
+def candidates(recipe: Recipe) -> dict[str, Candidate]:
+    """The baseline first, then the recipe's enabled candidates."""
+    out = {BASELINE: baseline_candidate(recipe)}
+    out.update({k: c for k, c in recipe.models.candidates.items() if c.enabled})
+    return out
+
+
+def train_all(
+    recipe: Recipe, data: Dataset, on_event: ProgressFn | None = None
+) -> list[SearchResult]:
+    """CV/search for the baseline and each candidate, each refit on the training split.
+
+    A candidate that fails is recorded with its error; the run fails only if every
+    non-baseline candidate fails.
+    """
+    metric = recipe.selection_metric
+    scorer = cv_scorer(metric, recipe.task, data.classes, data.positive_class)
+    if isinstance(scorer, str):
+        from sklearn.metrics import get_scorer
+
+        scorer = get_scorer(scorer)
+    metric_sign = sign(metric)
+    cv = cv_splitter(recipe.task, recipe.data.split.strategy, recipe.models.cv_folds, recipe.seed)
+    types = pipeline_types(recipe)
+    results: list[SearchResult] = []
+    emit = on_event or (lambda kind, data: None)
+    with FoldReporter(on_event) as reporter:
+        for name, cand in candidates(recipe).items():
+            estimator, label = make_estimator(recipe, cand)
+            space = param_space(cand.search)
+            strategy = recipe.tuning.strategy
+            total = expected_fits(space, strategy, recipe.tuning.n_iter, recipe.models.cv_folds)
+            emit("candidate_start", {"candidate": name, "estimator": label, "fits": total})
+            pipeline = build_pipeline(recipe.features, types, estimator)
+            try:
+                result = run_search(
+                    name,
+                    label,
+                    pipeline,
+                    space,
+                    X=data.X_train,
+                    y=data.y_train,
+                    scorer=scorer,
+                    metric_sign=metric_sign,
+                    cv=cv,
+                    strategy=strategy,
+                    n_iter=recipe.tuning.n_iter,
+                    n_jobs=recipe.tuning.n_jobs,
+                    seed=recipe.seed,
+                    queue=reporter.queue,
+                )
+            except MlctlError:
+                raise
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                if name == BASELINE:
+                    raise TrainingError(f"baseline failed to train: {_first_line(exc)}") from exc
+                result = _failed(name, label, exc)
+            results.append(result)
+            emit("candidate_done", {"candidate": name, "result": result})
+    if all(r.error for r in results if r.name != BASELINE):
+        errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error)
+        raise TrainingError(f"every candidate failed to train ({errors})")
+    return results
+
+
+def _failed(name: str, label: str, exc: Exception) -> SearchResult:
+    nan = float("nan")
+    return SearchResult(name, label, nan, nan, {}, None, 0, 0.0, error=_first_line(exc))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def pick_winner(recipe: Recipe, results: list[SearchResult]) -> SearchResult:
+    """Best non-baseline candidate by CV on the selection metric (ties: first listed)."""
+    info = metrics_for_task(recipe.task)[recipe.selection_metric]
+    pool = [r for r in results if r.name != BASELINE and not r.error and not math.isnan(r.cv_mean)]
+    if not pool:
+        raise TrainingError(
+            f"no candidate has a cross-validation score for '{recipe.selection_metric}'"
+        )
+    key = (lambda r: r.cv_mean) if info.greater_is_better else (lambda r: -r.cv_mean)
+    return max(pool, key=key)

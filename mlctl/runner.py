@@ -462,7 +462,7 @@ def _write_report(
 
 
 def _flat_params(composed: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The composed recipe as MLflow params (``data.split.seed`` → value)."""
+    """The composed recipe as MLflow params (``split.seed`` → value)."""
     out: dict[str, Any] = {}
     for key, value in composed.items():
         name = f"{prefix}{key}"

@@ -156,8 +156,8 @@ def _missing_columns(r: Recipe, df: pd.DataFrame) -> list[str]:
         wanted.setdefault(col, "features")
     if r.data.id_column:
         wanted.setdefault(r.data.id_column, "data.id_column")
-    if r.data.split.time_column:
-        wanted.setdefault(r.data.split.time_column, "data.split.time_column")
+    if r.split.time_column:
+        wanted.setdefault(r.split.time_column, "split.time_column")
     for col in r.data.coerce:
         wanted.setdefault(col, "data.coerce")
     for col in r.data.expectations.columns:
@@ -282,7 +282,7 @@ def split(r: Recipe, df: pd.DataFrame):
     """Train/test split by the recipe's strategy; returns X_train, X_test, y_train, y_test."""
     from sklearn.model_selection import train_test_split
 
-    s = r.data.split
+    s = r.split
     y = df[r.data.target]
     X = df.drop(columns=[r.data.target])
     if s.strategy == "time":
@@ -297,4 +297,4 @@ def split(r: Recipe, df: pd.DataFrame):
     try:
         return train_test_split(X, y, test_size=s.test_size, random_state=s.seed, stratify=stratify)
     except ValueError as exc:
-        raise DataError(f"data.split: cannot split the data: {exc}") from None
+        raise DataError(f"split: cannot split the data: {exc}") from None

@@ -147,17 +147,15 @@ def _expressions(loaded: LoadedRecipe) -> list[Issue]:
 @check
 def _split(loaded: LoadedRecipe) -> list[Issue]:
     r = loaded.recipe
-    s = r.data.split
+    s = r.split
     issues = []
     if s.strategy == "time" and not s.time_column:
-        issues.append(
-            _issue(loaded, "data.split.time_column", "required when data.split.strategy is time")
-        )
+        issues.append(_issue(loaded, "split.time_column", "required when split.strategy is time"))
     if s.strategy == "stratified" and r.task == "regression":
         issues.append(
             _issue(
                 loaded,
-                "data.split.strategy",
+                "split.strategy",
                 "stratified splits need a classification target; use random or time",
             )
         )

@@ -110,6 +110,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedR
         )
     dirs = conf_dirs(recipe_path)
     composed, choices = _compose(recipe_path, dirs, overrides)
+    # Schema order reads better than Hydra's (defaults first) in `mlctl show`.
+    order = {name: i for i, name in enumerate(Recipe.model_fields)}
+    composed = dict(sorted(composed.items(), key=lambda kv: order.get(kv[0], len(order))))
     for group, option in choices.items():
         locations = _group_locations(dirs, group, option) | locations
     recipe = validate(composed, locations)

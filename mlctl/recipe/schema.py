@@ -95,7 +95,6 @@ class Data(_Strict):
     expectations: Expectations = Field(
         default_factory=Expectations, description="Checks on the raw data."
     )
-    split: Split = Field(default_factory=Split, description="Train/test split.")
 
 
 class NumericTransform(_Strict):
@@ -295,7 +294,8 @@ class Recipe(_Strict):
     )
     task: Task = Field("classification", description="classification or regression.")
     seed: int = Field(42, description="Global random seed (estimators, search, importance).")
-    data: Data = Field(description="Data source, expectations and split.")
+    data: Data = Field(description="Data source and expectations.")
+    split: Split = Field(default_factory=Split, description="Train/test split.")
     features: Features = Field(default_factory=Features, description="Input features.")
     models: Models = Field(default_factory=Models, description="Candidate models.")
     tuning: Tuning = Field(default_factory=Tuning, description="Hyperparameter search.")

@@ -68,7 +68,7 @@ def train_all(
 
         scorer = get_scorer(scorer)
     metric_sign = sign(metric)
-    cv = cv_splitter(recipe.task, recipe.data.split.strategy, recipe.models.cv_folds, recipe.seed)
+    cv = cv_splitter(recipe.task, recipe.split.strategy, recipe.models.cv_folds, recipe.seed)
     types = pipeline_types(recipe)
     results: list[SearchResult] = []
     emit = on_event or (lambda kind, data: None)

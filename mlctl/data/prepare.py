@@ -96,7 +96,7 @@ def check_frame(r: Recipe, df: pd.DataFrame) -> tuple[pd.DataFrame, list, Any, l
     for col, samples in failures.items():
         row, value = samples[0]
         problems.append(
-            f"column '{col}' (data.coerce: {r.data.coerce[col]}): {value!r} at row {row + 1} "
+            f"column '{col}' (data.coerce: {r.data.coerce[col]}): {_v(value)} at row {row + 1} "
             f"cannot be read as {r.data.coerce[col]} ({len(samples)}+ such values)"
         )
     cols = input_columns(r)
@@ -116,7 +116,7 @@ def check_frame(r: Recipe, df: pd.DataFrame) -> tuple[pd.DataFrame, list, Any, l
         )
     if r.data.id_column and df[r.data.id_column].duplicated().any():
         first = df.loc[df[r.data.id_column].duplicated(), r.data.id_column].iloc[0]
-        problems.append(f"id column '{r.data.id_column}': duplicate value {first!r}")
+        problems.append(f"id column '{r.data.id_column}': duplicate value {_v(first)}")
     classes, positive = [], None
     if r.task == "classification":
         classes, positive, target_problems = _target_classes(r, df[r.data.target])
@@ -141,6 +141,13 @@ def pipeline_types(r: Recipe) -> dict[str, str]:
         types.setdefault(col, "float")
     types.update({c: t for c, t in r.data.coerce.items() if c in types})
     return types
+
+
+def _v(value: Any) -> str:
+    """A value as a user would write it (no numpy reprs)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def _join(problems: list[str]) -> str:
@@ -184,7 +191,7 @@ def _numeric_problems(r: Recipe, df: pd.DataFrame, cols: list[str]) -> list[str]
         bad = s.notna() & converted.isna()
         row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
         problems.append(
-            f"column '{col}' is used as numeric but holds text, e.g. {s.iloc[row]!r} at row "
+            f"column '{col}' is used as numeric but holds text, e.g. {_v(s.iloc[row])} at row "
             f"{row + 1}; list it under features.categorical, or add 'data.coerce: "
             f"{{{col}: float}}' to turn unreadable values into missing ones"
         )
@@ -204,33 +211,37 @@ def _expectation_problems(col: str, s: pd.Series, exp: ColumnExpectation) -> lis
         bad = pd.to_numeric(values, errors="coerce").isna()
         if bad.any():
             i = bad.idxmax()
-            out.append(f"column '{col}': expected {exp.type}, got {values[i]!r} at row {i + 1}")
+            out.append(f"column '{col}': expected {exp.type}, got {_v(values[i])} at row {i + 1}")
             return out
     if exp.type == "int" and pd.api.types.is_numeric_dtype(values):
         frac = values.astype(float) % 1 != 0
         if frac.any():
             i = frac.idxmax()
-            out.append(f"column '{col}': expected int, got {values[i]!r} at row {i + 1}")
+            out.append(f"column '{col}': expected int, got {_v(values[i])} at row {i + 1}")
     if exp.allowed is not None:
         allowed = {str(a) for a in exp.allowed}
         bad = ~values.astype(str).isin(allowed)
         if bad.any():
             i = bad.idxmax()
             out.append(
-                f"column '{col}': value {values[i]!r} at row {i + 1} is not allowed "
+                f"column '{col}': value {_v(values[i])} at row {i + 1} is not allowed "
                 f"({int(bad.sum())} such rows); allowed: {sorted(allowed)}"
             )
     if exp.min is not None or exp.max is not None:
         num = pd.to_numeric(values, errors="coerce")
         if exp.min is not None and (num < exp.min).any():
             i = (num < exp.min).idxmax()
-            out.append(f"column '{col}': value {values[i]!r} at row {i + 1} is below min {exp.min}")
+            out.append(
+                f"column '{col}': value {_v(values[i])} at row {i + 1} is below min {exp.min:g}"
+            )
         if exp.max is not None and (num > exp.max).any():
             i = (num > exp.max).idxmax()
-            out.append(f"column '{col}': value {values[i]!r} at row {i + 1} is above max {exp.max}")
+            out.append(
+                f"column '{col}': value {_v(values[i])} at row {i + 1} is above max {exp.max:g}"
+            )
     if exp.unique and values.duplicated().any():
         i = values.duplicated().idxmax()
-        out.append(f"column '{col}': duplicate value {values[i]!r} at row {i + 1}")
+        out.append(f"column '{col}': duplicate value {_v(values[i])} at row {i + 1}")
     return out
 
 
@@ -275,7 +286,9 @@ def _regression_target(r: Recipe, y: pd.Series) -> list[str]:
         return []
     bad = pd.to_numeric(y, errors="coerce").isna()
     i = bad.idxmax()
-    return [f"target '{r.data.target}' must be numeric for regression; got {y[i]!r} at row {i + 1}"]
+    return [
+        f"target '{r.data.target}' must be numeric for regression; got {_v(y[i])} at row {i + 1}"
+    ]
 
 
 def split(r: Recipe, df: pd.DataFrame):

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import types
 import typing
 import warnings
@@ -146,6 +147,7 @@ def _compose(
 
     search = ",".join(f"file://{d}" for d in dirs)
     hydra_overrides = [f"hydra.searchpath=[{search}]"] if dirs else []
+    overrides = [_schema_override(o, dirs) for o in overrides]
     GlobalHydra.instance().clear()
     try:
         with warnings.catch_warnings():
@@ -169,6 +171,37 @@ def _compose(
     finally:
         GlobalHydra.instance().clear()
     return resolved, choices
+
+
+def _schema_override(override: str, dirs: list[Path]) -> str:
+    """``key=value`` for a schema key the YAML leaves at its default becomes ``++key=value``.
+
+    Hydra only lets plain overrides change keys the composed YAML already has;
+    schema defaults (e.g. ``tuning.n_iter``) must still be overridable. Config
+    group choices (``models=fast``) and explicit ``+``/``~`` forms are untouched.
+    """
+    key, sep, value = override.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", key):
+        return override
+    if "." not in key and any((d / key).is_dir() for d in dirs):
+        return override
+    return f"++{key}={value}" if _schema_has(key) else override
+
+
+def _schema_has(key: str) -> bool:
+    """Whether a dotted key path names a field of the schema (free-form dicts accept any key)."""
+    current: Any = Recipe
+    for part in key.split("."):
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return current is dict
+        info = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if info is None:
+            return False
+        inner, is_dict = _unwrap(info.annotation)
+        current = dict if is_dict or typing.get_origin(info.annotation) is dict else inner
+    return True
 
 
 def _hydra_issue(exc: Exception, recipe_path: Path) -> Issue:

@@ -67,8 +67,9 @@ def read_yaml(path: Path) -> tuple[Any, dict[str, str]]:
 
 def parse_yaml(text: str, path: Path) -> tuple[Any, dict[str, str]]:
     """Parse YAML text (see :func:`read_yaml`)."""
-    loader = _LineLoader(text)
+    loader = None
     try:
+        loader = _LineLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -77,9 +78,11 @@ def parse_yaml(text: str, path: Path) -> tuple[Any, dict[str, str]]:
             problem = f"tag not allowed ({problem}); recipes may only hold plain YAML data"
         raise RecipeError([Issue("", f"invalid YAML: {problem}", _where(path, mark))]) from None
     except yaml.YAMLError as exc:
-        raise RecipeError([Issue("", f"invalid YAML: {exc}", str(path))]) from None
+        first = str(exc).strip().splitlines()[0]
+        raise RecipeError([Issue("", f"invalid YAML: {first}", str(path))]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return None, {}
     lines: dict[str, str] = {}

@@ -112,6 +112,7 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
             raise click.UsageError("--promote needs --yes when not run interactively")
         yes = click.confirm("Promote the model to champion if it passes the gate?", err=True)
         promote = yes
+    _terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides))
     with render.RunProgress(enabled=not quiet and not as_json) as progress:
         summary = run_recipe(loaded, RunOptions(workspace, promote), progress.on_event)
@@ -231,6 +232,17 @@ def models_rollback(name, reason, yes, workspace) -> None:
     _confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
     old, new = _registry(workspace).rollback(name, reason)
     _console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the MLflow run is ended as
+    KILLED and nothing half-registered is left behind."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _confirm(yes: bool, question: str) -> None:

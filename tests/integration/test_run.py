@@ -190,3 +190,36 @@ def test_help_imports_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_terminated_run_is_marked_killed(project: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    ws = tmp_path / "ws"
+    env = {k: v for k, v in os.environ.items() if "TRACKING_URI" not in k}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlctl", "run", "recipes/churn.yaml", "--workspace", str(ws)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    seen = ""
+    while time.monotonic() < deadline:  # wait until the MLflow run exists
+        line = proc.stderr.readline()
+        seen += line
+        if "MLflow run" in line or proc.poll() is not None:
+            break
+    assert "MLflow run" in seen, seen
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    statuses = {status for _, _, status in runs(ws / "mlflow.db")}
+    assert statuses == {"KILLED"}
+    with sqlite3.connect(ws / "mlflow.db") as con:
+        assert con.execute("select count(*) from model_versions").fetchone()[0] == 0

@@ -28,7 +28,7 @@ from mlctl.readiness import gate
 from mlctl.recipe.loader import LoadedRecipe
 from mlctl.recipe.schema import Recipe
 from mlctl.train.search import ProgressFn, SearchResult
-from mlctl.train.trainer import BASELINE, pick_winner, train_all
+from mlctl.train.trainer import BASELINE, pick_winner, train_all, with_threshold
 
 JSON_SCHEMA_VERSION = 1
 
@@ -193,6 +193,14 @@ def run(
         parent.log_params(_flat_params(loaded.composed))
         results = train_all(r, data, on_event)
         winner = pick_winner(r, results)
+        if r.task == "classification" and data.is_binary:
+            winner.best_estimator = with_threshold(
+                winner.best_estimator,
+                r.evaluation.threshold,
+                data.positive_class,
+                data.X_train,
+                data.y_train,
+            )
         emit("stage", {"message": f"evaluating {winner.name} on the test set"})
         evaluations = {
             res.name: evaluate_model(r, res.best_estimator, data)

@@ -131,3 +131,29 @@ def pick_winner(recipe: Recipe, results: list[SearchResult]) -> SearchResult:
         )
     key = (lambda r: r.cv_mean) if info.greater_is_better else (lambda r: -r.cv_mean)
     return max(pool, key=key)
+
+
+def with_threshold(pipeline: Any, threshold: float, positive: Any, X: Any, y: Any) -> Any:
+    """Bake a binary decision threshold into the pipeline's final step.
+
+    The logged Pipeline's ``predict`` then answers exactly as evaluated (and as a
+    plain ``mlflow models serve`` will). 0.5 is sklearn's own rule, so it is left as is.
+    """
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+    from sklearn.pipeline import Pipeline
+
+    model = pipeline.steps[-1][1]
+    if threshold == 0.5 or len(getattr(model, "classes_", [])) != 2:
+        return pipeline
+    if not hasattr(model, "predict_proba"):
+        return pipeline
+    wrapped = FixedThresholdClassifier(
+        FrozenEstimator(model),
+        threshold=threshold,
+        pos_label=positive,
+        response_method="predict_proba",
+    )
+    head = pipeline[:-1]
+    wrapped.fit(head.transform(X), y)
+    return Pipeline(list(head.steps) + [(pipeline.steps[-1][0], wrapped)])

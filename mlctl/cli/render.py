@@ -23,6 +23,8 @@ def fmt(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
         return f"{value:.{digits}f}"
     return str(value)
 

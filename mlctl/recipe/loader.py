@@ -61,7 +61,7 @@ class LoadedRecipe:
     def resolve_path(self, value: str) -> Path:
         """A path from the recipe, relative to the recipe's folder."""
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (self.base_dir / p)
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
 
 
 def conf_dirs(recipe_path: Path) -> list[Path]:

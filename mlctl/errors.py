@@ -30,6 +30,7 @@ class Issue:
     path: str
     message: str
     location: str | None = None  # "file:line" when known
+    hint: str | None = None
 
     def render(self) -> str:
         where = f"{self.path}" if self.path else "<recipe>"
@@ -61,12 +62,20 @@ class RecipeError(MlctlError):
         if isinstance(issues, str):
             issues = [Issue("", issues)]
         self.issues = list(issues)
+        hints = [i.hint for i in self.issues if i.hint]
+        hint = hint or (hints[0] if len(hints) == 1 else None)
         if len(self.issues) == 1:
             message = f"recipe error: {self.issues[0].render()}"
         else:
             lines = "\n".join(f"  - {i.render()}" for i in self.issues)
             message = f"recipe has {len(self.issues)} errors:\n{lines}"
         super().__init__(message, hint=hint)
+
+
+class UsageError(MlctlError):
+    """The command line itself is wrong (e.g. an override that does not parse)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class ExpressionError(MlctlError):

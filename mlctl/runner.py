@@ -127,7 +127,7 @@ def evaluate_model(recipe: Recipe, model: Any, data: Dataset) -> Evaluation:
     classes = list(model.classes_)
     proba = _proba(model, data.X_test, len(classes))
     threshold = recipe.evaluation.threshold if len(classes) == 2 else None
-    if proba is not None:
+    if proba is not None and hasattr(model, "predict_proba"):
         y_pred = predict_with_threshold(proba, classes, data.positive_class, threshold)
     else:
         y_pred = model.predict(data.X_test)
@@ -173,7 +173,8 @@ def run(
             "notes": data.notes,
         },
     )
-    ws = resolve_workspace(options.workspace, r.tracking.workspace, r.tracking.uri)
+    recipe_ws = loaded.resolve_path(r.tracking.workspace) if r.tracking.workspace else None
+    ws = resolve_workspace(options.workspace, recipe_ws, r.tracking.uri)
     prepare(ws)
     registry = Registry(ws)
     tags = {
@@ -297,6 +298,7 @@ def _register(
         "mlctl.gate": _gate_tag(verdict),
         "mlctl.data_hash": data.fingerprint,
         "mlctl.selection_metric": r.selection_metric,
+        "mlctl.split": _split_key(r),
         **{f"mlctl.metric.{k}": v for k, v in best.metrics.items() if math.isfinite(v)},
     }
     version = registry.register(model_uri, r.model_name, run_id, tags)
@@ -365,9 +367,19 @@ def _champion_check(r: Recipe, greater: bool, actual: float, data: Dataset, regi
             label,
             f"could not score this test set: {str(exc).splitlines()[0][:200]}",
         )
-    return gate.champion_check(
+    check = gate.champion_check(
         metric, greater, actual, score, r.readiness.champion_tolerance, label
     )
+    tags = registry.version(r.model_name, version).tags
+    if tags.get("mlctl.split") != _split_key(r) or tags.get("mlctl.data_hash") != data.fingerprint:
+        # The champion may have trained on rows of this test set: its score is optimistic.
+        check.detail += " (trained on other data or another split)"
+    return check
+
+
+def _split_key(r: Recipe) -> str:
+    s = r.split
+    return f"{s.strategy}:{s.test_size}:{s.seed}:{s.time_column or ''}"
 
 
 def _leaderboard(
@@ -478,4 +490,4 @@ def _flat_params(composed: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             out.update(_flat_params(value, f"{name}."))
         else:
             out[name] = value
-    return dict(list(out.items())[:100])
+    return out

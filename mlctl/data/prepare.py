@@ -91,13 +91,13 @@ def check_frame(r: Recipe, df: pd.DataFrame) -> tuple[pd.DataFrame, list, Any, l
     problems = _missing_columns(r, df)
     if problems:
         raise DataError(_join(problems))
-    df = df.reset_index(drop=True)
+    df = df.drop(columns=list(r.data.drop)).reset_index(drop=True)
     df, failures = coerce_frame(df, dict(r.data.coerce))
     for col, samples in failures.items():
         row, value = samples[0]
         problems.append(
             f"column '{col}' (data.coerce: {r.data.coerce[col]}): {_v(value)} at row {row + 1} "
-            f"cannot be read as {r.data.coerce[col]} ({len(samples)}+ such values)"
+            f"cannot be read as {r.data.coerce[col]}{_more(len(samples))}"
         )
     cols = input_columns(r)
     problems += _numeric_problems(r, df, cols)
@@ -150,6 +150,22 @@ def _v(value: Any) -> str:
     return repr(value)
 
 
+def _bool_trap(allowed: list, values: pd.Series) -> str:
+    """YAML 1.1 reads unquoted yes/no/on/off as booleans; say so when that bites."""
+    if any(isinstance(a, bool) for a in allowed) and not pd.api.types.is_bool_dtype(values):
+        return ' (YAML read unquoted yes/no/on/off as true/false: quote them, e.g. "Yes")'
+    return ""
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n} rows"
+
+
+def _more(samples: int) -> str:
+    """Coercion failures are sampled, so more than the samples may exist."""
+    return "" if samples <= 1 else f" ({samples} or more such values)"
+
+
 def _join(problems: list[str]) -> str:
     if len(problems) == 1:
         return f"data error: {problems[0]}"
@@ -169,6 +185,8 @@ def _missing_columns(r: Recipe, df: pd.DataFrame) -> list[str]:
         wanted.setdefault(col, "data.coerce")
     for col in r.data.expectations.columns:
         wanted.setdefault(col, "data.expectations.columns")
+    for col in r.data.drop:
+        wanted.setdefault(col, "data.drop")
     problems = []
     for col, key in wanted.items():
         if col not in have:
@@ -213,6 +231,16 @@ def _expectation_problems(col: str, s: pd.Series, exp: ColumnExpectation) -> lis
             i = bad.idxmax()
             out.append(f"column '{col}': expected {exp.type}, got {_v(values[i])} at row {i + 1}")
             return out
+    if exp.type in ("str", "category") and pd.api.types.is_numeric_dtype(values):
+        out.append(
+            f"column '{col}': expected {exp.type}, got numbers (e.g. {_v(values.iloc[0])}); "
+            f"add 'data.coerce: {{{col}: {exp.type}}}' to read them as text"
+        )
+    if exp.type == "datetime" and not pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values.astype(str), errors="coerce", format="mixed")
+        if parsed.isna().any():
+            i = parsed.isna().idxmax()
+            out.append(f"column '{col}': expected datetime, got {_v(values[i])} at row {i + 1}")
     if exp.type == "int" and pd.api.types.is_numeric_dtype(values):
         frac = values.astype(float) % 1 != 0
         if frac.any():
@@ -225,7 +253,8 @@ def _expectation_problems(col: str, s: pd.Series, exp: ColumnExpectation) -> lis
             i = bad.idxmax()
             out.append(
                 f"column '{col}': value {_v(values[i])} at row {i + 1} is not allowed "
-                f"({int(bad.sum())} such rows); allowed: {sorted(allowed)}"
+                f"({_rows(int(bad.sum()))}); allowed: {sorted(allowed)}"
+                + _bool_trap(exp.allowed, values)
             )
     if exp.min is not None or exp.max is not None:
         num = pd.to_numeric(values, errors="coerce")

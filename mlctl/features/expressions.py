@@ -278,8 +278,8 @@ class _Compiler:
         self, problem: str, node: ast.AST, *, allowed: bool = False, tail: str = ""
     ) -> NoReturn:
         """Refuse ``node``: the problem, where it is, then what would be accepted."""
-        tail += f"; {_ALLOWED_SUMMARY}" if allowed else ""
-        _fail(self.text, self.name, f"{problem} at {_position(self.text, node)}{tail}")
+        hint = _ALLOWED_SUMMARY if allowed else None
+        _fail(self.text, self.name, f"{problem} at {_position(self.text, node)}{tail}", hint=hint)
 
     def numeric(self, node: ast.AST) -> Fn:
         handler = self._dispatch.get(type(node))

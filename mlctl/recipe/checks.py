@@ -114,6 +114,19 @@ def _columns(loaded: LoadedRecipe) -> list[Issue]:
                 issues.append(
                     _issue(loaded, f"features.{kind}", f"column '{col}' is also in data.drop")
                 )
+    used = {
+        "data.target": [r.data.target],
+        "data.id_column": [r.data.id_column],
+        "split.time_column": [r.split.time_column],
+        "data.coerce": list(r.data.coerce),
+        "data.expectations.columns": list(r.data.expectations.columns),
+    }
+    for key, cols in used.items():
+        for col in cols:
+            if col is not None and col in r.data.drop:
+                issues.append(
+                    _issue(loaded, "data.drop", f"column '{col}' is dropped but used in {key}")
+                )
     if not f.numeric and not f.categorical and not f.derived:
         issues.append(
             _issue(loaded, "features", "no features: list numeric or categorical columns")
@@ -140,7 +153,8 @@ def _expressions(loaded: LoadedRecipe) -> list[Issue]:
         try:
             parse_expression(d.expr, name=d.name)
         except ExpressionError as exc:
-            issues.append(_issue(loaded, f"features.derived.{i}.expr", str(exc)))
+            path = f"features.derived.{i}.expr"
+            issues.append(Issue(path, exc.message, loaded.location(path), exc.hint))
     return issues
 
 
@@ -189,6 +203,12 @@ def _candidates(loaded: LoadedRecipe) -> list[Issue]:
     return issues
 
 
+def _some(names: list[str], limit: int = 8) -> str:
+    """A short list of valid names for an error line."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names) - limit} more)"
+
+
 def _candidate_params(loaded: LoadedRecipe, base: str, cls: type, cand) -> list[Issue]:
     from mlctl.train.search import grid_size
 
@@ -201,7 +221,7 @@ def _candidate_params(loaded: LoadedRecipe, base: str, cls: type, cand) -> list[
         for key in getattr(cand, section):
             if key not in valid:
                 close = difflib.get_close_matches(key, valid, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(valid)}"
+                hint = f"did you mean '{close[0]}'?" if close else f"valid: {_some(valid)}"
                 issues.append(
                     _issue(
                         loaded,
@@ -209,6 +229,7 @@ def _candidate_params(loaded: LoadedRecipe, base: str, cls: type, cand) -> list[
                         f"{cls.__name__} has no parameter '{key}'; {hint}",
                     )
                 )
+    issues += _param_values(loaded, base, cls, cand, valid)
     for key, space in cand.search.items():
         path = f"{base}.search.{key}"
         if isinstance(space, list) and not space:
@@ -236,3 +257,31 @@ def _candidate_params(loaded: LoadedRecipe, base: str, cls: type, cand) -> list[
                 )
             )
     return issues
+
+
+def _param_values(
+    loaded: LoadedRecipe, base: str, cls: type, cand, valid: list[str]
+) -> list[Issue]:
+    """Values sklearn would refuse at fit time (``C: -1``), refused now instead."""
+    if not hasattr(cls, "_validate_params"):
+        return []
+    fixed = {k: v for k, v in cand.params.items() if k in valid}
+    trials = [(f"{base}.params.{k}", {k: v}) for k, v in fixed.items()]
+    for key, space in cand.search.items():
+        if key in valid and isinstance(space, list):
+            trials += [(f"{base}.search.{key}", {key: v}) for v in space]
+    issues = []
+    for path, value in trials:
+        problem = _param_problem(cls, {**fixed, **value}, next(iter(value)))
+        if problem:
+            issues.append(_issue(loaded, path, problem))
+    return list({i.path: i for i in issues}.values())
+
+
+def _param_problem(cls: type, params: dict, key: str) -> str | None:
+    try:
+        cls(**params)._validate_params()
+    except (ValueError, TypeError) as exc:
+        text = str(exc).strip().splitlines()[0]
+        return text if f"'{key}'" in text else None
+    return None

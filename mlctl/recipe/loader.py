@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlctl.errors import Issue, RecipeError
+from mlctl.errors import Issue, RecipeError, UsageError
 from mlctl.recipe.schema import Recipe
 from mlctl.recipe.yamlsafe import read_yaml
 
@@ -109,13 +109,17 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedR
                 )
             ]
         )
+    check_overrides(overrides)
     dirs = conf_dirs(recipe_path)
-    composed, choices = _compose(recipe_path, dirs, overrides)
+    composed, choices = _compose(recipe_path, dirs, overrides, locations)
     # Schema order reads better than Hydra's (defaults first) in `mlctl show`.
     order = {name: i for i, name in enumerate(Recipe.model_fields)}
     composed = dict(sorted(composed.items(), key=lambda kv: order.get(kv[0], len(order))))
     for group, option in choices.items():
         locations = _group_locations(dirs, group, option) | locations
+    for override in overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        locations[key] = f"command-line override '{override}'"
     recipe = validate(composed, locations)
     loaded = LoadedRecipe(recipe, recipe_path, composed, overrides, locations, choices)
     from mlctl.recipe.checks import check_recipe
@@ -136,8 +140,29 @@ def _group_locations(dirs: list[Path], group: str, option: str) -> dict[str, str
     return {}
 
 
+def check_overrides(overrides: list[str]) -> None:
+    """Refuse command-line overrides that do not parse, naming each one.
+
+    Raises:
+        UsageError: for the first override Hydra's grammar rejects.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "does not parse"
+            raise UsageError(
+                f"override '{override}' does not parse: {first}",
+                hint="overrides look like key=value, e.g. split.seed=7 or models=fast",
+            ) from None
+
+
 def _compose(
-    recipe_path: Path, dirs: list[Path], overrides: list[str]
+    recipe_path: Path, dirs: list[Path], overrides: list[str], locations: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -167,7 +192,7 @@ def _compose(
         container.pop("hydra", None)
         resolved = OmegaConf.to_container(OmegaConf.create(container), resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise RecipeError([_hydra_issue(exc, recipe_path)]) from None
+        raise RecipeError([_hydra_issue(exc, recipe_path, locations)]) from None
     finally:
         GlobalHydra.instance().clear()
     return resolved, choices
@@ -204,16 +229,28 @@ def _schema_has(key: str) -> bool:
     return True
 
 
-def _hydra_issue(exc: Exception, recipe_path: Path) -> Issue:
+def _hydra_issue(exc: Exception, recipe_path: Path, locations: dict[str, str]) -> Issue:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     key = getattr(exc, "full_key", "") or ""
+    env = re.search(r"Environment variable '([^']+)' not found", text)
+    if env:
+        return Issue(
+            str(key),
+            f"environment variable '{env.group(1)}' is not set",
+            locations.get(str(key), str(recipe_path)),
+            hint="set it, or give a default: ${oc.env:NAME,default}",
+        )
     if "Could not override" in first:
         # "Could not override 'modls'." – suggest the nearest existing key.
         name = first.split("'")[1] if "'" in first else ""
         return Issue(name, f"override of an unknown key; {_close_hint(name, recipe_path)}")
     if "Interpolation" in type(exc).__name__ or "interpolation" in first.lower():
-        return Issue(str(key), f"cannot resolve interpolation: {first}", str(recipe_path))
+        return Issue(
+            str(key),
+            f"cannot resolve interpolation: {first}",
+            locations.get(str(key), str(recipe_path)),
+        )
     if "Could not find" in first or "In 'hydra/config'" in first:
         return Issue("defaults", first.replace("\n", " "), str(recipe_path))
     return Issue(str(key), first, str(recipe_path))

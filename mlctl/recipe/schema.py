@@ -81,12 +81,16 @@ class Data(_Strict):
     positive_class: str | int | bool | None = Field(
         None,
         description="Label of the positive class (binary classification); defaults to the "
-        "larger label in sort order.",
+        "last label in text sort order (e.g. 'Yes' of No/Yes, 1 of 0/1).",
     )
     id_column: str | None = Field(
         None, description="Row identifier: kept out of the features, checked for uniqueness."
     )
-    drop: list[str] = Field(default_factory=list, description="Columns to ignore entirely.")
+    drop: list[str] = Field(
+        default_factory=list,
+        description="Columns removed right after reading, before any check (e.g. leaky or "
+        "personal columns); they may not be used anywhere else in the recipe.",
+    )
     coerce: dict[str, ColumnType] = Field(
         default_factory=dict,
         description="Column type coercions applied on load and inside the model pipeline, "

@@ -72,11 +72,7 @@ def parse_yaml(text: str, path: Path) -> tuple[Any, dict[str, str]]:
         loader = _LineLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        if "could not determine a constructor" in str(exc):
-            problem = f"tag not allowed ({problem}); recipes may only hold plain YAML data"
-        raise RecipeError([Issue("", f"invalid YAML: {problem}", _where(path, mark))]) from None
+        raise _yaml_error(exc, path) from None
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0]
         raise RecipeError([Issue("", f"invalid YAML: {first}", str(path))]) from None
@@ -90,12 +86,23 @@ def parse_yaml(text: str, path: Path) -> tuple[Any, dict[str, str]]:
     try:
         data = yaml.SafeLoader(text).get_single_data()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        if "could not determine a constructor" in str(exc) or "tag" in problem:
-            problem = f"tag not allowed ({problem}); recipes may only hold plain YAML data"
-        raise RecipeError([Issue("", f"invalid YAML: {problem}", _where(path, mark))]) from None
+        raise _yaml_error(exc, path) from None
     return data, lines
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> RecipeError:
+    """One readable line for PyYAML's error, at the line that needs fixing."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or str(exc)
+    context = exc.context or ""
+    if "could not determine a constructor" in str(exc):
+        problem = f"tag not allowed ({problem}); recipes may only hold plain YAML data"
+    elif "'\\t'" in problem or "\t" in problem:
+        problem = "a tab is used for indentation; YAML indents with spaces only"
+    elif "quoted scalar" in context and exc.context_mark is not None:
+        mark = exc.context_mark
+        problem = f"unclosed quote starting at line {mark.line + 1}, column {mark.column + 1}"
+    return RecipeError([Issue("", f"invalid YAML: {problem}", _where(path, mark))])
 
 
 def _check_nodes(node: yaml.Node, prefix: str, path: Path, lines: dict[str, str]) -> None:

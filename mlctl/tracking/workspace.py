@@ -44,14 +44,17 @@ def resolve_workspace(
 ) -> Workspace:
     """Pick the workspace and tracking URI.
 
-    Order: ``--workspace`` > the recipe's ``tracking.workspace`` > ``.mlctl`` in the
-    current folder. Tracking URI: ``MLCTL_TRACKING_URI`` > ``MLFLOW_TRACKING_URI`` >
+    Order: ``--workspace`` > the recipe's ``tracking.workspace`` (the caller resolves it
+    against the recipe's folder) > ``.mlctl`` in the current folder. Tracking URI: ``MLCTL_TRACKING_URI`` > ``MLFLOW_TRACKING_URI`` >
     the recipe's ``tracking.uri`` > SQLite in the workspace.
     """
     root = Path(workspace or recipe_workspace or DEFAULT_WORKSPACE).expanduser().resolve()
     uri = (
         os.environ.get("MLCTL_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI") or recipe_uri
     )
+    if uri and uri.startswith("sqlite:"):
+        # A local database keeps its artifacts in the workspace too, not in ./mlruns.
+        return Workspace(root, uri, (root / "artifacts").as_uri())
     if uri:
         return Workspace(root, uri, None)
     return Workspace(root, f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
@@ -65,6 +68,8 @@ def prepare(ws: Workspace) -> None:
             store does not answer.
     """
     quiet_mlflow()
+    if not ws.is_embedded:
+        ping(ws.tracking_uri)  # before creating anything for a store we cannot reach
     try:
         ws.root.mkdir(parents=True, exist_ok=True)
         (ws.root / ".gitignore").write_text("*\n") if not (
@@ -77,13 +82,16 @@ def prepare(ws: Workspace) -> None:
             f"workspace {ws.root} cannot be created or written: {exc.strerror or exc}",
             hint="pass --workspace DIR or set tracking.workspace in the recipe",
         ) from None
-    ping(ws.tracking_uri)
+    if ws.is_embedded:
+        ping(ws.tracking_uri)
 
 
 def quiet_mlflow() -> None:
     """Keep MLflow's and Alembic's INFO chatter and telemetry off the terminal."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # A remote server makes MLflow print run URLs to stdout, which would break --json.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -107,8 +115,24 @@ def ping(uri: str) -> None:
             warnings.simplefilter("ignore")
             MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
     except Exception as exc:  # MLflow raises many types for an unusable store
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(
-            f"tracking store {uri} is unavailable: {text[:300]}",
+            f"tracking store {uri} is unavailable: {_cause(exc)}",
             hint="check the URI (MLCTL_TRACKING_URI, MLFLOW_TRACKING_URI or tracking.uri)",
         ) from None
+
+
+def _cause(exc: Exception) -> str:
+    """A short cause; the raw MLflow / urllib3 text stays behind --traceback."""
+    text = str(exc)
+    for pattern, short in (
+        ("Connection refused", "connection refused"),
+        ("Failed to establish a new connection", "cannot connect"),
+        ("Name or service not known", "unknown host"),
+        ("timed out", "timed out"),
+        ("unable to open database file", "cannot open the database file"),
+        ("readonly database", "the database is read-only"),
+    ):
+        if pattern in text:
+            return short
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."

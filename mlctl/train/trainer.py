@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from typing import Any
 
 from mlctl.catalog import resolve_estimator_class
@@ -117,8 +118,16 @@ def _failed(name: str, label: str, exc: Exception) -> SearchResult:
 
 
 def _first_line(exc: Exception) -> str:
+    """The cause in one line; for sklearn's "All the N fits failed" the fits' own error."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "fits failed" in lines[0]:
+        causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
+        if causes:
+            return f"{lines[0]} Last error: {causes[-1][:300]}"
+    return lines[0]
 
 
 def pick_winner(recipe: Recipe, results: list[SearchResult]) -> SearchResult:

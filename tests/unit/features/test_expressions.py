@@ -219,7 +219,8 @@ def test_compute_stat_unknown_column_names_it() -> None:
 def test_refusals_name_the_construct(text: str, fragments: list[str]) -> None:
     with pytest.raises(ExpressionError) as info:
         parse_expression(text, name="bad")
-    message = str(info.value)
+    # The list of what is allowed comes as the error's hint, on a line of its own.
+    message = f"{info.value} | hint: {info.value.hint or ''}"
     assert message.startswith("expression ")
     assert "(derived feature 'bad')" in message
     for fragment in fragments:

@@ -250,9 +250,14 @@ def run(
                 registry, r, model_uri, parent.run_id, best, verdict, data, options
             )
             ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
-        md_path, html_path = _write_report(ctx, r, best, data, importances, report_dir)
-        parent.log_artifacts(report_dir, "report")
-        parent.set_tags({"mlctl.registered_version": version or ""})
+        try:
+            md_path, html_path = _write_report(ctx, r, best, data, importances, report_dir)
+            parent.log_artifacts(report_dir, "report")
+            parent.set_tags({"mlctl.registered_version": version or ""})
+        except BaseException:
+            if version is not None:  # never leave a version behind a failed run
+                registry.unregister(r.model_name, version)
+            raise
         summary = RunSummary(
             recipe=str(loaded.path),
             recipe_hash=loaded.hash,
@@ -310,7 +315,7 @@ def _register(
         registry.set_challenger(r.model_name, version)
         return version, [CHALLENGER]
     except BaseException:
-        registry.delete_version(r.model_name, version)
+        registry.unregister(r.model_name, version)
         raise
 
 

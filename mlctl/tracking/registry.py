@@ -142,8 +142,16 @@ class Registry:
                 raise
             raise TrackingError(f"could not register model '{name}': {exc}") from None
 
-    def delete_version(self, name: str, version: int) -> None:
-        self._delete_quietly(name, version)
+    def unregister(self, name: str, version: int) -> None:
+        """Undo :meth:`register` (and a promotion): the previous champion comes back."""
+        try:
+            if self.alias_version(name, CHAMPION) == version:
+                history = [v for v in self.champion_history(name) if v != version]
+                if history:
+                    self.client.set_registered_model_alias(name, CHAMPION, str(history[-1]))
+                self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        finally:
+            self._delete_quietly(name, version)
 
     def _delete_quietly(self, name: str, version: int) -> None:
         with contextlib.suppress(Exception):

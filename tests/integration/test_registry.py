@@ -1,0 +1,70 @@
+"""Registry operations on a real SQLite MLflow store: promote, rollback, unregister."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from mlctl.errors import RegistryError
+from mlctl.tracking.registry import CHALLENGER, CHAMPION, Registry
+from mlctl.tracking.runs import ParentRun
+from mlctl.tracking.workspace import prepare, resolve_workspace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def registry(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLCTL_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    ws = resolve_workspace(tmp_path / "ws")
+    prepare(ws)
+    reg = Registry(ws)
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = LogisticRegression().fit(X, [0, 0, 1, 1])
+    versions = []
+    for i in range(3):
+        with ParentRun(ws, "exp", f"run{i}", {}) as run:
+            uri = run.log_model(model, X[:2])
+            versions.append(reg.register(uri, "m", run.run_id, {"mlctl.gate": "passed"}))
+    return reg, versions
+
+
+def test_promote_rollback_history(registry) -> None:
+    reg, (v1, v2, v3) = registry
+    reg.set_challenger("m", v3)
+    reg.promote("m", v1, "first")
+    reg.promote("m", v2, "second")
+    assert reg.alias_version("m", CHAMPION) == v2
+    assert reg.champion_history("m") == [v1, v2]
+    reg.promote("m", v3, "third")
+    assert reg.alias_version("m", CHALLENGER) is None  # the challenger became champion
+    assert reg.rollback("m", "bad canary") == (v3, v2)
+    assert reg.alias_version("m", CHAMPION) == v2
+    assert "bad canary" in reg.version("m", v3).tags["mlctl.rolled_back"]
+    assert reg.rollback("m", "again") == (v2, v1)
+    with pytest.raises(RegistryError, match="no earlier champion"):
+        reg.rollback("m", "once more")
+
+
+def test_unregister_restores_previous_champion(registry) -> None:
+    reg, (v1, v2, _) = registry
+    reg.promote("m", v1, "first")
+    reg.promote("m", v2, "second")
+    reg.unregister("m", v2)
+    assert reg.alias_version("m", CHAMPION) == v1
+    assert reg.champion_history("m") == [v1]
+    assert v2 not in {v.version for v in reg.versions("m")}
+
+
+def test_refusals(registry) -> None:
+    reg, (v1, *_) = registry
+    with pytest.raises(RegistryError, match="no registered model named 'nope'"):
+        reg.versions("nope")
+    with pytest.raises(RegistryError, match="no champion to roll back"):
+        reg.rollback("m", "x")
+    reg.client.set_model_version_tag("m", str(v1), "mlctl.gate", "failed")
+    with pytest.raises(RegistryError, match="failed its readiness gate"):
+        reg.promote("m", v1, "x")
+    assert reg.promote("m", v1, "x", force=True).aliases == [CHAMPION]

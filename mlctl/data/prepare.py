@@ -90,7 +90,7 @@ def check_frame(r: Recipe, df: pd.DataFrame) -> tuple[pd.DataFrame, list, Any, l
 
     problems = _missing_columns(r, df)
     if problems:
-        raise DataError(_join(problems))
+        raise DataError(_join(problems), hint=_columns_hint(df))
     df = df.drop(columns=list(r.data.drop)).reset_index(drop=True)
     df, failures = coerce_frame(df, dict(r.data.coerce))
     for col, samples in failures.items():
@@ -193,9 +193,15 @@ def _missing_columns(r: Recipe, df: pd.DataFrame) -> list[str]:
             close = difflib.get_close_matches(col, have, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.append(f"column '{col}' ({key}) is not in the data{hint}")
-    if problems:
-        problems.append(f"columns in the data: {', '.join(have)}")
     return problems
+
+
+def _columns_hint(df: pd.DataFrame, limit: int = 40) -> str:
+    cols = list(map(str, df.columns))
+    shown = ", ".join(cols[:limit]) + (
+        f", ... ({len(cols) - limit} more)" if len(cols) > limit else ""
+    )
+    return f"columns in the data: {shown}"
 
 
 def _numeric_problems(r: Recipe, df: pd.DataFrame, cols: list[str]) -> list[str]:

@@ -343,38 +343,24 @@ def _champion_check(r: Recipe, greater: bool, actual: float, data: Dataset, regi
     from mlctl.tracking.registry import CHAMPION
 
     metric = r.selection_metric
+    tolerance = r.readiness.champion_tolerance
+
+    def failed(label: str, what: str, exc: Exception) -> gate.Check:
+        cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return gate.champion_check(metric, greater, actual, None, 0, label, f"{what}: {cause}")
+
     try:
         model, version = registry.load_sklearn(r.model_name, CHAMPION)
     except Exception as exc:
-        return gate.champion_check(
-            metric,
-            greater,
-            actual,
-            None,
-            0,
-            f"{r.model_name}@champion",
-            f"could not be loaded: {str(exc).splitlines()[0][:200]}",
-        )
+        return failed(f"{r.model_name}@champion", "could not be loaded", exc)
     if model is None:
-        return gate.champion_check(
-            metric, greater, actual, None, r.readiness.champion_tolerance, "champion"
-        )
+        return gate.champion_check(metric, greater, actual, None, tolerance, "champion")
     label = f"champion v{version}"
     try:
         score = evaluate_model(r, model, data).metrics[metric]
     except Exception as exc:
-        return gate.champion_check(
-            metric,
-            greater,
-            actual,
-            None,
-            0,
-            label,
-            f"could not score this test set: {str(exc).splitlines()[0][:200]}",
-        )
-    check = gate.champion_check(
-        metric, greater, actual, score, r.readiness.champion_tolerance, label
-    )
+        return failed(label, "could not score this test set", exc)
+    check = gate.champion_check(metric, greater, actual, score, tolerance, label)
     tags = registry.version(r.model_name, version).tags
     if tags.get("mlctl.split") != _split_key(r) or tags.get("mlctl.data_hash") != data.fingerprint:
         # The champion may have trained on rows of this test set: its score is optimistic.

@@ -118,8 +118,16 @@ def test_promote_rollback_and_list(project: Path) -> None:
     assert first.returncode == 0, first.stderr
     v_first = json.loads(first.stdout)["model"]
     assert v_first["aliases"] == ["champion"]
-    second = mlctl(project, "run", "recipes/churn.yaml", *FAST, "split.seed=7", "--json")
-    assert second.returncode in (0, 3), second.stderr
+    second = mlctl(
+        project,
+        "run",
+        "recipes/churn.yaml",
+        *FAST,
+        "split.seed=7",
+        "readiness.champion_tolerance=1.0",  # registered whatever the champion scores
+        "--json",
+    )
+    assert second.returncode == 0, second.stderr
     doc = json.loads(second.stdout)
     champion_check = next(
         c for c in doc["gate"]["checks"] if c["name"] == "not worse than champion"
@@ -131,7 +139,7 @@ def test_promote_rollback_and_list(project: Path) -> None:
     versions = {v["version"]: v for v in json.loads(listed.stdout)}
     assert "champion" in versions[v_first["version"]]["aliases"]
 
-    other = 1 if v_first["version"] != 1 else max(versions)
+    other = max(v for v in versions if v != v_first["version"])
     promoted = mlctl(project, "models", "promote", "churn", str(other), "--yes")
     assert promoted.returncode == 0, promoted.stderr
     assert "now champion" in promoted.stderr

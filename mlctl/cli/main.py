@@ -260,9 +260,10 @@ def _registry(workspace: str | None):
     from mlctl.tracking.workspace import prepare, resolve_workspace
 
     ws = resolve_workspace(workspace)
-    if ws.is_embedded and not (ws.root / "mlflow.db").exists():
+    if ws.database is not None and not ws.database.exists():
         raise RegistryError(
-            f"no mlctl workspace at {ws.root}; run 'mlctl run RECIPE' first or pass --workspace"
+            f"no tracking database at {ws.database}; run 'mlctl run RECIPE' first, or pass "
+            "--workspace / set MLCTL_TRACKING_URI"
         )
     prepare(ws)
     return Registry(ws)

@@ -34,7 +34,15 @@ class Workspace:
 
     @property
     def is_embedded(self) -> bool:
+        """A local SQLite store whose artifacts live in the workspace."""
         return self.artifact_location is not None
+
+    @property
+    def database(self) -> Path | None:
+        """The SQLite file of a ``sqlite:///`` URI, if it is one."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        return Path(self.tracking_uri.removeprefix("sqlite:///")).expanduser()
 
 
 def resolve_workspace(

@@ -115,7 +115,9 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
     _terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides))
     with render.RunProgress(enabled=not quiet and not as_json) as progress:
-        summary = run_recipe(loaded, RunOptions(workspace, promote), progress.on_event)
+        # No listener (and no progress-queue process) when nothing shows progress.
+        listener = progress.on_event if progress.enabled else None
+        summary = run_recipe(loaded, RunOptions(workspace, promote), listener)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:

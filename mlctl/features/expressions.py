@@ -950,10 +950,33 @@ def _text_value(value: Any) -> Any:
 
 
 def _coerce_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    ok = np.zeros(len(series), dtype=bool)
+    fast = _text_fast(series)
+    if fast is not None:
+        return pd.Series(fast, index=series.index, dtype=object), ok
     missing = _missing_mask(series)
     raw = series.to_numpy(dtype=object, na_value=None)
     values = [np.nan if gone else _text_value(v) for v, gone in zip(raw, missing, strict=True)]
-    return pd.Series(values, index=series.index, dtype=object), np.zeros(len(raw), dtype=bool)
+    return pd.Series(values, index=series.index, dtype=object), ok
+
+
+def _text_fast(series: pd.Series) -> np.ndarray | None:
+    """Vectorised :func:`_text_value` (the hot path of every fit, score and request).
+
+    Categorical columns hold few distinct values, so each distinct value is converted
+    once and the result is spread back by code. Columns mixing booleans with numbers
+    (``True == 1`` would share a code) take the exact slow path instead (None).
+    """
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind not in ("string", "integer", "floating", "mixed-integer-float", "empty"):
+        return None
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = [
+        np.nan if isinstance(u, str) and not u.strip() else _text_value(u)
+        for u in np.asarray(uniques, dtype=object)
+    ]
+    table = np.array([*texts, np.nan], dtype=object)  # code -1 (missing) → the last slot
+    return table[codes]
 
 
 def _coerce_datetime(series: pd.Series) -> tuple[pd.Series, np.ndarray]:

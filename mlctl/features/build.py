@@ -19,7 +19,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from mlctl.features.expressions import ColumnCoercer, DerivedFeatures
+from mlctl.features.transformers import ColumnCoercer, DerivedFeatures
 from mlctl.recipe.schema import CategoricalTransform, Features, NumericTransform
 
 MISSING = "__missing__"

@@ -10,7 +10,7 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mlctl.errors import DataError
-from mlctl.features.expressions import ColumnCoercer, coerce_frame
+from mlctl.features.transformers import ColumnCoercer, coerce_frame
 
 pytestmark = pytest.mark.unit
 

@@ -20,19 +20,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from mlctl.errors import ExpressionError
 from mlctl.features.expressions import (
     MAX_LENGTH,
-    ColumnCoercer,
-    DerivedFeatures,
     Expression,
     compute_stat,
     parse_expression,
     stat_label,
 )
+from mlctl.features.transformers import ColumnCoercer, DerivedFeatures
 
 pytestmark = pytest.mark.unit
 
 TRUSTED = [
-    "mlctl.features.expressions.ColumnCoercer",
-    "mlctl.features.expressions.DerivedFeatures",
+    "mlctl.features.transformers.ColumnCoercer",
+    "mlctl.features.transformers.DerivedFeatures",
 ]
 
 

@@ -99,7 +99,8 @@ def test_reference_rows_match_schema(text: str) -> None:
 def test_tables_cover_the_code(text: str) -> None:
     from mlctl.catalog import CATALOG
     from mlctl.evaluate.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-    from mlctl.features.expressions import COERCE_TYPES, FUNCTIONS
+    from mlctl.features.expressions import FUNCTIONS
+    from mlctl.features.transformers import COERCE_TYPES
 
     for name in CATALOG:
         assert f"| `{name}` |" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -37,6 +38,34 @@ class VersionInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+@dataclass
+class LoadedModel:
+    """A registered model version loaded for scoring."""
+
+    name: str
+    version: int
+    aliases: list[str]
+    pipeline: Any
+    input_schema: list[dict[str, Any]]  # MLflow signature columns: {"name", "type", ...}
+
+
+def parse_reference(reference: str) -> tuple[str, str]:
+    """``churn@champion`` → ("churn", "champion"); ``churn/3`` → ("churn", "3").
+
+    Raises:
+        RegistryError: the reference is empty or malformed.
+    """
+    import re
+
+    match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9_.-]*)(?:@([A-Za-z0-9_-]+)|/(\d+))?", reference)
+    if not match:
+        raise RegistryError(
+            f"model reference '{reference}' is not of the form NAME, NAME@ALIAS or NAME/VERSION"
+        )
+    name, alias, version = match.groups()
+    return name, alias or version or CHAMPION
 
 
 class Registry:
@@ -74,11 +103,16 @@ class Registry:
 
     def version(self, name: str, version: int | str) -> VersionInfo:
         """One version (by number or alias)."""
-        for v in self.versions(name):
+        versions = self.versions(name)
+        for v in versions:
             if str(v.version) == str(version) or str(version) in v.aliases:
                 return v
-        have = ", ".join(str(v.version) for v in self.versions(name))
-        raise RegistryError(f"model '{name}' has no version or alias '{version}'; versions: {have}")
+        have = ", ".join(str(v.version) for v in versions) or "none"
+        aliases = ", ".join(sorted({a for v in versions for a in v.aliases})) or "none"
+        raise RegistryError(
+            f"model '{name}' has no version or alias '{version}'; versions: {have}; "
+            f"aliases: {aliases}"
+        )
 
     def alias_version(self, name: str, alias: str) -> int | None:
         """Version an alias points at, or None."""
@@ -223,8 +257,30 @@ class Registry:
             return None, None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+            # The version's own artifact URI: no dependence on MLflow's global tracking URI.
+            uri = self.client.get_model_version_download_uri(name, str(version))
+            model = mlflow.sklearn.load_model(uri)
         return model, version
+
+    def load_reference(self, reference: str) -> LoadedModel:
+        """Load ``name@alias`` or ``name/version`` (``name`` alone means ``@champion``).
+
+        Raises:
+            RegistryError: malformed reference, unknown model, version or alias (the
+                message lists the versions and aliases that exist).
+        """
+        import mlflow
+
+        name, selector = parse_reference(reference)
+        info = self.version(name, selector)
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+            warnings.simplefilter("ignore")
+            uri = self.client.get_model_version_download_uri(name, str(info.version))
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+            pipeline = mlflow.sklearn.load_model(local)  # fully in memory afterwards
+            signature = mlflow.models.Model.load(local).signature
+        schema = signature.inputs.to_dict() if signature is not None else []
+        return LoadedModel(name, info.version, info.aliases, pipeline, schema)
 
     def _exists(self, name: str) -> bool:
         try:

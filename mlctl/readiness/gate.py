@@ -41,6 +41,11 @@ class Verdict:
         return {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
 
 
+def _num(value: float) -> str:
+    """4 decimals for scores, thousands separators for large errors (RMSE in dollars)."""
+    return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4f}"
+
+
 def _compare(actual: float | None, op: str, required: float) -> bool:
     if actual is None or math.isnan(actual):
         return False
@@ -89,7 +94,7 @@ def cv_checks(
                 actual,
                 required,
                 _compare(actual, op, required),
-                f"mean {mean:.4f} {sign} {k:g} x std {std:.4f}",
+                f"mean {_num(mean)} {sign} {k:g} x std {_num(std)}",
             )
         )
     return out
@@ -118,7 +123,7 @@ def baseline_check(
         actual,
         required,
         _compare(actual, op, required),
-        f"baseline {baseline:.4f}, margin {margin:g}",
+        f"baseline {_num(baseline)}, margin {margin:g}",
     )
 
 
@@ -153,5 +158,5 @@ def champion_check(
         actual,
         required,
         _compare(actual, op, required),
-        f"{champion_label} scores {champion:.4f} on this test set",
+        f"{champion_label} scores {_num(champion)} on this test set",
     )

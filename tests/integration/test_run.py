@@ -101,6 +101,7 @@ def test_run_registers_a_loadable_model(project: Path) -> None:
     assert {"recipe.yaml", "report"} <= artifacts
 
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # other in-process tests may have pointed it elsewhere
     model = mlflow.pyfunc.load_model("models:/churn@challenger")
     raw = pd.read_csv(TELCO).tail(50)
     raw["TotalCharges"] = pd.to_numeric(raw["TotalCharges"], errors="coerce")

@@ -107,18 +107,10 @@ def _space_literal(space: Any) -> str:
     raise BenchmarkError(f"unknown distribution {kind!r}")
 
 
-def _grid_size(search: dict[str, Any]) -> int | None:
-    size = 1
-    for space in search.values():
-        if not isinstance(space, list):
-            return None
-        size *= len(space)
-    return size
-
-
 def baseline_spec(composed: dict[str, Any], recipe: Path) -> dict[str, Any]:
     """Everything the generated script needs, resolved from the composed recipe."""
     from mlctl.catalog import class_path_for, import_class, resolve_estimator_class
+    from mlctl.train.search import grid_size
 
     task = composed.get("task", "classification")
     _require(task == "classification", f"task {task!r} (only classification)")
@@ -172,7 +164,7 @@ def baseline_spec(composed: dict[str, Any], recipe: Path) -> dict[str, Any]:
         elif strategy == "grid":
             kind, budget = "grid", None
         else:
-            size = _grid_size(search)
+            size = grid_size(search)
             kind, budget = "random", min(n_iter, size) if size else n_iter
         return {
             "name": name,

@@ -27,6 +27,17 @@ Examples:
 Exit codes: 0 ready, 3 trained but not ready, 4 bad recipe or data,
 5 tracking unavailable, 1 other error (see docs/cli.md)."""
 
+EPILOG_PREDICT = """\b
+Examples:
+  mlctl predict recipes/churn.yaml --input new.csv --output scores.parquet
+  mlctl predict recipes/churn.yaml --input 'incoming/*.csv' --output scores.csv
+  mlctl predict recipes/churn.yaml --input big.parquet --output scores.parquet \\
+      --model churn/3 --chunk-size 100000 --strict --json > summary.json
+
+Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
+4 bad input, columns or model reference, 5 tracking unavailable, 130 interrupted
+(see docs/cli.md)."""
+
 
 def _console(stderr: bool = True):
     from rich.console import Console
@@ -123,6 +134,71 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
     else:
         render.run_summary(summary, quiet=quiet)
     sys.exit(int(ExitCode.OK if summary.ready else ExitCode.NOT_READY))
+
+
+@cli.command(epilog=EPILOG_PREDICT)
+@recipe_argument
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    metavar="PATH",
+    help="CSV or Parquet file, or a quoted glob.",
+)
+@click.option("--output", required=True, metavar="PATH", help="Output file: .parquet, .pq or .csv.")
+@click.option(
+    "--model",
+    "reference",
+    metavar="REF",
+    help="NAME, NAME@ALIAS or NAME/VERSION (default: the recipe's model @champion).",
+)
+@workspace_option
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Rows read and scored at a time.",
+)
+@click.option(
+    "--strict", is_flag=True, help="Stop at the first bad value instead of rejecting its row."
+)
+@click.option(
+    "--rejects", metavar="PATH", help="Rejected rows file (default: <output stem>.rejects.csv)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing output and rejects files.")
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress, a one-line result.")
+@handle_errors
+def predict(
+    recipe,
+    input_path,
+    output,
+    reference,
+    workspace,
+    chunk_size,
+    strict,
+    rejects,
+    overwrite,
+    as_json,
+    quiet,
+) -> None:
+    """Score CSV or Parquet files with a registered model, in chunks."""
+    from mlctl.cli import render
+    from mlctl.predict.batch import BatchOptions, predict_batch
+    from mlctl.recipe.loader import load_recipe
+
+    _terminate_as_interrupt()  # kill / a CI timeout removes the partial output like Ctrl-C
+    loaded = load_recipe(recipe)
+    options = BatchOptions(
+        input_path, output, reference, workspace, chunk_size, strict, rejects, overwrite
+    )
+    with render.PredictProgress(enabled=not quiet and not as_json) as progress:
+        summary = predict_batch(loaded, options, progress.on_event)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        render.predict_summary(summary, quiet=quiet)
 
 
 @cli.command()

@@ -231,3 +231,100 @@ def version_detail(v) -> None:
     for k, val in sorted(v.tags.items()):
         table.add_row(k, val)
     out.print(table)
+
+
+class PredictProgress:
+    """One progress bar for ``mlctl predict``, advanced per chunk, on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("scoring"),
+            BarColumn(),
+            TextColumn("{task.fields[rows]}"),
+            TextColumn("{task.fields[rejected]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]}"),
+            console=err,
+            transient=False,
+            disable=not enabled,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> PredictProgress:
+        return self  # the bar starts with scoring, so an early error prints no empty bar
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.task is not None:
+            self.progress.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        if kind == "stage":
+            self.progress.console.print(f"[dim]•[/] {data['message']}")
+        elif kind == "model":
+            aliases = f" ({', '.join(data['aliases'])})" if data["aliases"] else ""
+            self.progress.console.print(
+                f"[dim]•[/] model {data['name']} v{data['version']}{aliases}"
+            )
+        elif kind == "start":
+            files = data["files"]
+            self.progress.console.print(f"[dim]•[/] {files} input file{'s' if files != 1 else ''}")
+            # total None (CSV): rich shows a pulsing bar, the row count still moves.
+            self.progress.__enter__()
+            self.task = self.progress.add_task(
+                "scoring", total=data["total_rows"], rows="", rejected="", rate=""
+            )
+        elif kind == "progress" and self.task is not None:
+            self.progress.update(
+                self.task,
+                completed=data["rows_read"],
+                **_row_fields(self.progress.tasks[self.task], data),
+            )
+
+
+def _row_fields(task, data: dict[str, Any]) -> dict[str, str]:
+    total = data["total_rows"]
+    rows = f"{data['rows_read']:,}" + (f"/{total:,}" if total is not None else "") + " rows"
+    rejected = data["rows_rejected"]
+    elapsed = task.elapsed or 0.0
+    return {
+        "rows": rows,
+        "rejected": f"[yellow]{rejected:,} rejected[/]" if rejected else "0 rejected",
+        "rate": f"{data['rows_read'] / elapsed:,.0f} rows/s" if elapsed > 0 else "",
+    }
+
+
+def predict_summary(summary, quiet: bool = False) -> None:
+    """The result of ``mlctl predict``: counts, where the output and rejects are."""
+    rejected = summary.rows_rejected
+    if quiet:
+        out.print(
+            f"[green]✓[/] scored {summary.rows_scored:,} of {summary.rows_read:,} rows → "
+            f"{summary.output}"
+        )
+        if rejected:
+            out.print(f"[yellow]![/] {rejected:,} rows rejected, not scored → {summary.rejects}")
+        return
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    aliases = f" ({', '.join(summary.model_aliases)})" if summary.model_aliases else ""
+    files = len(summary.input_files)
+    table.add_row("model", f"{summary.model_name} v{summary.model_version}{aliases}")
+    table.add_row("input", f"{files} file{'s' if files != 1 else ''}, {summary.rows_read:,} rows")
+    table.add_row("scored", f"{summary.rows_scored:,} rows")
+    if rejected:
+        table.add_row("rejected", f"[yellow]{rejected:,} rows (not scored) → {summary.rejects}[/]")
+    else:
+        table.add_row("rejected", "0 rows")
+    table.add_row("output", f"{summary.output} ({summary.output_format})")
+    table.add_row("time", f"{summary.seconds:.1f} s (with loading the model)")
+    title = "[bold yellow]done, with rejected rows[/]" if rejected else "[bold green]done[/]"
+    out.print(Panel(table, title=f"Batch scoring: {title}", expand=False))
+    if rejected:
+        out.print(
+            f"[yellow]![/] {rejected:,} rows held values the model cannot read and were not "
+            f"scored; see {summary.rejects}"
+        )

@@ -1,0 +1,197 @@
+"""Chunked readers for the input and atomic, incremental writers for the output.
+
+Memory stays bounded by the chunk size: CSV is read with ``pandas.read_csv(chunksize=)``
+and Parquet with ``ParquetFile.iter_batches``. Outputs are written under a temporary
+name in the destination folder and renamed only when complete, so a reader never
+sees a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from mlctl.data.load import SUFFIXES, file_format, source_files
+from mlctl.errors import DataError
+
+OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: its format, its header and (Parquet only) its row count."""
+
+    path: Path
+    format: str  # "csv" or "parquet"
+    columns: list[str]
+    rows: int | None  # None when it is not known without reading the file (CSV)
+    id_type: Any = None  # pyarrow type of the id column in a Parquet file
+
+
+def output_format(path: Path, option: str = "--output") -> str:
+    """``parquet`` or ``csv`` from an output path's extension.
+
+    Raises:
+        DataError: any other extension.
+    """
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"{option}: cannot tell the format of '{path.name}' from its extension",
+            hint="end the name in .parquet, .pq or .csv",
+        )
+    return fmt
+
+
+def open_inputs(pattern: Path, declared: str, sep: str, id_column: str | None) -> list[InputFile]:
+    """The files of ``--input`` (a file or a glob) with their headers, in name order.
+
+    Args:
+        pattern: The path or glob, already absolute.
+        declared: The recipe's ``data.format``; used only for extensions that do
+            not tell the format themselves.
+        sep: CSV field separator.
+        id_column: The recipe's id column, if any (its Parquet type is kept).
+
+    Raises:
+        DataError: nothing matches, a file is empty or unreadable.
+    """
+    try:
+        files = source_files(pattern)
+    except DataError as exc:
+        # The shared reader speaks of the recipe's data.source; here it is --input.
+        raise DataError(exc.message.replace("data.source", "--input", 1)) from None
+    out = []
+    for path in files:
+        fmt = file_format(path, "auto" if path.suffix.lower() in SUFFIXES else declared)
+        out.append(_header(path, fmt, sep, id_column))
+    return out
+
+
+def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"--input: {path} is empty (0 bytes)")
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path)
+            schema = meta.schema_arrow
+            id_type = schema.field(id_column).type if id_column in schema.names else None
+            return InputFile(path, fmt, list(schema.names), meta.metadata.num_rows, id_type)
+        columns = pd.read_csv(path, sep=sep, nrows=0).columns
+        return InputFile(path, fmt, [str(c) for c in columns], None)
+    except DataError:
+        raise
+    except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
+        raise DataError(f"--input: cannot read {path} as {fmt}: {_first_line(exc)}") from None
+
+
+def read_chunks(
+    source: InputFile, columns: Sequence[str], size: int, sep: str, id_column: str | None
+) -> Iterator[pd.DataFrame]:
+    """The wanted columns of one file, ``size`` rows at a time.
+
+    CSV ids are read as text, so ``007`` stays ``007`` in the output.
+
+    Raises:
+        DataError: the file cannot be parsed (names the file and the cause).
+    """
+    try:
+        if source.format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(source.path) as reader:
+                for batch in reader.iter_batches(batch_size=size, columns=list(columns)):
+                    yield batch.to_pandas()
+            return
+        dtype = {id_column: str} if id_column in columns else None
+        # low_memory=False: one type per column and chunk, and no DtypeWarning about
+        # mixed types (mixed columns are exactly what the checks look at).
+        reader = pd.read_csv(
+            source.path,
+            sep=sep,
+            usecols=list(columns),
+            dtype=dtype,
+            chunksize=size,
+            low_memory=False,
+        )
+        with reader:
+            yield from reader
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"--input: cannot read {source.path} as {source.format}: {_first_line(exc)}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class AtomicTableWriter:
+    """Arrow tables appended to a Parquet or CSV file that appears only when complete.
+
+    The data goes to a hidden temporary file in the destination folder (same file
+    system, so the final rename is atomic); :meth:`commit` renames it, :meth:`discard`
+    removes it. The file is opened on the first :meth:`write`.
+    """
+
+    def __init__(self, final: Path, fmt: str, schema: pa.Schema) -> None:
+        self.final, self.format, self.schema = final, fmt, schema
+        self.temp: Path | None = None
+        self._writer: Any = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(table)
+
+    def _open(self) -> None:
+        fd, name = tempfile.mkstemp(
+            dir=self.final.parent, prefix=f".{self.final.name}.", suffix=".tmp"
+        )
+        os.close(fd)
+        self.temp = Path(name)
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            self._writer = pq.ParquetWriter(self.temp, self.schema)
+        else:
+            import pyarrow.csv as pcsv
+
+            self._writer = pcsv.CSVWriter(str(self.temp), self.schema)
+
+    def commit(self) -> Path:
+        """Close the file and give it its final name (replacing what was there)."""
+        if self._writer is None:
+            self.write(self.schema.empty_table())  # an empty result still has a header
+        self._writer.close()
+        self._writer = None
+        # mkstemp makes the file private (0600); give it the permissions of a normal file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.temp, 0o666 & ~umask)
+        os.replace(self.temp, self.final)
+        self.temp = None
+        return self.final
+
+    def discard(self) -> None:
+        """Close and remove the temporary file; the final name is left untouched."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+            self.temp = None

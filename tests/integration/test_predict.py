@@ -1,0 +1,257 @@
+"""``mlctl predict`` end to end: a model trained and promoted by the real CLI on a slice
+of the Telco table, then raw Telco rows it never saw scored by ``python -m mlctl``.
+
+Every ``mlctl predict`` process spends most of its few seconds importing MLflow and
+sklearn, so the module trains once, prepares every input, then starts all the scoring
+jobs together (:func:`jobs`); each test checks one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+# tuning=none: the scoring tests need a registered model, not a well-tuned one.
+FAST = [
+    "models=fast",
+    "tuning=none",
+    "evaluation.importance_repeats=1",
+    "readiness.cv_std_k=0.5",
+]
+OUTPUT_COLUMNS = [
+    "customerID",
+    "prediction",
+    "proba_No",
+    "proba_Yes",
+    "model_name",
+    "model_version",
+]
+PREDICT = [sys.executable, "-m", "mlctl", "predict", "recipes/churn.yaml"]
+JOBS = {
+    "csv_to_parquet": ["--input", "unseen.csv", "--output", "out/scores.parquet", "--json"],
+    "glob": ["--input", "parts/*.csv", "--output", "glob.csv", "--chunk-size", "97", "--json"],
+    "planted": ["--input", "planted.csv", "--output", "planted.parquet", "-q"],
+    "strict": ["--input", "planted.csv", "--output", "strict.parquet", "--strict"],
+    "narrow": ["--input", "narrow.csv", "--output", "narrow.parquet"],
+    "churn/99": ["--input", "unseen.csv", "--output", "v99.parquet", "--model", "churn/99"],
+    "nope@champion": [
+        "--input",
+        "unseen.csv",
+        "--output",
+        "nope.parquet",
+        "--model",
+        "nope@champion",
+    ],
+    "existing": ["--input", "unseen.csv", "--output", "existing.csv"],
+}
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if "TRACKING_URI" not in k}
+
+
+def raw_telco() -> pd.DataFrame:
+    """The table exactly as written: TotalCharges keeps its " " blanks."""
+    return pd.read_csv(TELCO, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project whose champion was trained on the first 900 Telco rows."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "conf", root / "conf")
+    (root / "recipes").mkdir()
+    (root / "data" / "telco").mkdir(parents=True)
+    raw_telco().head(900).to_csv(root / "data" / "telco" / TELCO.name, index=False)
+    recipe = (
+        (REPO / "recipes" / "churn.yaml").read_text().replace("min_rows: 1000", "min_rows: 500")
+    )
+    (root / "recipes" / "churn.yaml").write_text(recipe)
+    cmd = [sys.executable, "-m", "mlctl", "run", "recipes/churn.yaml", *FAST, "--promote", "-y"]
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=clean_env())
+    assert res.returncode == 0, res.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def unseen(project: Path) -> pd.DataFrame:
+    """Rows 901-1500 as text: not trained on; three have a blank TotalCharges."""
+    return raw_telco().iloc[900:1500].reset_index(drop=True)
+
+
+def write_inputs(project: Path, unseen: pd.DataFrame) -> None:
+    unseen.to_csv(project / "unseen.csv", index=False)
+    (project / "out").mkdir()
+    (project / "parts").mkdir()
+    unseen.iloc[:250].to_csv(project / "parts" / "a.csv", index=False)
+    b = unseen.iloc[250:].copy()
+    b.iloc[2, b.columns.get_loc("tenure")] = "x"  # row 3 of b.csv, row 253 of the input
+    b.to_csv(project / "parts" / "b.csv", index=False)
+    planted = unseen.copy()
+    planted.loc[4, "tenure"] = "twelve"
+    planted.loc[299, "tenure"] = "unknown"
+    planted.loc[299, "MonthlyCharges"] = "inf"
+    planted.loc[450, "MonthlyCharges"] = "-inf"
+    planted.loc[10, "tenure"] = " 7 "  # numeric text with spaces is fine
+    planted.to_csv(project / "planted.csv", index=False)
+    unseen.drop(columns=["tenure", "Contract"]).to_csv(project / "narrow.csv", index=False)
+    (project / "existing.csv").write_text("keep me\n")
+
+
+@pytest.fixture(scope="module")
+def jobs(project: Path, unseen: pd.DataFrame) -> dict[str, subprocess.CompletedProcess]:
+    """Every ``mlctl predict`` of :data:`JOBS`, run at the same time."""
+    write_inputs(project, unseen)
+    started = {
+        name: subprocess.Popen(
+            PREDICT + args,
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        for name, args in JOBS.items()
+    }
+    done = {}
+    for name, proc in started.items():
+        out, err = proc.communicate(timeout=600)
+        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
+@pytest.fixture(scope="module")
+def pipeline(project: Path):
+    import mlflow
+
+    uri = f"sqlite:///{project / '.mlctl' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return mlflow.sklearn.load_model(client.get_model_version_download_uri("churn", "1"))
+
+
+def features(project: Path, pipeline) -> pd.DataFrame:
+    """The unseen rows as plain ``pd.read_csv`` reads them (TotalCharges blanks stay text)."""
+    return pd.read_csv(project / "unseen.csv")[list(pipeline.feature_names_in_)]
+
+
+def test_csv_to_parquet_matches_the_pipeline_and_pyfunc(project, unseen, jobs, pipeline) -> None:
+    res = jobs["csv_to_parquet"]
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)  # stdout holds only the JSON document
+    assert (doc["rows_read"], doc["rows_scored"], doc["rows_rejected"]) == (600, 600, 0)
+    assert doc["rejects"] is None
+    assert doc["model"] == {"name": "churn", "version": 1, "aliases": ["champion"]}
+    assert doc["output"] == str(project / "out" / "scores.parquet")
+    assert doc["output_columns"] == OUTPUT_COLUMNS
+
+    out = pd.read_parquet(project / "out" / "scores.parquet")
+    assert list(out.columns) == OUTPUT_COLUMNS
+    assert [p.name for p in (project / "out").iterdir()] == ["scores.parquet"]  # no temp files
+    assert out["customerID"].tolist() == unseen["customerID"].tolist()
+    X = features(project, pipeline)
+    assert out["prediction"].tolist() == list(pipeline.predict(X))
+    assert np.allclose(out[["proba_No", "proba_Yes"]], pipeline.predict_proba(X))
+    assert np.allclose(out["proba_No"] + out["proba_Yes"], 1.0)
+    assert set(out["model_name"]) == {"churn"} and set(out["model_version"]) == {1}
+    # Blank TotalCharges (new customers) are scored, not rejected.
+    blanks = unseen.loc[unseen["TotalCharges"].str.strip() == "", "customerID"]
+    assert len(blanks) == 3 and set(blanks) <= set(out["customerID"])
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / '.mlctl' / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/churn@champion")
+    typed = X.assign(TotalCharges=pd.to_numeric(X["TotalCharges"], errors="coerce"))
+    assert list(model.predict(typed)) == out["prediction"].tolist()
+
+
+def test_glob_of_two_csvs_in_small_chunks(project, unseen, jobs, pipeline) -> None:
+    res = jobs["glob"]
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["input_files"] == [str(project / "parts" / n) for n in ("a.csv", "b.csv")]
+    assert (doc["rows_read"], doc["rows_scored"], doc["rows_rejected"]) == (600, 599, 1)
+    # Row numbers run on across the files of the glob.
+    rejects = pd.read_csv(doc["rejects"])
+    assert rejects[["row", "file", "id", "column"]].values.tolist() == [
+        [253, str(project / "parts" / "b.csv"), unseen["customerID"][252], "tenure"]
+    ]
+    out = pd.read_csv(project / "glob.csv")
+    assert list(out.columns) == OUTPUT_COLUMNS
+    kept = unseen.index != 252
+    assert out["customerID"].tolist() == unseen["customerID"][kept].tolist()
+    proba = pipeline.predict_proba(features(project, pipeline)[kept])
+    assert np.allclose(out["proba_Yes"], proba[:, 1])
+
+
+def reject(row: int, ids: pd.Series, column: str, value: str, reason: str) -> dict:
+    return {"row": row, "id": ids[row - 1], "column": column, "value": value, "reason": reason}
+
+
+def test_bad_rows_go_to_the_rejects_file(project, unseen, jobs) -> None:
+    res = jobs["planted"]
+    assert res.returncode == 0, res.stderr
+    assert "3 rows rejected" in res.stdout
+    rejects = pd.read_csv(project / "planted.rejects.csv")
+    assert set(rejects["file"]) == {str(project / "planted.csv")}
+    ids = unseen["customerID"]
+    text, inf = "not a number (column type long)", "infinite number (column type double)"
+    assert rejects.drop(columns="file").to_dict("records") == [
+        reject(5, ids, "tenure", "twelve", text),
+        reject(300, ids, "tenure", "unknown", text),
+        reject(300, ids, "MonthlyCharges", "inf", inf),
+        reject(451, ids, "MonthlyCharges", "-inf", inf),
+    ]
+    out = pd.read_parquet(project / "planted.parquet")
+    assert len(out) == 597
+    assert not set(out["customerID"]) & {ids[4], ids[299], ids[450]}
+
+
+def test_strict_stops_at_the_first_bad_value_and_writes_nothing(project, jobs) -> None:
+    res = jobs["strict"]
+    assert res.returncode == 4
+    assert f"row 5 of {project / 'planted.csv'}, column 'tenure'" in res.stderr
+    assert "'twelve'" in res.stderr
+    leftovers = [p.name for p in project.iterdir() if p.name.startswith((".strict", "strict"))]
+    assert leftovers == []
+
+
+def test_missing_columns_are_named_and_nothing_is_written(project, jobs) -> None:
+    res = jobs["narrow"]
+    assert res.returncode == 4
+    assert "2 columns the model needs are missing: 'tenure', 'Contract'" in res.stderr
+    assert not (project / "narrow.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        ("churn/99", "model 'churn' has no version or alias '99'; versions: 1; aliases: champion"),
+        ("nope@champion", "no registered model named 'nope'; registered models: churn"),
+    ],
+)
+def test_unknown_model_reference_lists_what_exists(project, jobs, job, expected) -> None:
+    res = jobs[job]
+    assert res.returncode == 4
+    assert expected in res.stderr
+    output = project / JOBS[job][JOBS[job].index("--output") + 1]
+    assert not output.exists()
+
+
+def test_existing_output_needs_overwrite(project, jobs) -> None:
+    res = jobs["existing"]
+    assert res.returncode == 4
+    assert "already exists" in res.stderr and "--overwrite" in res.stderr
+    assert (project / "existing.csv").read_text() == "keep me\n"

@@ -89,7 +89,7 @@ workspace_option = click.option(
     "--workspace",
     type=click.Path(file_okay=False),
     default=None,
-    help="Workspace folder (default .mlctl in the current folder).",
+    help="Workspace folder; overrides the recipe's tracking.workspace (default .mlctl in the current folder).",
 )
 
 

@@ -157,7 +157,7 @@ def run(
     """Run a recipe end to end; see the module docstring."""
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.runs import ParentRun, git_commit
-    from mlctl.tracking.workspace import prepare, resolve_workspace
+    from mlctl.tracking.workspace import for_recipe, prepare
 
     emit = on_event or (lambda kind, data: None)
     started = time.perf_counter()
@@ -173,8 +173,7 @@ def run(
             "notes": data.notes,
         },
     )
-    recipe_ws = loaded.resolve_path(r.tracking.workspace) if r.tracking.workspace else None
-    ws = resolve_workspace(options.workspace, recipe_ws, r.tracking.uri)
+    ws = for_recipe(loaded, options.workspace)
     prepare(ws)
     registry = Registry(ws)
     tags = {

@@ -333,17 +333,11 @@ def _confirm(yes: bool, question: str) -> None:
 
 
 def _registry(workspace: str | None):
-    from mlctl.errors import RegistryError
     from mlctl.tracking.registry import Registry
-    from mlctl.tracking.workspace import prepare, resolve_workspace
+    from mlctl.tracking.workspace import open_existing, resolve_workspace
 
     ws = resolve_workspace(workspace)
-    if ws.database is not None and not ws.database.exists():
-        raise RegistryError(
-            f"no tracking database at {ws.database}; run 'mlctl run RECIPE' first, or pass "
-            "--workspace / set MLCTL_TRACKING_URI"
-        )
-    prepare(ws)
+    open_existing(ws)
     return Registry(ws)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mlctl.errors import DataError, RegistryError
+from mlctl.errors import DataError
 from mlctl.predict.files import (
     AtomicTableWriter,
     InputFile,
@@ -202,18 +202,10 @@ def _check_target(option: str, path: Path, overwrite: bool) -> None:
 def _load_model(loaded: LoadedRecipe, workspace: str | None, reference: str):
     """The registered model, from the workspace resolved as ``mlctl run`` does."""
     from mlctl.tracking.registry import Registry
-    from mlctl.tracking.workspace import prepare, resolve_workspace
+    from mlctl.tracking.workspace import for_recipe, open_existing
 
-    r = loaded.recipe
-    recipe_ws = loaded.resolve_path(r.tracking.workspace) if r.tracking.workspace else None
-    ws = resolve_workspace(workspace, recipe_ws, r.tracking.uri)
-    if ws.database is not None and not ws.database.exists():
-        raise RegistryError(
-            f"no tracking database at {ws.database}, so no registered model to score with",
-            hint="train one first with 'mlctl run RECIPE', or pass --workspace / set "
-            "MLCTL_TRACKING_URI",
-        )
-    prepare(ws)
+    ws = for_recipe(loaded, workspace)
+    open_existing(ws)
     return Registry(ws).load_reference(reference), ws.tracking_uri
 
 

@@ -281,12 +281,13 @@ def validate(composed: dict[str, Any], locations: dict[str, str] | None = None) 
 def _issue_from_pydantic(err: dict[str, Any], locations: dict[str, str]) -> Issue:
     loc = tuple(str(p) for p in err["loc"])
     # Union members add their type name to the location; drop those parts.
-    loc = tuple(p for p in loc if not _is_type_tag(p))
+    # (Never the first part: a top-level key may be called "dict" or "str".)
+    loc = loc[:1] + tuple(p for p in loc[1:] if not _is_type_tag(p))
     path = ".".join(loc)
     where = _nearest(locations, loc)
     kind = err["type"]
     found = err.get("input")
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         model = _model_at(loc[:-1])
         options = sorted(model.model_fields) if model else []
         close = difflib.get_close_matches(loc[-1], options, n=1, cutoff=0.5)

@@ -14,8 +14,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlctl.errors import TrackingError
+from mlctl.errors import RegistryError, TrackingError
+
+if TYPE_CHECKING:
+    from mlctl.recipe.loader import LoadedRecipe
 
 DEFAULT_WORKSPACE = ".mlctl"
 
@@ -66,6 +70,31 @@ def resolve_workspace(
     if uri:
         return Workspace(root, uri, None)
     return Workspace(root, f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+
+
+def for_recipe(loaded: LoadedRecipe, workspace: str | Path | None = None) -> Workspace:
+    """The workspace of a recipe: ``--workspace``, else its ``tracking.workspace``
+    (relative to the recipe's folder), else ``.mlctl`` here; env URIs win as usual."""
+    r = loaded.recipe
+    recipe_ws = loaded.resolve_path(r.tracking.workspace) if r.tracking.workspace else None
+    return resolve_workspace(workspace, recipe_ws, r.tracking.uri)
+
+
+def open_existing(ws: Workspace) -> None:
+    """:func:`prepare` for commands that read a store: a SQLite file that does not exist
+    is an error, not a new empty store.
+
+    Raises:
+        RegistryError: the database file does not exist.
+        TrackingError: as :func:`prepare`.
+    """
+    if ws.database is not None and not ws.database.exists():
+        raise RegistryError(
+            f"no tracking database at {ws.database}, so no registered model yet",
+            hint="train one first with 'mlctl run RECIPE', or pass --workspace / set "
+            "MLCTL_TRACKING_URI",
+        )
+    prepare(ws)
 
 
 def prepare(ws: Workspace) -> None:

@@ -56,6 +56,20 @@ def input_columns(recipe: Recipe) -> list[str]:
     return cols
 
 
+def _where_used(recipe: Recipe, column: str) -> str:
+    """The recipe key that asks for an input column, for error messages."""
+    from mlctl.features.expressions import parse_expression
+
+    f = recipe.features
+    for kind in ("numeric", "categorical"):
+        if column in getattr(f, kind):
+            return f"features.{kind}"
+    for i, d in enumerate(f.derived):
+        if column in parse_expression(d.expr, name=d.name).columns:
+            return f"features.derived.{i}.expr of '{d.name}'"
+    return "features"
+
+
 def load_dataset(loaded: LoadedRecipe) -> Dataset:
     """Read, coerce, check and split the recipe's data.
 
@@ -176,7 +190,7 @@ def _missing_columns(r: Recipe, df: pd.DataFrame) -> list[str]:
     have = list(map(str, df.columns))
     wanted: dict[str, str] = {r.data.target: "data.target"}
     for col in input_columns(r):
-        wanted.setdefault(col, "features")
+        wanted.setdefault(col, _where_used(r, col))
     if r.data.id_column:
         wanted.setdefault(r.data.id_column, "data.id_column")
     if r.split.time_column:

@@ -52,7 +52,7 @@ def test_missing_columns_listed_with_suggestion() -> None:
     with pytest.raises(DataError) as exc:
         check_frame(r, frame())
     text = str(exc.value)
-    assert "column 'aa' (features) is not in the data; did you mean 'a'?" in text
+    assert "column 'aa' (features.numeric) is not in the data; did you mean 'a'?" in text
     assert "column 'zzz'" in text
     assert "2 problems" in text
     assert exc.value.hint == "columns in the data: a, c, y"

@@ -223,6 +223,8 @@ def run(
                     },
                 },
                 {"mlctl.error": res.error} if res.error else {},
+                trials=res.trials,
+                trial_metric=f"trial_cv_{r.selection_metric}",
             )
         parent.log_metrics({f"test_{k}": v for k, v in best.metrics.items()})
         parent.log_metrics(

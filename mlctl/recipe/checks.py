@@ -239,8 +239,8 @@ def _candidate_params(loaded: LoadedRecipe, base: str, cls: type, cand) -> list[
                 issues.append(
                     _issue(loaded, path, f"low ({space.low}) is greater than high ({space.high})")
                 )
-            if space.distribution == "loguniform" and space.low <= 0:
-                issues.append(_issue(loaded, path, "loguniform needs low > 0"))
+            if space.is_log and space.low <= 0:
+                issues.append(_issue(loaded, path, "a log scale needs low > 0"))
     t = loaded.recipe.tuning
     if t.strategy == "grid":
         size = grid_size(cand.search)

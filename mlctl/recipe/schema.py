@@ -157,14 +157,23 @@ class Features(_Strict):
 
 
 class Distribution(_Strict):
-    """A random-search distribution for one hyperparameter."""
+    """A search distribution for one hyperparameter (random search and Optuna)."""
 
-    distribution: Literal["uniform", "loguniform", "randint"] = Field(
-        description="uniform and loguniform draw floats in [low, high]; randint draws integers "
-        "in [low, high]."
+    distribution: Literal["float", "int", "uniform", "loguniform", "randint"] = Field(
+        description="float (with `log` for a log scale) or int, in [low, high]; uniform, "
+        "loguniform and randint are the same as float, float with log: true, and int."
     )
     low: float = Field(description="Lower bound.")
     high: float = Field(description="Upper bound.")
+    log: bool = Field(False, description="Sample on a log scale (needs low > 0).")
+
+    @property
+    def is_int(self) -> bool:
+        return self.distribution in ("int", "randint")
+
+    @property
+    def is_log(self) -> bool:
+        return self.log or self.distribution == "loguniform"
 
 
 class Candidate(_Strict):
@@ -211,8 +220,27 @@ class Models(_Strict):
 class Tuning(_Strict):
     """How each candidate's tuning space is searched."""
 
-    strategy: Literal["grid", "random", "none"] = Field(
-        "random", description="grid (every combination), random (sampled) or none."
+    strategy: Literal["grid", "random", "optuna", "none"] = Field(
+        "random",
+        description="grid (every combination), random (sampled), optuna (Bayesian search "
+        "with pruning) or none.",
+    )
+    n_trials: Annotated[int, Field(ge=1)] = Field(20, description="Optuna: trials per candidate.")
+    timeout: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Optuna: seconds per candidate after which no new trial starts."
+    )
+    sampler_seed: int | None = Field(
+        None, description="Optuna: seed of the TPE sampler; default the recipe's seed."
+    )
+    pruning: bool = Field(
+        True,
+        description="Optuna: stop unpromising trials early (median rule on the running CV "
+        "mean, after each fold).",
+    )
+    storage: str | None = Field(
+        None,
+        description="Optuna: storage URL (e.g. sqlite:///optuna.db, postgresql://...) so a "
+        "study can be resumed or shared; studies are named <recipe name>-<candidate>.",
     )
     n_iter: Annotated[int, Field(ge=1)] = Field(
         10, description="Budget: parameter settings tried per candidate (random search)."

@@ -124,9 +124,19 @@ class ParentRun:
         mlflow.log_dict(data, name)
 
     def log_child(
-        self, name: str, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, Any]
+        self,
+        name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, Any],
+        trials: list[dict[str, Any]] | None = None,
+        trial_metric: str = "trial_score",
     ) -> str:
-        """A nested run for one candidate; returns its run id."""
+        """A nested run for one candidate; returns its run id.
+
+        Optuna trials become the history of ``trial_metric`` (step = trial number) and
+        a ``trials.json`` artifact with every trial's state, value and params.
+        """
         import mlflow
 
         with mlflow.start_run(
@@ -139,6 +149,11 @@ class ParentRun:
                 self.log_params(params)
             self.log_metrics(metrics)
             self.set_tags(tags)
+            for t in trials or []:
+                if t["value"] is not None:
+                    mlflow.log_metric(trial_metric, t["value"], step=t["number"])
+            if trials:
+                mlflow.log_dict({"trials": trials}, "trials.json")
             return run.info.run_id
 
     def log_model(

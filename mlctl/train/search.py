@@ -40,12 +40,12 @@ def param_space(search: dict[str, Any]) -> dict[str, Any]:
         name = f"{MODEL_STEP}__{key}"
         if isinstance(space, list):
             out[name] = list(space)
-        elif space.distribution == "uniform":
-            out[name] = stats.uniform(space.low, space.high - space.low)
-        elif space.distribution == "loguniform":
+        elif space.is_int:
+            out[name] = stats.randint(int(space.low), int(space.high) + 1)
+        elif space.is_log:
             out[name] = stats.loguniform(space.low, space.high)
         else:
-            out[name] = stats.randint(int(space.low), int(space.high) + 1)
+            out[name] = stats.uniform(space.low, space.high - space.low)
     return out
 
 
@@ -80,6 +80,7 @@ class SearchResult:
     fit_seconds: float
     cv_scores: list[float] = field(default_factory=list)
     error: str | None = None
+    trials: list[dict[str, Any]] = field(default_factory=list)  # Optuna only
 
 
 class FoldReporter:
@@ -201,10 +202,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def expected_fits(space: dict[str, Any], strategy: str, n_iter: int, folds: int) -> int:
-    """Folds a candidate will score, for the progress bar."""
+def expected_fits(
+    space: dict[str, Any], strategy: str, n_iter: int, folds: int, n_trials: int = 0
+) -> int:
+    """Folds a candidate will score, for the progress bar (Optuna: at most; pruning
+    and timeouts stop trials early)."""
     if not space or strategy == "none":
         return folds
+    if strategy == "optuna":
+        return n_trials * folds
     size = grid_size(space)
     if strategy == "grid":
         return (size or 1) * folds

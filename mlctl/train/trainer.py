@@ -13,6 +13,7 @@ from mlctl.errors import MlctlError
 from mlctl.evaluate.metrics import cv_scorer, metrics_for_task, sign
 from mlctl.features.build import build_pipeline
 from mlctl.recipe.schema import Candidate, Recipe
+from mlctl.train.optuna_search import run_optuna
 from mlctl.train.search import (
     FoldReporter,
     ProgressFn,
@@ -78,26 +79,49 @@ def train_all(
             estimator, label = make_estimator(recipe, cand)
             space = param_space(cand.search)
             strategy = recipe.tuning.strategy
-            total = expected_fits(space, strategy, recipe.tuning.n_iter, recipe.models.cv_folds)
+            total = expected_fits(
+                space,
+                strategy,
+                recipe.tuning.n_iter,
+                recipe.models.cv_folds,
+                recipe.tuning.n_trials,
+            )
             emit("candidate_start", {"candidate": name, "estimator": label, "fits": total})
             pipeline = build_pipeline(recipe.features, types, estimator)
             try:
-                result = run_search(
-                    name,
-                    label,
-                    pipeline,
-                    space,
-                    X=data.X_train,
-                    y=data.y_train,
-                    scorer=scorer,
-                    metric_sign=metric_sign,
-                    cv=cv,
-                    strategy=strategy,
-                    n_iter=recipe.tuning.n_iter,
-                    n_jobs=recipe.tuning.n_jobs,
-                    seed=recipe.seed,
-                    queue=reporter.queue,
-                )
+                if strategy == "optuna" and space:
+                    result = run_optuna(
+                        name,
+                        label,
+                        pipeline,
+                        cand.search,
+                        X=data.X_train,
+                        y=data.y_train,
+                        scorer=scorer,
+                        metric_sign=metric_sign,
+                        cv=cv,
+                        tuning=recipe.tuning,
+                        study_name=f"{recipe.name}-{name}",
+                        seed=recipe.seed,
+                        queue=reporter.queue,
+                    )
+                else:
+                    result = run_search(
+                        name,
+                        label,
+                        pipeline,
+                        space,
+                        X=data.X_train,
+                        y=data.y_train,
+                        scorer=scorer,
+                        metric_sign=metric_sign,
+                        cv=cv,
+                        strategy=strategy,
+                        n_iter=recipe.tuning.n_iter,
+                        n_jobs=recipe.tuning.n_jobs,
+                        seed=recipe.seed,
+                        queue=reporter.queue,
+                    )
             except MlctlError:
                 raise
             except (ValueError, TypeError, ArithmeticError) as exc:

@@ -232,3 +232,35 @@ def test_terminated_run_is_marked_killed(project: Path, tmp_path: Path) -> None:
     assert statuses == {"KILLED"}
     with sqlite3.connect(ws / "mlflow.db") as con:
         assert con.execute("select count(*) from model_versions").fetchone()[0] == 0
+
+
+def test_optuna_tuning_logs_trials(project: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    res = mlctl(
+        project,
+        "run",
+        "recipes/churn.yaml",
+        *FAST,
+        "tuning=optuna",
+        "tuning.n_trials=4",
+        "--workspace",
+        str(ws),
+        "--json",
+    )
+    assert res.returncode in (0, 3), res.stderr
+    doc = json.loads(res.stdout)
+    logreg = next(row for row in doc["leaderboard"] if row["candidate"] == "logreg")
+    assert logreg["settings_tried"] == 4
+    assert 0.1 <= logreg["best_params"]["C"] <= 10.0  # conf/models/fast.yaml's choices
+
+    import mlflow
+
+    uri = f"sqlite:///{ws / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    (child,) = client.search_runs(
+        [doc["experiment_id"]],
+        f"tags.mlflow.parentRunId = '{doc['run_id']}' and attributes.run_name = 'logreg'",
+    )
+    assert "trials.json" in {a.path for a in client.list_artifacts(child.info.run_id)}
+    history = client.get_metric_history(child.info.run_id, "trial_cv_roc_auc")
+    assert len(history) >= 1

@@ -1,0 +1,147 @@
+"""Optuna tuning of one candidate: TPE sampling, median pruning after each fold.
+
+Each trial cross-validates one setting fold by fold and reports the running mean,
+so Optuna can stop an unpromising trial early; trials run in threads (sklearn
+releases the GIL in its heavy parts). The best setting is refit on the whole
+training split, exactly as sklearn's searches do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mlctl.errors import RecipeError
+from mlctl.features.build import MODEL_STEP
+from mlctl.recipe.schema import Distribution, Tuning
+from mlctl.train.search import SearchResult
+
+
+def suggest(trial: Any, name: str, space: list[Any] | Distribution) -> Any:
+    """One value for ``name`` from a recipe search space."""
+    if isinstance(space, list):
+        return trial.suggest_categorical(name, space)
+    if space.is_int:
+        return trial.suggest_int(name, int(space.low), int(space.high), log=space.is_log)
+    return trial.suggest_float(name, space.low, space.high, log=space.is_log)
+
+
+def _study(name: str, tuning: Tuning, seed: int):
+    import optuna
+
+    optuna.logging.set_verbosity(logging.WARNING)  # the CLI shows progress itself
+    sampler = optuna.samplers.TPESampler(
+        seed=tuning.sampler_seed if tuning.sampler_seed is not None else seed
+    )
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+        if tuning.pruning
+        else optuna.pruners.NopPruner()
+    )
+    try:
+        return optuna.create_study(
+            direction="maximize",  # scores are sklearn's: greater is better
+            sampler=sampler,
+            pruner=pruner,
+            storage=tuning.storage,
+            study_name=name if tuning.storage else None,
+            load_if_exists=bool(tuning.storage),
+        )
+    except Exception as exc:  # a bad storage URL surfaces as many error types
+        raise RecipeError(
+            f"tuning.storage: cannot open Optuna storage '{tuning.storage}': "
+            f"{str(exc).strip().splitlines()[0][:200]}"
+        ) from None
+
+
+def run_optuna(
+    name: str,
+    estimator_label: str,
+    pipeline: Any,
+    search: dict[str, list[Any] | Distribution],
+    *,
+    X: Any,
+    y: Any,
+    scorer: Callable[..., float],
+    metric_sign: float,
+    cv: Any,
+    tuning: Tuning,
+    study_name: str,
+    seed: int,
+    queue: Any = None,
+) -> SearchResult:
+    """Tune one candidate with Optuna; returns its best CV scores and refit pipeline."""
+    import optuna
+    from sklearn.base import clone
+
+    started = time.perf_counter()
+    folds = list(cv.split(X, y))
+
+    def objective(trial: Any) -> float:
+        params = {f"{MODEL_STEP}__{k}": suggest(trial, k, s) for k, s in search.items()}
+        scores: list[float] = []
+        for step, (train, test) in enumerate(folds):
+            model = clone(pipeline).set_params(**params)
+            model.fit(X.iloc[train], y.iloc[train])
+            scores.append(float(scorer(model, X.iloc[test], y.iloc[test])))
+            if queue is not None:
+                with contextlib.suppress(Exception):
+                    queue.put(name)
+            trial.report(float(np.mean(scores)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        trial.set_user_attr("cv_scores", scores)
+        return float(np.mean(scores))
+
+    study = _study(study_name, tuning, seed)
+    n_jobs = tuning.n_jobs if tuning.n_jobs > 0 else _cores()
+    study.optimize(
+        objective,
+        n_trials=tuning.n_trials,
+        timeout=tuning.timeout,
+        n_jobs=n_jobs,
+        catch=(ValueError, ArithmeticError),  # one bad setting must not end the search
+    )
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        states = sorted({t.state.name for t in study.trials})
+        raise ValueError(f"no Optuna trial completed (trial states: {', '.join(states)})")
+    best = study.best_trial
+    params = dict(best.params)
+    refit = clone(pipeline).set_params(**{f"{MODEL_STEP}__{k}": v for k, v in params.items()})
+    refit.fit(X, y)
+    scores = [s * metric_sign for s in best.user_attrs.get("cv_scores", [best.value])]
+    return SearchResult(
+        name=name,
+        estimator=estimator_label,
+        cv_mean=float(np.mean(scores)),
+        cv_std=float(np.std(scores)),
+        best_params=params,
+        best_estimator=refit,
+        n_settings=len(study.trials),
+        fit_seconds=time.perf_counter() - started,
+        cv_scores=scores,
+        trials=[_trial_row(t, metric_sign) for t in study.trials],
+    )
+
+
+def _trial_row(trial: Any, metric_sign: float) -> dict[str, Any]:
+    value = trial.value * metric_sign if trial.value is not None else None
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": value if value is None or math.isfinite(value) else None,
+        "params": dict(trial.params),
+    }
+
+
+def _cores() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)

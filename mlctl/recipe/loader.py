@@ -275,7 +275,18 @@ def validate(composed: dict[str, Any], locations: dict[str, str] | None = None) 
         return Recipe.model_validate(composed)
     except ValidationError as exc:
         issues = [_issue_from_pydantic(e, locations) for e in exc.errors()]
-        raise RecipeError(sorted(set(issues), key=lambda i: i.path)) from None
+        raise RecipeError(sorted(_drop_union_noise(set(issues)), key=lambda i: i.path)) from None
+
+
+def _drop_union_noise(issues: set[Issue]) -> list[Issue]:
+    """For a value that may be a list or a mapping (a search space), pydantic reports
+    both alternatives; keep the specific error inside the mapping, not "not a list"."""
+    deeper = {i.path.rpartition(".")[0] for i in issues}
+    return [
+        i
+        for i in issues
+        if not (i.path in deeper and i.message.startswith("input should be a valid list"))
+    ]
 
 
 def _issue_from_pydantic(err: dict[str, Any], locations: dict[str, str]) -> Issue:

@@ -65,6 +65,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _common import machine_busy, others_cpu, wait_quiet
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "churn.yaml"
 TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
@@ -129,31 +131,6 @@ def sub_env(tracking_uri: str | None = None) -> dict[str, str]:
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return env
-
-
-def machine_busy() -> float | None:
-    """CPU-seconds the whole machine has spent busy since boot (Linux /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_quiet(max_wait: float, threshold: float = 0.25, window: float = 3.0) -> float | None:
-    """Wait (up to ``max_wait`` s) until the machine is below ``threshold`` busy; returns it."""
-    deadline = time.monotonic() + max_wait
-    busy = None
-    while True:
-        start = machine_busy()
-        time.sleep(window)
-        end = machine_busy()
-        if start is None or end is None:
-            return None
-        busy = (end - start) / window / (os.cpu_count() or 1)
-        if busy < threshold or time.monotonic() >= deadline:
-            return busy
 
 
 # ------------------------------------------------------------------- process timing
@@ -408,10 +385,6 @@ def _gb(n: int) -> str:
     return f"{n / 2**30:.2f} GB"
 
 
-def _others(res: dict[str, Any]) -> str:
-    return "n/a" if res["others"] is None else f"{res['others']:.0f} s"
-
-
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -468,7 +441,7 @@ def report(
                 print(
                     f"{i:>6}  {name:<8} {r['rows']:>9,} {r['wall']:8.1f} s {r['rows'] / r['wall']:>9,.0f}"
                     f" {r['cpu']:7.1f} s  {_gb(r['max_rss'])} ({_gb(r['peak_tree_rss'])})"
-                    f"  {_others(r):>6}"
+                    f"  {others_cpu(r):>6}"
                 )
         print(f"        check: {rep['verdict']}")
     s = summarise(repeats, names, rows, small)

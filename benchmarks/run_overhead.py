@@ -49,6 +49,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _common import machine_busy, others_cpu, wait_quiet
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = REPO / "recipes" / "churn.yaml"
 
@@ -505,31 +507,6 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def machine_busy() -> float | None:
-    """CPU-seconds the whole machine has spent busy since boot (Linux /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_quiet(max_wait: float, threshold: float = 0.25, window: float = 3.0) -> float | None:
-    """Wait (up to ``max_wait`` s) until the machine is below ``threshold`` busy; returns it."""
-    deadline = time.monotonic() + max_wait
-    busy = None
-    while True:
-        start = machine_busy()
-        time.sleep(window)
-        end = machine_busy()
-        if start is None or end is None:
-            return None
-        busy = (end - start) / window / (os.cpu_count() or 1)
-        if busy < threshold or time.monotonic() >= deadline:
-            return busy
-
-
 def timed(cmd: list[str], cwd: Path) -> dict[str, Any]:
     """Run ``cmd`` to completion; wall time from launch to exit and the tree's CPU time.
 
@@ -603,10 +580,6 @@ def _fmt(seconds: float) -> str:
     return f"{seconds:7.1f} s"
 
 
-def _others(res: dict[str, Any]) -> str:
-    return "n/a" if res["others"] is None else f"{res['others']:.0f} s"
-
-
 def report(pairs: list[tuple[dict[str, Any], dict[str, Any]]], spec: dict[str, Any]) -> None:
     print()
     print(
@@ -618,7 +591,7 @@ def report(pairs: list[tuple[dict[str, Any], dict[str, Any]]], spec: dict[str, A
         print(
             f"{i:>6}  {order:<14} {_fmt(m['wall'])} {_fmt(b['wall'])}  {m['wall'] / b['wall']:5.2f}"
             f" | {m['cpu']:6.1f} s / {b['cpu']:6.1f} s  {m['cpu'] / b['cpu']:5.2f}"
-            f" | {_others(m)} / {_others(b)}"
+            f" | {others_cpu(m)} / {others_cpu(b)}"
         )
     mw = statistics.median(m["wall"] for m, _ in pairs)
     bw = statistics.median(b["wall"] for _, b in pairs)

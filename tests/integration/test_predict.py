@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,17 +67,9 @@ def raw_telco() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, churn_project) -> Path:
     """A project whose champion was trained on the first 900 Telco rows."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "conf", root / "conf")
-    (root / "recipes").mkdir()
-    (root / "data" / "telco").mkdir(parents=True)
-    raw_telco().head(900).to_csv(root / "data" / "telco" / TELCO.name, index=False)
-    recipe = (
-        (REPO / "recipes" / "churn.yaml").read_text().replace("min_rows: 1000", "min_rows: 500")
-    )
-    (root / "recipes" / "churn.yaml").write_text(recipe)
+    root = churn_project(tmp_path_factory.mktemp("project"), 900)
     cmd = [sys.executable, "-m", "mlctl", "run", "recipes/churn.yaml", *FAST, "--promote", "-y"]
     res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=clean_env())
     assert res.returncode == 0, res.stderr
@@ -171,7 +162,9 @@ def test_csv_to_parquet_matches_the_pipeline_and_pyfunc(project, unseen, jobs, p
 
     import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{project / '.mlctl' / 'mlflow.db'}")
+    uri = f"sqlite:///{project / '.mlctl' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # other in-process tests may have pointed it elsewhere
     model = mlflow.pyfunc.load_model("models:/churn@champion")
     typed = X.assign(TotalCharges=pd.to_numeric(X["TotalCharges"], errors="coerce"))
     assert list(model.predict(typed)) == out["prediction"].tolist()

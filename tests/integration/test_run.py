@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -40,20 +39,9 @@ def mlctl(cwd: Path, *args: str, env: dict[str, str] | None = None):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, churn_project) -> Path:
     """A copy of the project layout with the first 900 rows of the Telco table."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "conf", root / "conf")
-    (root / "recipes").mkdir()
-    (root / "data" / "telco").mkdir(parents=True)
-    pd.read_csv(TELCO, dtype=str, keep_default_na=False).head(900).to_csv(
-        root / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv", index=False
-    )
-    recipe = (
-        (REPO / "recipes" / "churn.yaml").read_text().replace("min_rows: 1000", "min_rows: 500")
-    )
-    (root / "recipes" / "churn.yaml").write_text(recipe)
-    return root
+    return churn_project(tmp_path_factory.mktemp("project"), 900)
 
 
 def runs(db: Path) -> list[tuple]:

@@ -39,6 +39,9 @@ class RunOptions:
 
     workspace: str | None = None
     promote: bool = False  # promotion approved by the user (--promote --yes)
+    register: bool = True  # False in a sweep job: the sweep registers its best job
+    tags: dict[str, str] = field(default_factory=dict)  # extra tags on the parent run
+    parent_run_id: str | None = None  # nest this run under another (a sweep's run)
 
 
 @dataclass
@@ -97,10 +100,10 @@ class RunSummary:
             },
             "winner": self.winner,
             "selection_metric": self.selection_metric,
-            "test_metrics": _clean(self.test_metrics),
-            "cv": _clean(self.cv),
-            "gate": _clean(self.verdict.to_dict()),
-            "leaderboard": _clean(self.leaderboard),
+            "test_metrics": json_safe(self.test_metrics),
+            "cv": json_safe(self.cv),
+            "gate": json_safe(self.verdict.to_dict()),
+            "leaderboard": json_safe(self.leaderboard),
             "data": self.data,
             "report": {"html": self.report_html, "markdown": self.report_markdown},
             "seconds": round(self.seconds, 2),
@@ -108,14 +111,14 @@ class RunSummary:
         }
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN/inf → None so the JSON document is valid JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -181,7 +184,10 @@ def run(
         "mlctl.recipe_hash": loaded.hash,
         "mlctl.data_hash": data.fingerprint,
         "mlctl.model_name": r.model_name,
+        **options.tags,
     }
+    if options.parent_run_id:
+        tags["mlflow.parentRunId"] = options.parent_run_id
     commit = git_commit(loaded.base_dir)
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -245,10 +251,10 @@ def run(
             winner.best_estimator, data.X_train.head(5), r.models.allowed_prefixes
         )
         version, aliases = None, []
-        if verdict.passed:
+        if verdict.passed and options.register:
             emit("stage", {"message": f"registering model '{r.model_name}'"})
-            version, aliases = _register(
-                registry, r, model_uri, parent.run_id, best, verdict, data, options
+            version, aliases = register(
+                registry, r, model_uri, parent.run_id, best.metrics, data.fingerprint, options
             )
             ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
         try:
@@ -288,24 +294,29 @@ def _gate_tag(verdict: gate.Verdict) -> str:
     return "passed" if verdict.passed else "failed"
 
 
-def _register(
+def register(
     registry,
     r: Recipe,
     model_uri: str,
     run_id: str,
-    best: Evaluation,
-    verdict: gate.Verdict,
-    data: Dataset,
+    metrics: dict[str, float],
+    data_fingerprint: str,
     options: RunOptions,
 ) -> tuple[int, list[str]]:
+    """Register a model that passed the gate; champion if promotion is approved
+    (``--promote --yes`` or ``deploy.auto_promote``), else challenger.
+
+    A version whose promotion fails is unregistered again."""
     from mlctl.tracking.registry import CHALLENGER, CHAMPION
 
     tags = {
-        "mlctl.gate": _gate_tag(verdict),
-        "mlctl.data_hash": data.fingerprint,
+        "mlctl.gate": "passed",
+        "mlctl.data_hash": data_fingerprint,
         "mlctl.selection_metric": r.selection_metric,
         "mlctl.split": _split_key(r),
-        **{f"mlctl.metric.{k}": v for k, v in best.metrics.items() if math.isfinite(v)},
+        **{
+            f"mlctl.metric.{k}": v for k, v in metrics.items() if v is not None and math.isfinite(v)
+        },
     }
     version = registry.register(model_uri, r.model_name, run_id, tags)
     try:

@@ -23,9 +23,12 @@ Examples:
   mlctl run recipes/churn.yaml
   mlctl run recipes/churn.yaml models=fast split.seed=7
   mlctl run recipes/churn.yaml --promote --yes --json > result.json
+  mlctl run recipes/churn.yaml -m models=fast,full split.seed=1,2,3
+  mlctl run recipes/churn.yaml -m hydra/launcher=joblib models=fast,full split.seed=1,2,3
 
-Exit codes: 0 ready, 3 trained but not ready, 4 bad recipe or data,
-5 tracking unavailable, 1 other error (see docs/cli.md)."""
+Exit codes: 0 ready, 3 trained but not ready (a sweep: no job passed),
+4 bad recipe or data, 5 tracking unavailable, 1 other error (a sweep: every
+job failed); see docs/cli.md and docs/sweeps.md."""
 
 EPILOG_PREDICT = """\b
 Examples:
@@ -107,11 +110,19 @@ def cli() -> None:
 @click.option("--yes", "-y", is_flag=True, help="Approve promotion without asking.")
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress, only the result.")
+@click.option(
+    "--multirun",
+    "-m",
+    is_flag=True,
+    help="Sweep: one job per combination of comma-separated values (Hydra multirun).",
+)
 @handle_errors
-def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
+def run(recipe, overrides, workspace, promote, yes, as_json, quiet, multirun) -> None:
     """Train, evaluate, gate and register the model a RECIPE describes.
 
     OVERRIDES are Hydra-style key=value arguments, e.g. split.seed=7 models=fast.
+    With -m, key=a,b,c sweeps and hydra/launcher=..., hydra/sweeper=... choose how
+    (docs/sweeps.md); only the best job that passes the gate is registered.
     """
     from mlctl.cli import render
     from mlctl.recipe.loader import load_recipe
@@ -124,6 +135,9 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
         yes = click.confirm("Promote the model to champion if it passes the gate?", err=True)
         promote = yes
     _terminate_as_interrupt()
+    if multirun:
+        _sweep(recipe, list(overrides), workspace, promote, as_json, quiet)
+        return
     loaded = load_recipe(recipe, list(overrides))
     with render.RunProgress(enabled=not quiet and not as_json) as progress:
         # No listener (and no progress-queue process) when nothing shows progress.
@@ -134,6 +148,20 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet) -> None:
     else:
         render.run_summary(summary, quiet=quiet)
     sys.exit(int(ExitCode.OK if summary.ready else ExitCode.NOT_READY))
+
+
+def _sweep(recipe, overrides, workspace, promote, as_json, quiet) -> None:
+    from mlctl.cli import render
+    from mlctl.sweep import SweepOptions, run_sweep
+
+    with render.SweepProgress(enabled=not quiet and not as_json) as progress:
+        summary = run_sweep(recipe, overrides, SweepOptions(workspace, promote), progress.on_event)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        render.sweep_summary(summary, quiet=quiet)
+    codes = {"ready": ExitCode.OK, "not_ready": ExitCode.NOT_READY, "failed": ExitCode.ERROR}
+    sys.exit(int(codes[summary.status]))
 
 
 @cli.command(epilog=EPILOG_PREDICT)

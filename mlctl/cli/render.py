@@ -328,3 +328,143 @@ def predict_summary(summary, quiet: bool = False) -> None:
             f"[yellow]![/] {rejected:,} rows held values the model cannot read and were not "
             f"scored; see {summary.rejects}"
         )
+
+
+def _overrides_text(overrides: list[str], common: set[str]) -> str:
+    """A job's own overrides (those shared by every job are left out), without ``++``."""
+    own = [o for o in overrides if o not in common] or overrides
+    return " ".join(o.lstrip("+") for o in own)
+
+
+def _swept(overrides: list[str], keys: set[str]) -> str:
+    """Only the overrides of swept keys, if that leaves any."""
+    own = [o for o in overrides if o.partition("=")[0].lstrip("+~") in keys] or overrides
+    return " ".join(o.lstrip("+") for o in own)
+
+
+class SweepProgress:
+    """One bar for the sweep's jobs and a line per finished job (thread-safe)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("jobs"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=not enabled,
+        )
+        self.task: Any = None
+        self.keys: set[str] = set()
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        console = self.progress.console
+        if kind == "stage":
+            console.print(f"[dim]•[/] {data['message']}")
+        elif kind == "sweep_started":
+            share = f", {data['inner_jobs']} core(s) per job" if data.get("inner_jobs") else ""
+            console.print(
+                f"[dim]•[/] sweep {data['sweep_id']}: sweeper {data['sweeper']}, "
+                f"launcher {data['launcher']}{share}; MLflow run {data['run_id']}"
+            )
+            self.task = self.progress.add_task("sweep", total=data.get("planned"))
+            self.keys = set(data.get("swept_keys", []))
+        elif kind == "job_done":
+            record = data["record"]
+            if self.task is not None:
+                self.progress.advance(self.task)
+            args = _swept(record.overrides, self.keys)
+            if record.status == "failed":
+                console.print(f"  [red]✗ job #{record.job} failed[/] ({args}): {record.error}")
+            else:
+                mark = "[green]✓[/]" if record.status == "ready" else "[yellow]✗[/]"
+                gate = "ready" if record.status == "ready" else "not ready"
+                console.print(
+                    f"  {mark} job #{record.job} ({args}): cv {record.selection_metric} "
+                    f"{fmt(record.cv_mean)}, {gate}, {fmt(record.seconds, 1)} s"
+                )
+
+
+def sweep_summary(summary, quiet: bool = False) -> None:
+    """The ranked jobs, then what was registered."""
+    metric = summary.selection_metric
+    jobs = summary.jobs
+    common = set.intersection(*(set(j.overrides) for j in jobs)) if len(jobs) > 1 else set()
+    if not quiet:
+        arrow = "higher" if summary.greater_is_better else "lower"
+        table = Table(
+            title=f"Sweep {summary.sweep_id}: jobs ranked by cv {metric} ({arrow} is better)",
+            box=box.SIMPLE_HEAVY,
+        )
+        for name, justify in (
+            ("rank", "right"),
+            ("job", "right"),
+            ("overrides", "left"),
+            ("winner", "left"),
+            (f"cv {metric}", "right"),
+            ("± std", "right"),
+            (f"test {metric}", "right"),
+            ("gate", "left"),
+            ("seconds", "right"),
+        ):
+            table.add_column(name, justify=justify)
+        for i, job in enumerate(jobs, start=1):
+            best = summary.best is not None and job.job == summary.best.job
+            if job.status == "failed":
+                gate = "[red]error[/]"
+            else:
+                gate = "[green]passed[/]" if job.status == "ready" else "[yellow]failed[/]"
+            table.add_row(
+                str(i),
+                ("★ " if best else "") + f"#{job.job}",
+                _overrides_text(job.overrides, common),
+                job.winner or "—",
+                fmt(job.cv_mean),
+                fmt(job.cv_std),
+                fmt(job.test_metrics.get(metric)),
+                gate,
+                fmt(job.seconds, 1),
+                style="bold" if best else "",
+            )
+        out.print(table)
+        if common:
+            out.print(f"  every job: {' '.join(o.lstrip('+') for o in sorted(common))}")
+    for job in sorted((j for j in jobs if j.status == "failed"), key=lambda j: j.job):
+        out.print(f"[red]✗[/] job #{job.job} failed: {job.error}")
+    if summary.planned is not None and len(jobs) < summary.planned:
+        out.print(
+            f"[yellow]![/] {summary.planned - len(jobs)} of {summary.planned} planned jobs "
+            "left no result"
+        )
+    if summary.error:
+        out.print(f"[red]✗[/] the sweep stopped early: {summary.error}")
+    if summary.version is not None:
+        aliases = ", ".join(summary.aliases) or "no alias"
+        out.print(
+            f"[green]✓[/] registered [bold]{summary.model_name}[/] version {summary.version} "
+            f"({aliases}) from job #{summary.best.job}"
+        )
+        if "champion" not in summary.aliases:
+            out.print(
+                f"  promote it with: mlctl models promote {summary.model_name} "
+                f"{summary.version} --yes"
+            )
+    elif any(j.status != "failed" for j in jobs):
+        out.print("[yellow]✗[/] not registered: no job passed the readiness gate")
+    else:
+        out.print("[red]✗[/] not registered: every job failed")
+    out.print(f"  jobs:   {summary.sweep_dir}")
+    out.print(f"  run:    {summary.sweep_run_id} ({summary.tracking_uri})")
+    out.print(f"  time:   {summary.seconds:.1f} s")

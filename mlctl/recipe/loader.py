@@ -86,6 +86,19 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedR
         RecipeError: with every issue found.
     """
     overrides = list(overrides or [])
+    recipe_path, locations = read_recipe_file(path)
+    check_overrides(overrides)
+    dirs = conf_dirs(recipe_path)
+    composed, choices = _compose(recipe_path, dirs, overrides, locations)
+    return from_composed(recipe_path, composed, choices, overrides, locations)
+
+
+def read_recipe_file(path: str | Path) -> tuple[Path, dict[str, str]]:
+    """The resolved path of a recipe file and the ``file:line`` of each key.
+
+    Raises:
+        RecipeError: the file is missing, not ``.yaml``, empty, not a mapping or bad YAML.
+    """
     recipe_path = Path(path).expanduser()
     if not recipe_path.exists():
         raise RecipeError([Issue("", f"recipe file not found: {recipe_path}")])
@@ -109,9 +122,24 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedR
                 )
             ]
         )
-    check_overrides(overrides)
+    return recipe_path, locations
+
+
+def from_composed(
+    recipe_path: Path,
+    composed: dict[str, Any],
+    choices: dict[str, str],
+    overrides: list[str],
+    locations: dict[str, str] | None = None,
+) -> LoadedRecipe:
+    """Validate a recipe Hydra has already composed (e.g. one job of a sweep).
+
+    Raises:
+        RecipeError: with every issue found.
+    """
+    if locations is None:
+        _, locations = read_recipe_file(recipe_path)
     dirs = conf_dirs(recipe_path)
-    composed, choices = _compose(recipe_path, dirs, overrides, locations)
     # Schema order reads better than Hydra's (defaults first) in `mlctl show`.
     order = {name: i for i, name in enumerate(Recipe.model_fields)}
     composed = dict(sorted(composed.items(), key=lambda kv: order.get(kv[0], len(order))))
@@ -121,7 +149,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedR
         key = override.partition("=")[0].lstrip("+~")
         locations[key] = f"command-line override '{override}'"
     recipe = validate(composed, locations)
-    loaded = LoadedRecipe(recipe, recipe_path, composed, overrides, locations, choices)
+    loaded = LoadedRecipe(recipe, recipe_path, composed, list(overrides), locations, choices)
     from mlctl.recipe.checks import check_recipe
 
     issues = check_recipe(loaded)
@@ -170,9 +198,7 @@ def _compose(
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    search = ",".join(f"file://{d}" for d in dirs)
-    hydra_overrides = [f"hydra.searchpath=[{search}]"] if dirs else []
-    overrides = [_schema_override(o, dirs) for o in overrides]
+    overrides = hydra_overrides(dirs, overrides)
     GlobalHydra.instance().clear()
     try:
         with warnings.catch_warnings():
@@ -180,7 +206,7 @@ def _compose(
             with initialize_config_dir(config_dir=str(recipe_path.parent), version_base="1.3"):
                 cfg = compose(
                     config_name=recipe_path.stem,
-                    overrides=hydra_overrides + overrides,
+                    overrides=overrides,
                     return_hydra_config=True,
                 )
         choices = {
@@ -196,6 +222,14 @@ def _compose(
     finally:
         GlobalHydra.instance().clear()
     return resolved, choices
+
+
+def hydra_overrides(dirs: list[Path], overrides: list[str]) -> list[str]:
+    """The overrides Hydra is given: the config-group search path, then the user's,
+    with schema keys made ``++`` (see :func:`_schema_override`)."""
+    search = ",".join(f"file://{d}" for d in dirs)
+    head = [f"hydra.searchpath=[{search}]"] if dirs else []
+    return head + [_schema_override(o, dirs) for o in overrides]
 
 
 def _schema_override(override: str, dirs: list[Path]) -> str:
@@ -252,7 +286,11 @@ def _hydra_issue(exc: Exception, recipe_path: Path, locations: dict[str, str]) -
             locations.get(str(key), str(recipe_path)),
         )
     if "Could not find" in first or "In 'hydra/config'" in first:
-        return Issue("defaults", first.replace("\n", " "), str(recipe_path))
+        options = re.search(r"Available options in '([^']+)':\s*\n((?:\s+\S+\n?)+)", text)
+        message = first.replace("\n", " ")
+        if options:
+            message += f"; options for {options.group(1)}: {', '.join(options.group(2).split())}"
+        return Issue("defaults", message, str(recipe_path))
     return Issue(str(key), first, str(recipe_path))
 
 

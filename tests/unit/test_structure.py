@@ -16,8 +16,9 @@ PACKAGE = REPO / "mlctl"
 # Each third-party framework is imported in one place only (style.md).
 OWNERS = {
     "mlflow": ("mlctl/tracking/",),
-    "hydra": ("mlctl/recipe/loader.py",),
-    "omegaconf": ("mlctl/recipe/loader.py",),
+    # Composing recipes, and running sweeps through Hydra's sweepers and launchers.
+    "hydra": ("mlctl/recipe/loader.py", "mlctl/sweep/launch.py"),
+    "omegaconf": ("mlctl/recipe/loader.py", "mlctl/sweep/launch.py"),
     "click": ("mlctl/cli/",),
     "rich": ("mlctl/cli/",),
 }

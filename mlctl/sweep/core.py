@@ -35,6 +35,27 @@ class JobContext:
     sweep_id: str
     sweep_run_id: str
     inner_jobs: int | None = None  # tuning.n_jobs for jobs that share the cores
+    tracking_uri: str | None = None  # the driver's store, for jobs on other machines
+
+
+class JobResult(float):
+    """A job's objective as a plain float (what sweepers such as Optuna's need) that
+    also carries the job's record back through launchers that return values (Ray,
+    submitit), for when the driver cannot read the job's output folder."""
+
+    record: dict[str, Any]
+
+    def __new__(cls, record: JobRecord) -> JobResult:
+        obj = super().__new__(cls, record.objective)
+        obj.record = record.to_dict()
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_job_result, (self.record,))
+
+
+def _job_result(record: dict[str, Any]) -> JobResult:
+    return JobResult(JobRecord.from_dict(record))
 
 
 @dataclass
@@ -91,6 +112,11 @@ def run_job(
     from mlctl.runner import RunOptions, run
 
     started = time.perf_counter()
+    if ctx.tracking_uri and not (
+        os.environ.get("MLCTL_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
+    ):
+        # A job on another machine must log where the driver looks (docs/sweeps.md).
+        os.environ["MLCTL_TRACKING_URI"] = ctx.tracking_uri
     record = JobRecord(job=job, overrides=list(overrides), status="failed")
     record.output_dir = str(output_dir)
     record.host, record.pid = socket.gethostname(), os.getpid()
@@ -154,6 +180,12 @@ def read_records(sweep_dir: Path) -> list[JobRecord]:
             continue  # a half-written file of a killed job: it has no result
         records[record.job] = record
     return [records[k] for k in sorted(records)]
+
+
+def merge_records(from_files: list[JobRecord], returned: list[JobRecord]) -> list[JobRecord]:
+    """Records read from the sweep folder, completed by those launchers returned."""
+    by_job = {r.job: r for r in returned} | {r.job: r for r in from_files}
+    return [by_job[k] for k in sorted(by_job)]
 
 
 def rank(records: list[JobRecord]) -> list[JobRecord]:

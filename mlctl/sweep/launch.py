@@ -40,8 +40,11 @@ from mlctl.recipe.loader import (
 )
 from mlctl.sweep.core import (
     JobContext,
+    JobRecord,
+    JobResult,
     SweepSummary,
     best_passing,
+    merge_records,
     rank,
     read_records,
     run_job,
@@ -68,6 +71,7 @@ class HydraSetup:
     launcher_jobs: int | None  # parallel jobs of the launcher, if it says
     n_trials: int | None  # the Optuna sweeper's trial budget
     direction: Any  # the Optuna sweeper's direction
+    launcher_target: str = ""  # the launcher's class
 
 
 def run_sweep(
@@ -158,7 +162,9 @@ def run_sweep(
             "swept_keys": _swept_keys(task_args),
         },
     )
-    ctx = JobContext(str(recipe_path), options.workspace, sweep_id, sweep_run.run_id, inner_jobs)
+    ctx = JobContext(
+        str(recipe_path), options.workspace, sweep_id, sweep_run.run_id, inner_jobs, ws.tracking_uri
+    )
     all_args = [
         *hydra_overrides(dirs, overrides),
         *extra,
@@ -166,8 +172,9 @@ def run_sweep(
     ]
     watcher = _Watcher(sweep_dir, emit)
     watcher.start()
+    returned: Any = None
     try:
-        _multirun(recipe_path, all_args, functools.partial(_task, ctx))
+        returned = _multirun(recipe_path, all_args, functools.partial(_task, ctx))
     except KeyboardInterrupt:
         watcher.stop()
         sweep_run.end("KILLED")
@@ -180,7 +187,7 @@ def run_sweep(
         summary.error = _first_line(exc)
     finally:
         watcher.stop()
-    summary.jobs = rank(read_records(sweep_dir))
+    summary.jobs = rank(merge_records(read_records(sweep_dir), _returned_records(returned)))
     summary.best = best_passing(summary.jobs)
     try:
         if summary.best is not None:
@@ -222,7 +229,25 @@ def _task(ctx: JobContext, cfg: Any) -> float:
         Path(hc.runtime.output_dir),
         error,
     )
-    return record.objective
+    return JobResult(record)
+
+
+def _returned_records(returned: Any) -> list[JobRecord]:
+    """Records carried back by the launcher (the basic sweeper returns batches of
+    JobReturn; the Optuna sweeper returns nothing: its jobs' folders tell)."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    found: list[JobRecord] = []
+    stack = [returned]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, JobReturn) and item.status == JobStatus.COMPLETED:
+            value = item._return_value
+            if isinstance(value, JobResult):
+                found.append(JobRecord.from_dict(value.record))
+    return found
 
 
 def _register_best(
@@ -377,6 +402,7 @@ def _hydra_setup(recipe_path: Path, dirs: list[Path], overrides: list[str]) -> H
             launcher_jobs=_int_or_none(h.launcher.get("n_jobs")),
             n_trials=_int_or_none(h.sweeper.get("n_trials")),
             direction=h.sweeper.get("direction"),
+            launcher_target=str(h.launcher.get("_target_") or ""),
         )
 
     return _with_hydra(recipe_path, inspect)

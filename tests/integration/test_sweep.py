@@ -199,3 +199,45 @@ def test_optuna_sweeper_from_the_command_line(tmp_path: Path, churn_project) -> 
     assert results["best_value"] == pytest.approx(doc["jobs"][0]["cv_mean"])
     hydra_cfg = Path(doc["jobs"][0]["output_dir"]) / ".hydra" / "hydra.yaml"
     assert yaml.safe_load(hydra_cfg.read_text())["hydra"]["sweeper"]["direction"] == "maximize"
+
+
+def test_submitit_local_launcher_runs_jobs_in_their_own_processes(
+    tmp_path: Path, churn_project
+) -> None:
+    """The submitit launcher (the one behind hydra/launcher=slurm) pickles the task to
+    separate processes and collects results from files, as it would on a cluster."""
+    project = churn_project(tmp_path, 600)
+    res = mlctl(
+        project,
+        "run",
+        "recipes/churn.yaml",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "split.seed=1,2",
+        *LENIENT,
+        "--json",
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["launcher"] == "submitit_local"
+    assert [j["status"] for j in doc["jobs"]] == ["ready", "ready"]
+    assert len({j["pid"] for j in doc["jobs"]}) == 2
+    assert doc["model"]["version"] == 1
+
+
+def test_cluster_launcher_configs_compose() -> None:
+    """conf/hydra/launcher/slurm.yaml composes into the submitit SLURM launcher with
+    its settings (no cluster needed); ray_cluster.yaml extends the Ray plugin's config."""
+    from mlctl.recipe.loader import conf_dirs
+    from mlctl.sweep.launch import _hydra_setup
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "churn.yaml"
+    setup = _hydra_setup(recipe, conf_dirs(recipe), ["hydra/launcher=slurm"])
+    assert (setup.sweeper, setup.launcher) == ("basic", "slurm")
+    assert setup.launcher_target.endswith("submitit_launcher.SlurmLauncher")
+    conf = recipe.parents[1] / "conf" / "hydra" / "launcher"
+    slurm = yaml.safe_load((conf / "slurm.yaml").read_text())
+    assert slurm["defaults"] == ["submitit_slurm"] and slurm["timeout_min"] > 0
+    ray = yaml.safe_load((conf / "ray_cluster.yaml").read_text())
+    assert ray["defaults"] == ["ray"] and ray["ray"]["init"]["address"] == "auto"

@@ -42,6 +42,7 @@ class RunOptions:
     register: bool = True  # False in a sweep job: the sweep registers its best job
     tags: dict[str, str] = field(default_factory=dict)  # extra tags on the parent run
     parent_run_id: str | None = None  # nest this run under another (a sweep's run)
+    run_name: str | None = None  # default <recipe name>-<UTC timestamp>
 
 
 @dataclass
@@ -192,7 +193,7 @@ def run(
     if commit:
         tags["mlflow.source.git.commit"] = commit
         tags["mlctl.git_commit"] = commit
-    run_name = f"{r.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    run_name = options.run_name or f"{r.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     with ParentRun(ws, r.tracking.experiment or r.name, run_name, tags) as parent:
         emit("run_started", {"run_id": parent.run_id, "tracking_uri": ws.tracking_uri})
         parent.log_dict(loaded.composed, "recipe.yaml")

@@ -138,6 +138,7 @@ def run_job(
                 "mlctl.sweep_overrides": " ".join(overrides),
             },
             parent_run_id=ctx.sweep_run_id,
+            run_name=f"{ctx.sweep_id}-job{job}",
         )
         summary = run(loaded, options, None)
     except KeyboardInterrupt:

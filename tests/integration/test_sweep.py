@@ -102,6 +102,7 @@ def test_joblib_sweep_ranks_six_jobs_and_registers_the_best_passing_one(joblib_s
         assert tags["mlflow.parentRunId"] == sweep_run
         assert tags["mlctl.sweep_id"] == doc["sweep_id"]
         assert tags["mlctl.sweep_job"] == str(job["job"])
+        assert tags["mlflow.runName"] == f"{doc['sweep_id']}-job{job['job']}"
         assert status[job["run_id"]] == "FINISHED"
     assert tags_of(db, best["run_id"])["mlctl.registered_version"] == "1"
     # Each job left its Hydra output folder and record in the sweep folder.

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     NOT_READY = 3
     BAD_INPUT = 4
     TRACKING_UNAVAILABLE = 5
+    COMPUTE_UNAVAILABLE = 6
     INTERRUPTED = 130
 
 
@@ -94,6 +95,12 @@ class TrackingError(MlctlError):
     """The MLflow tracking store or model registry cannot be reached or used."""
 
     exit_code = ExitCode.TRACKING_UNAVAILABLE
+
+
+class ComputeError(MlctlError):
+    """The Dask cluster cannot be reached, or a local one cannot be started."""
+
+    exit_code = ExitCode.COMPUTE_UNAVAILABLE
 
 
 class RegistryError(MlctlError):

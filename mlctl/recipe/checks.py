@@ -285,3 +285,34 @@ def _param_problem(cls: type, params: dict, key: str) -> str | None:
         text = str(exc).strip().splitlines()[0]
         return text if f"'{key}'" in text else None
     return None
+
+
+@check
+def _compute(loaded: LoadedRecipe) -> list[Issue]:
+    from mlctl.compute.settings import address_problem
+
+    c = loaded.recipe.compute
+    if c.address is None:
+        return []
+    problem = address_problem(c.address)
+    issues = [_issue(loaded, "compute.address", problem)] if problem else []
+    if c.backend != "dask":
+        issues.append(
+            _issue(
+                loaded,
+                "compute.address",
+                f"is set but compute.backend is '{c.backend}', so the cluster would not be "
+                "used; set compute.backend: dask, or remove compute.address",
+            )
+        )
+    for key in ("n_workers", "threads_per_worker"):
+        if getattr(c, key) is not None:
+            issues.append(
+                _issue(
+                    loaded,
+                    f"compute.{key}",
+                    f"sizes the LocalCluster mlctl starts, but compute.address ({c.address}) "
+                    "names a running cluster with its own workers; remove one of the two",
+                )
+            )
+    return issues

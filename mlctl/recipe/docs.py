@@ -231,6 +231,10 @@ tuning:
   n_iter: 10
   n_jobs: -1
 
+compute:
+  backend: local                  # dask: CV and search on a Dask cluster (docs/dask.md)
+  # address: tcp://10.0.0.5:8786  # with dask; default: a LocalCluster on 127.0.0.1
+
 readiness:                        # the gate: every check must pass to register a version
   thresholds:
     min_roc_auc: 0.75             # min_<metric> or max_<metric>, on the test set

@@ -318,6 +318,34 @@ class Deploy(_Strict):
     )
 
 
+class Compute(_Strict):
+    """Where cross-validation and search run: this machine, or a Dask cluster (docs/dask.md)."""
+
+    backend: Literal["local", "dask"] = Field(
+        "local",
+        description="local (worker processes on this machine) or dask (the Dask cluster at "
+        "`address`, else a LocalCluster on 127.0.0.1 that mlctl starts and stops).",
+    )
+    address: str | None = Field(
+        None,
+        description="Scheduler of a running Dask cluster, `tcp://host:port` (or `tls://`); "
+        "default: mlctl starts a LocalCluster.",
+    )
+    n_workers: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="LocalCluster only: worker processes; default one per core divided by "
+        "`threads_per_worker`.",
+    )
+    threads_per_worker: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="LocalCluster only: threads per worker process; default 1."
+    )
+    connect_timeout: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description="Seconds to wait for the scheduler at `address` before failing "
+        "(a LocalCluster gets at least 60 s to start).",
+    )
+
+
 class Recipe(_Strict):
     """A complete, composed recipe."""
 
@@ -331,6 +359,9 @@ class Recipe(_Strict):
     features: Features = Field(default_factory=Features, description="Input features.")
     models: Models = Field(default_factory=Models, description="Candidate models.")
     tuning: Tuning = Field(default_factory=Tuning, description="Hyperparameter search.")
+    compute: Compute = Field(
+        default_factory=Compute, description="Where CV and search run (local or Dask)."
+    )
     readiness: Readiness = Field(default_factory=Readiness, description="Readiness gate.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation.")
     tracking: Tracking = Field(default_factory=Tracking, description="Tracking and registry.")

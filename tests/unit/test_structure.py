@@ -21,6 +21,8 @@ OWNERS = {
     "omegaconf": ("mlctl/recipe/loader.py", "mlctl/sweep/launch.py"),
     "click": ("mlctl/cli/",),
     "rich": ("mlctl/cli/",),
+    "dask": ("mlctl/compute/",),
+    "distributed": ("mlctl/compute/",),
 }
 
 

@@ -75,21 +75,31 @@ def run_optuna(
     study_name: str,
     seed: int,
     queue: Any = None,
+    session: Any = None,
 ) -> SearchResult:
-    """Tune one candidate with Optuna; returns its best CV scores and refit pipeline."""
+    """Tune one candidate with Optuna; returns its best CV scores and refit pipeline.
+
+    Trials run in threads here; each fold's fit and score runs through ``session``
+    (:mod:`mlctl.compute.session`): in the trial's thread locally, on a worker on a
+    Dask cluster (the training data is sent to each worker once). Folds stay
+    sequential within a trial, so pruning after each fold works the same on both.
+    """
     import optuna
     from sklearn.base import clone
 
+    from mlctl.compute.session import LocalSession
+
+    session = session or LocalSession()
     started = time.perf_counter()
     folds = list(cv.split(X, y))
+    X_shared, y_shared = session.share(X), session.share(y)
 
     def objective(trial: Any) -> float:
         params = {f"{MODEL_STEP}__{k}": suggest(trial, k, s) for k, s in search.items()}
         scores: list[float] = []
         for step, (train, test) in enumerate(folds):
-            model = clone(pipeline).set_params(**params)
-            model.fit(X.iloc[train], y.iloc[train])
-            scores.append(float(scorer(model, X.iloc[test], y.iloc[test])))
+            args = (pipeline, params, X_shared, y_shared, train, test, scorer)
+            scores.append(session.call(fit_and_score, *args))
             if queue is not None:
                 with contextlib.suppress(Exception):
                     queue.put(name)
@@ -100,7 +110,7 @@ def run_optuna(
         return float(np.mean(scores))
 
     study = _study(study_name, tuning, seed)
-    n_jobs = tuning.n_jobs if tuning.n_jobs > 0 else _cores()
+    n_jobs = tuning.n_jobs if tuning.n_jobs > 0 else session.cores
     study.optimize(
         objective,
         n_trials=tuning.n_trials,
@@ -131,6 +141,17 @@ def run_optuna(
     )
 
 
+def fit_and_score(
+    pipeline: Any, params: dict[str, Any], X: Any, y: Any, train: Any, test: Any, scorer: Any
+) -> float:
+    """One fold of one trial: a fresh copy of ``pipeline`` with ``params``, fitted and scored."""
+    from sklearn.base import clone
+
+    model = clone(pipeline).set_params(**params)
+    model.fit(X.iloc[train], y.iloc[train])
+    return float(scorer(model, X.iloc[test], y.iloc[test]))
+
+
 def _trial_row(trial: Any, metric_sign: float) -> dict[str, Any]:
     value = trial.value * metric_sign if trial.value is not None else None
     return {
@@ -139,9 +160,3 @@ def _trial_row(trial: Any, metric_sign: float) -> dict[str, Any]:
         "value": value if value is None or math.isfinite(value) else None,
         "params": dict(trial.params),
     }
-
-
-def _cores() -> int:
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)

@@ -1,7 +1,9 @@
 """Cross-validation and hyperparameter search of each candidate, with sklearn's own search.
 
 Search runs in worker processes (``n_jobs``); each finished fold is reported
-back through a managed queue so the terminal can show per-fold progress.
+back so the terminal can show per-fold progress: through a managed queue on this
+machine (:class:`FoldReporter`), through Dask's event log on a Dask cluster
+(:class:`ClusterFoldReporter`), where a queue proxy cannot reach its manager.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ class FoldReporter:
                 return
             self.on_event("fold_done", {"candidate": tag})
 
+    def finish(self, candidate: str) -> None:
+        """A candidate is done (its bar is completed by the caller); nothing to do here."""
+
     def __exit__(self, *exc: Any) -> None:
         if self._manager is None:
             return
@@ -121,6 +126,42 @@ class FoldReporter:
             self._thread.join(timeout=5)
         finally:
             self._manager.shutdown()
+
+
+class ClusterFoldReporter:
+    """:class:`FoldReporter` for a Dask session: fold ticks travel as Dask events.
+
+    ``queue`` is an :class:`~mlctl.compute.session.EventChannel`: picklable, and its
+    ``put`` never raises or blocks, so a fold on a worker cannot fail or hang for
+    progress. Events arrive asynchronously; ticks of a candidate that is already
+    finished are dropped, so a bar never counts past its total.
+    """
+
+    def __init__(self, session: Any, on_event: ProgressFn | None) -> None:
+        self.session = session
+        self.on_event = on_event
+        self.queue = None
+        self._finished: set[str] = set()
+        self._lock = threading.Lock()
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> ClusterFoldReporter:
+        if self.on_event is not None:
+            self.queue = self._stack.enter_context(self.session.channel(self._tick))
+        return self
+
+    def _tick(self, tag: Any) -> None:
+        with self._lock:
+            if tag not in self._finished:
+                self.on_event("fold_done", {"candidate": tag})
+
+    def finish(self, candidate: str) -> None:
+        """Drop late ticks of ``candidate`` from now on."""
+        with self._lock:
+            self._finished.add(candidate)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
 
 
 def cv_splitter(task: str, strategy: str, folds: int, seed: int):

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from mlctl.catalog import resolve_estimator_class
+from mlctl.compute.session import Session, open_session
 from mlctl.data.prepare import Dataset, pipeline_types
 from mlctl.errors import MlctlError
 from mlctl.evaluate.metrics import cv_scorer, metrics_for_task, sign
@@ -15,6 +16,7 @@ from mlctl.features.build import build_pipeline
 from mlctl.recipe.schema import Candidate, Recipe
 from mlctl.train.optuna_search import run_optuna
 from mlctl.train.search import (
+    ClusterFoldReporter,
     FoldReporter,
     ProgressFn,
     SearchResult,
@@ -25,6 +27,8 @@ from mlctl.train.search import (
 )
 
 BASELINE = "baseline"
+#: What a Dask worker unpickles for a fit: the pipeline's steps and the fold scorer.
+WORKER_MODULES = ("mlctl.features.build", "mlctl.train.search", "mlctl.train.optuna_search")
 
 
 class TrainingError(MlctlError):
@@ -60,8 +64,13 @@ def train_all(
 ) -> list[SearchResult]:
     """CV/search for the baseline and each candidate, each refit on the training split.
 
-    A candidate that fails is recorded with its error; the run fails only if every
-    non-baseline candidate fails.
+    The fits run where ``recipe.compute`` says: on this machine, or on a Dask cluster
+    (connected to, or started and closed here). A candidate that fails is recorded
+    with its error; the run fails only if every non-baseline candidate fails.
+
+    Raises:
+        ComputeError: the Dask cluster cannot be reached or started.
+        TrainingError: the baseline or every candidate failed.
     """
     metric = recipe.selection_metric
     scorer = cv_scorer(metric, recipe.task, data.classes, data.positive_class)
@@ -74,7 +83,10 @@ def train_all(
     types = pipeline_types(recipe)
     results: list[SearchResult] = []
     emit = on_event or (lambda kind, data: None)
-    with FoldReporter(on_event) as reporter:
+    with (
+        open_session(recipe.compute, on_event, preload=WORKER_MODULES) as session,
+        _fold_reporter(session, on_event) as reporter,
+    ):
         for name, cand in candidates(recipe).items():
             estimator, label = make_estimator(recipe, cand)
             space = param_space(cand.search)
@@ -104,6 +116,7 @@ def train_all(
                         study_name=f"{recipe.name}-{name}",
                         seed=recipe.seed,
                         queue=reporter.queue,
+                        session=session,
                     )
                 else:
                     result = run_search(
@@ -129,11 +142,19 @@ def train_all(
                     raise TrainingError(f"baseline failed to train: {_first_line(exc)}") from exc
                 result = _failed(name, label, exc)
             results.append(result)
+            reporter.finish(name)
             emit("candidate_done", {"candidate": name, "result": result})
     if all(r.error for r in results if r.name != BASELINE):
         errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error)
         raise TrainingError(f"every candidate failed to train ({errors})")
     return results
+
+
+def _fold_reporter(session: Session, on_event: ProgressFn | None):
+    """Per-fold progress: a managed queue locally, Dask events on a cluster."""
+    if session.backend == "dask":
+        return ClusterFoldReporter(session, on_event)
+    return FoldReporter(on_event)
 
 
 def _failed(name: str, label: str, exc: Exception) -> SearchResult:

@@ -8,11 +8,13 @@ promotion and rollback records its reason on the version it touched.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError, RegistryError, TrackingError
@@ -21,6 +23,28 @@ from mlctl.tracking.workspace import Workspace, quiet_mlflow
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "mlctl.champion_history"
+DIGEST_TAG = "mlctl.sha256"  # of the model's artifact files, recorded at registration
+# Written by MLflow into a download of a models:/ URI; not part of the stored model.
+DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
+
+
+def tree_digest(folder: str | Path) -> str:
+    """SHA-256 over every file under ``folder``: relative path and content, sorted by path.
+
+    A truncated, bit-flipped, added, removed or renamed file changes it. MLflow's own
+    download metadata (:data:`DOWNLOAD_ONLY`) is left out.
+    """
+    root = Path(folder)
+    h = hashlib.sha256()
+    files = (p for p in root.rglob("*") if p.is_file())
+    for path in sorted(p for p in files if p.relative_to(root).as_posix() not in DOWNLOAD_ONLY):
+        rel = path.relative_to(root).as_posix().encode()
+        h.update(len(rel).to_bytes(8, "big") + rel)
+        h.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
 
 
 @dataclass
@@ -49,6 +73,9 @@ class LoadedModel:
     aliases: list[str]
     pipeline: Any
     input_schema: list[dict[str, Any]]  # MLflow signature columns: {"name", "type", ...}
+    tags: dict[str, str] = field(default_factory=dict)  # the version's tags
+    metrics: dict[str, float] = field(default_factory=dict)  # test metrics at registration
+    digest: str | None = None  # SHA-256 of the artifact files that were loaded
 
 
 def parse_reference(reference: str) -> tuple[str, str]:
@@ -152,6 +179,7 @@ class Registry:
 
         version = None
         try:
+            tags = {**tags, DIGEST_TAG: self.artifact_digest(model_uri)}
             try:
                 self.client.create_registered_model(name)
             except MlflowException as exc:
@@ -262,12 +290,25 @@ class Registry:
             model = mlflow.sklearn.load_model(uri)
         return model, version
 
-    def load_reference(self, reference: str) -> LoadedModel:
+    def artifact_digest(self, model_uri: str) -> str:
+        """:func:`tree_digest` of a model's artifact files, as the store serves them."""
+        import mlflow
+
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+            warnings.simplefilter("ignore")
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+            return tree_digest(local)
+
+    def load_reference(self, reference: str, verify: bool = False) -> LoadedModel:
         """Load ``name@alias`` or ``name/version`` (``name`` alone means ``@champion``).
+
+        With ``verify``, the downloaded files' SHA-256 must equal the digest recorded
+        at registration, checked before anything is deserialized.
 
         Raises:
             RegistryError: malformed reference, unknown model, version or alias (the
-                message lists the versions and aliases that exist).
+                message lists the versions and aliases that exist); with ``verify``, a
+                version without a recorded digest or whose files do not match it.
         """
         import mlflow
 
@@ -277,10 +318,28 @@ class Registry:
             warnings.simplefilter("ignore")
             uri = self.client.get_model_version_download_uri(name, str(info.version))
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+            digest = tree_digest(local)
+            if verify:
+                expected = info.tags.get(DIGEST_TAG)
+                if not expected:
+                    raise RegistryError(
+                        f"{name} version {info.version} has no recorded SHA-256 "
+                        f"({DIGEST_TAG}); refusing to load an unverified artifact",
+                        hint="register it again with this mlctl (mlctl run)",
+                    )
+                if digest != expected:
+                    raise RegistryError(
+                        f"{name} version {info.version}: the model files do not match the "
+                        f"SHA-256 recorded at registration (expected {expected[:12]}…, "
+                        f"found {digest[:12]}…); refusing to load them",
+                        hint="the artifact was changed or damaged after registration",
+                    )
             pipeline = mlflow.sklearn.load_model(local)  # fully in memory afterwards
             signature = mlflow.models.Model.load(local).signature
         schema = signature.inputs.to_dict() if signature is not None else []
-        return LoadedModel(name, info.version, info.aliases, pipeline, schema)
+        return LoadedModel(
+            name, info.version, info.aliases, pipeline, schema, info.tags, info.metrics, digest
+        )
 
     def _exists(self, name: str) -> bool:
         try:

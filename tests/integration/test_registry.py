@@ -68,3 +68,20 @@ def test_refusals(registry) -> None:
     with pytest.raises(RegistryError, match="failed its readiness gate"):
         reg.promote("m", v1, "x")
     assert reg.promote("m", v1, "x", force=True).aliases == [CHAMPION]
+
+
+def test_loading_verifies_the_sha256_recorded_at_registration(registry, tmp_path) -> None:
+    reg, (v1, v2, _) = registry
+    loaded = reg.load_reference(f"m/{v1}", verify=True)
+    assert loaded.digest == reg.version("m", v1).tags["mlctl.sha256"]
+    assert loaded.pipeline.predict(np.array([[3.0]]))[0] == 1
+    # Flip one byte of the stored model file of version 2, as a damaged disk would.
+    source = reg.client.get_model_version_download_uri("m", str(v2))
+    folder = tmp_path / "ws" / "artifacts"
+    stored = next(p for p in folder.rglob("model.skops") if source == p.parent.as_uri())
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    with pytest.raises(RegistryError, match="do not match the SHA-256 recorded"):
+        reg.load_reference(f"m/{v2}", verify=True)
+    assert reg.load_reference(f"m/{v1}", verify=True).version == v1  # others still load

@@ -36,10 +36,12 @@ Examples:
   mlctl predict recipes/churn.yaml --input 'incoming/*.csv' --output scores.csv
   mlctl predict recipes/churn.yaml --input big.parquet --output scores.parquet \\
       --model churn/3 --chunk-size 100000 --strict --json > summary.json
+  mlctl predict recipes/churn.yaml --input 'parts/*.parquet' --output scores.parquet \\
+      --engine dask --address tcp://10.0.0.5:8786
 
 Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
-4 bad input, columns or model reference, 5 tracking unavailable, 130 interrupted
-(see docs/cli.md)."""
+4 bad input, columns or model reference, 5 tracking unavailable, 6 Dask cluster
+unavailable, 130 interrupted (see docs/cli.md)."""
 
 
 def _console(stderr: bool = True):
@@ -164,6 +166,18 @@ def _sweep(recipe, overrides, workspace, promote, as_json, quiet) -> None:
     sys.exit(int(codes[summary.status]))
 
 
+def _dask_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--address``: refused on the command line when it is not tcp://host:port."""
+    if value is None:
+        return None
+    from mlctl.compute.settings import address_problem
+
+    problem = address_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 @cli.command(epilog=EPILOG_PREDICT)
 @recipe_argument
 @click.option(
@@ -195,6 +209,20 @@ def _sweep(recipe, overrides, workspace, promote, as_json, quiet) -> None:
     "--rejects", metavar="PATH", help="Rejected rows file (default: <output stem>.rejects.csv)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output and rejects files.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: chunks scored here; dask: partitions scored on a Dask cluster.",
+)
+@click.option(
+    "--address",
+    metavar="URL",
+    callback=_dask_address,
+    help="--engine dask: scheduler tcp://host:port (default: the recipe's compute.address, "
+    "else a LocalCluster on 127.0.0.1).",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress, a one-line result.")
 @handle_errors
@@ -208,6 +236,8 @@ def predict(
     strict,
     rejects,
     overwrite,
+    engine,
+    address,
     as_json,
     quiet,
 ) -> None:
@@ -216,10 +246,25 @@ def predict(
     from mlctl.predict.batch import BatchOptions, predict_batch
     from mlctl.recipe.loader import load_recipe
 
+    if address and engine != "dask":
+        raise click.UsageError("--address needs --engine dask")
     _terminate_as_interrupt()  # kill / a CI timeout removes the partial output like Ctrl-C
     loaded = load_recipe(recipe)
+    # Dask's own logs only with --traceback (handle_errors takes the flag; click keeps it).
+    verbose = bool(click.get_current_context().params.get("traceback"))
+    verbose = verbose or os.environ.get("MLCTL_TRACEBACK") == "1"
     options = BatchOptions(
-        input_path, output, reference, workspace, chunk_size, strict, rejects, overwrite
+        input_path,
+        output,
+        reference,
+        workspace,
+        chunk_size,
+        strict,
+        rejects,
+        overwrite,
+        engine=engine,
+        address=address,
+        verbose=verbose,
     )
     with render.PredictProgress(enabled=not quiet and not as_json) as progress:
         summary = predict_batch(loaded, options, progress.on_event)

@@ -7,6 +7,14 @@ to a rejects file (or, with ``strict``, stop the job). The good rows are scored 
 the registered pipeline and appended to the output, which appears under its final
 name only when the job completes (:mod:`mlctl.predict.files`).
 
+Two engines do the same work per chunk (:class:`mlctl.predict.score.ChunkScorer`):
+``local`` reads and scores the chunks one after the other in this process; ``dask``
+cuts the input into partitions of about a chunk each, and the workers of a Dask
+cluster (the recipe's ``compute.address`` or ``--address``, else a LocalCluster
+started and closed here) read and score them, each worker holding one copy of the
+model. Results come back in input order with a bounded number of partitions in
+flight, and are written here exactly as the local engine writes them.
+
 Progress is reported through an ``on_event(kind, data)`` callback; nothing here
 prints. The result is a :class:`BatchSummary` (its ``to_dict`` is the ``--json``
 document, see docs/cli.md).
@@ -14,9 +22,10 @@ document, see docs/cli.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,19 +34,28 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mlctl.errors import DataError
+from mlctl.compute.session import Session, open_session
+from mlctl.errors import DataError, UsageError
 from mlctl.predict.files import (
     AtomicTableWriter,
     InputFile,
+    Partition,
     open_inputs,
     output_format,
+    plan_partitions,
     read_chunks,
+    read_partition,
 )
-from mlctl.predict.validate import InputColumn, check_chunk, check_columns, input_columns
+from mlctl.predict.score import ChunkScorer, ScoredChunk, score_partition
+from mlctl.predict.validate import InputColumn, check_columns, input_columns
 from mlctl.recipe.loader import LoadedRecipe
+from mlctl.recipe.schema import Compute
 
 JSON_SCHEMA_VERSION = 1
 DEFAULT_CHUNK_SIZE = 50_000
+ENGINES = ("local", "dask")
+#: What a Dask worker needs to read and score a partition (imported while the model loads).
+WORKER_MODULES = ("mlctl.predict.score", "mlctl.predict.files", "mlctl.features.build")
 REJECTS_SCHEMA = pa.schema(
     [
         ("row", pa.int64()),
@@ -64,6 +82,9 @@ class BatchOptions:
     strict: bool = False
     rejects: str | None = None  # default <output stem>.rejects.csv next to the output
     overwrite: bool = False
+    engine: str = "local"  # "local" or "dask"
+    address: str | None = None  # dask: scheduler address; default the recipe's compute.address
+    verbose: bool = False  # dask: keep Dask's own logs on stderr
 
 
 @dataclass
@@ -84,6 +105,8 @@ class BatchSummary:
     rejects: str | None = None  # None when no row was rejected
     seconds: float = 0.0
     columns: list[str] = field(default_factory=list)
+    engine: str = "local"
+    cluster: dict[str, Any] | None = None  # dask: address, workers, threads, partitions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +127,8 @@ class BatchSummary:
             "output_columns": self.columns,
             "rejects": self.rejects,
             "seconds": round(self.seconds, 2),
+            "engine": self.engine,
+            "cluster": self.cluster,
         }
 
 
@@ -126,6 +151,7 @@ def predict_batch(
             input, missing columns, or (``strict``) the first bad value.
         RegistryError: the model reference does not exist (lists what does).
         TrackingError: the tracking store cannot be used.
+        ComputeError: (``engine="dask"``) the cluster cannot be reached, started or used.
     """
     from mlctl.tracking.registry import parse_reference
 
@@ -134,28 +160,46 @@ def predict_batch(
     reference = options.model or f"{loaded.recipe.model_name}@champion"
     parse_reference(reference)  # every cheap check before the model is loaded
     paths = _paths(loaded, options)
-    emit("stage", {"message": f"loading model {reference}"})
-    model, tracking_uri = _load_model(loaded, options.workspace, reference)
-    emit("model", {"name": model.name, "version": model.version, "aliases": model.aliases})
-    fallback = getattr(model.pipeline, "feature_names_in_", ())
-    columns = input_columns(model.input_schema, [str(c) for c in fallback])
-    for source in paths.inputs:
-        check_columns(source.columns, columns, f"--input {source.path}")
-    job = _Job(loaded, options, paths, model, columns)
-    summary = BatchSummary(
-        recipe=str(loaded.path),
-        model_name=model.name,
-        model_version=model.version,
-        model_aliases=list(model.aliases),
-        tracking_uri=tracking_uri,
-        input_files=[str(f.path) for f in paths.inputs],
-        output=str(paths.output),
-        output_format=paths.output_format,
-        columns=list(job.schema.names),
-    )
-    job.run(summary, emit)
+    # The cluster before the model: an unreachable address fails in seconds.
+    spec = _compute(loaded, options)
+    with open_session(spec, emit, verbose=options.verbose, preload=WORKER_MODULES) as session:
+        emit("stage", {"message": f"loading model {reference}"})
+        model, tracking_uri = _load_model(loaded, options.workspace, reference)
+        emit("model", {"name": model.name, "version": model.version, "aliases": model.aliases})
+        fallback = getattr(model.pipeline, "feature_names_in_", ())
+        columns = input_columns(model.input_schema, [str(c) for c in fallback])
+        for source in paths.inputs:
+            check_columns(source.columns, columns, f"--input {source.path}")
+        job = _Job(loaded, options, paths, model, columns)
+        summary = BatchSummary(
+            recipe=str(loaded.path),
+            model_name=model.name,
+            model_version=model.version,
+            model_aliases=list(model.aliases),
+            tracking_uri=tracking_uri,
+            input_files=[str(f.path) for f in paths.inputs],
+            output=str(paths.output),
+            output_format=paths.output_format,
+            columns=list(job.scorer.schema.names),
+            engine=session.backend,
+            cluster=session.info(),
+        )
+        job.run(summary, emit, session)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _compute(loaded: LoadedRecipe, options: BatchOptions) -> Compute:
+    """The recipe's compute section, with the engine and address of the command line."""
+    if options.engine not in ENGINES:
+        raise UsageError(f"engine '{options.engine}' is not one of {', '.join(ENGINES)}")
+    spec = loaded.recipe.compute
+    if options.engine == "local":
+        return spec.model_copy(update={"backend": "local"})
+    update: dict[str, Any] = {"backend": "dask"}
+    if options.address:  # another cluster: the recipe's LocalCluster sizes do not apply
+        update.update(address=options.address, n_workers=None, threads_per_worker=None)
+    return spec.model_copy(update=update)
 
 
 def _absolute(value: str) -> Path:
@@ -209,91 +253,36 @@ def _load_model(loaded: LoadedRecipe, workspace: str | None, reference: str):
     return Registry(ws).load_reference(reference), ws.tracking_uri
 
 
-class _Scorer:
-    """``predict`` (and ``predict_proba`` for classifiers) sharing one preprocessing pass.
-
-    A Pipeline's ``predict`` and ``predict_proba`` each run every transformer; running
-    them once and asking the final step for both halves the work and gives the same
-    answers.
-    """
-
-    def __init__(self, pipeline: Any) -> None:
-        from sklearn.base import is_classifier
-        from sklearn.pipeline import Pipeline
-
-        self.pipeline = pipeline
-        split = isinstance(pipeline, Pipeline) and len(pipeline.steps) > 1
-        self.head = pipeline[:-1] if split else None
-        self.tail = pipeline.steps[-1][1] if split else pipeline
-        self.classes = list(pipeline.classes_) if is_classifier(pipeline) else []
-        self.has_proba = bool(self.classes) and hasattr(self.tail, "predict_proba")
-
-    def __call__(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        if len(X) == 0:
-            empty = np.asarray(self.classes)[:0] if self.classes else np.empty(0)
-            return empty, np.empty((0, len(self.classes))) if self.has_proba else None
-        features = self.head.transform(X) if self.head is not None else X
-        pred = np.asarray(self.tail.predict(features))
-        proba = np.asarray(self.tail.predict_proba(features)) if self.has_proba else None
-        return pred, proba
-
-
-def _label(value: Any) -> str:
-    """A class as text for a column name: ``Yes``, ``1`` (not ``1.0``), ``True``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 class _Job:
-    """One scoring job: the writers, the counters and the loop over chunks."""
+    """One scoring job: the writers, the counters and the loop over chunks or partitions."""
 
     def __init__(self, loaded, options, paths: _Paths, model, columns: list[InputColumn]):
-        self.options, self.paths, self.model, self.columns = options, paths, model, columns
-        self.scorer = _Scorer(model.pipeline)
-        self.id_column = loaded.recipe.data.id_column
-        if not any(self.id_column in f.columns for f in paths.inputs):
-            self.id_column = None
+        self.options, self.paths, self.model = options, paths, model
+        id_column = loaded.recipe.data.id_column
+        if not any(id_column in f.columns for f in paths.inputs):
+            id_column = None
+        self.id_column = id_column
         self.separator = loaded.recipe.data.csv_separator
-        self.schema = self._schema()
-        self.output = AtomicTableWriter(paths.output, paths.output_format, self.schema)
+        id_type = paths.inputs[0].id_type if id_column else None
+        self.scorer = ChunkScorer(
+            model.pipeline, columns, id_column, id_type, model.name, model.version, options.strict
+        )
+        self.wanted = {c.name for c in columns} | ({id_column} if id_column else set())
+        schema = self.scorer.schema
+        self.output = AtomicTableWriter(paths.output, paths.output_format, schema)
         self.rejects = AtomicTableWriter(paths.rejects, paths.rejects_format, REJECTS_SCHEMA)
 
-    def _schema(self) -> pa.Schema:
-        fields = []
-        if self.id_column:
-            first = self.paths.inputs[0]
-            fields.append((self.id_column, first.id_type or pa.string()))
-        if self.scorer.classes:
-            fields.append(("prediction", pa.array(np.asarray(self.scorer.classes)).type))
-        else:
-            fields.append(("prediction", pa.float64()))
-        if self.scorer.has_proba:
-            fields += [(f"proba_{_label(c)}", pa.float64()) for c in self.scorer.classes]
-        fields += [("model_name", pa.string()), ("model_version", pa.int64())]
-        names = [name for name, _ in fields]
-        if len(set(names)) != len(names):
-            raise DataError(
-                f"data.id_column '{self.id_column}' has the name of an output column "
-                f"({', '.join(names[1:])}); rename the column in the input"
-            )
-        return pa.schema(fields)
-
-    def run(self, summary: BatchSummary, emit: EventFn) -> None:
+    def run(self, summary: BatchSummary, emit: EventFn, session: Session) -> None:
         """Score every chunk of every file, then publish the output (and rejects)."""
         known = [f.rows for f in self.paths.inputs]
         total = None if None in known else sum(known)
-        emit("start", {"files": len(self.paths.inputs), "total_rows": total})
-        wanted = [c.name for c in self.columns]
         try:
-            for source in self.paths.inputs:
-                file_first = summary.rows_read + 1
-                names = [c for c in source.columns if c in wanted or c == self.id_column]
-                size = self.options.chunk_size
-                for chunk in read_chunks(source, names, size, self.separator, self.id_column):
-                    self._chunk(chunk.reset_index(drop=True), source, file_first, summary)
+            with contextlib.closing(self._scored(session, summary, emit, total)) as scored:
+                current, file_first = None, 1
+                for source, chunk in scored:
+                    if source is not current:
+                        current, file_first = source, summary.rows_read + 1
+                    self._collect(chunk, source, file_first, summary)
                     emit("progress", _progress(summary, total))
             self._publish(summary)
         except BaseException:  # Ctrl-C too: never leave a half-written file behind
@@ -301,43 +290,53 @@ class _Job:
             self.rejects.discard()
             raise
 
-    def _chunk(self, chunk: pd.DataFrame, source: InputFile, file_first: int, summary) -> None:
+    def _names(self, source: InputFile) -> list[str]:
+        return [c for c in source.columns if c in self.wanted]
+
+    def _scored(
+        self, session: Session, summary: BatchSummary, emit: EventFn, total: int | None
+    ) -> Iterator[tuple[InputFile, ScoredChunk]]:
+        """Each chunk's result with its file, in input order, from either engine."""
+        files = len(self.paths.inputs)
+        size = self.options.chunk_size
+        if session.backend == "local":
+            emit("start", {"files": files, "total_rows": total})
+            for source in self.paths.inputs:
+                names = self._names(source)
+                for chunk in read_chunks(source, names, size, self.separator, self.id_column):
+                    yield source, self.scorer(chunk)
+            return
+        parts: list[Partition] = []
+        owner: list[InputFile] = []
+        for source in self.paths.inputs:
+            planned = plan_partitions(
+                source, self._names(source), size, self.separator, self.id_column
+            )
+            parts += planned
+            owner += [source] * len(planned)
+        summary.cluster = {**(summary.cluster or {}), "partitions": len(parts)}
+        plural = "s of about {size:,} rows" if len(parts) > 1 else ""
+        emit("stage", {"message": f"dask: {len(parts)} partition{plural.format(size=size)}"})
+        emit("start", {"files": files, "total_rows": total, "partitions": len(parts)})
+        results = session.map_in_order(read_partition, parts, score_partition, self.scorer)
+        with contextlib.closing(results):
+            yield from zip(owner, results, strict=False)
+
+    def _collect(
+        self, scored: ScoredChunk, source: InputFile, file_first: int, summary: BatchSummary
+    ) -> None:
+        """Write one chunk's result: rejects with their row numbers over the whole input."""
         first = summary.rows_read + 1
-        checked = check_chunk(chunk, self.columns, first)
-        # One file of a glob may lack the id column the others have: its ids stay empty.
-        ids = chunk[self.id_column] if self.id_column in chunk.columns else None
-        bad = checked.rejects
+        bad = scored.rejects
         if len(bad):
+            bad = bad.assign(row=bad["row"] + (first - 1))
             if self.options.strict:
                 raise _strict_error(bad.iloc[0], source, file_first, self.paths.rejects)
-            self.rejects.write(_reject_table(bad, source, ids, first))
-            summary.rows_rejected += int((~checked.good).sum())
-        good = checked.good
-        inputs = checked.inputs if good.all() else checked.inputs[good]
-        pred, proba = self.scorer(inputs)
-        self.output.write(self._table(None if ids is None else ids[good], pred, proba))
-        summary.rows_read += len(chunk)
-        summary.rows_scored += len(inputs)
-
-    def _table(self, ids: pd.Series | None, pred: np.ndarray, proba: np.ndarray | None):
-        n = len(pred)
-        arrays = []
-        try:
-            if self.id_column and ids is None:
-                arrays.append(pa.nulls(n, self.schema.field(0).type))
-            elif ids is not None:
-                arrays.append(pa.array(ids, type=self.schema.field(0).type, from_pandas=True))
-            arrays.append(pa.array(pred, type=self.schema.field("prediction").type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataError(
-                f"cannot write the output column types consistently: {exc}",
-                hint="all input files must give the id column the same type",
-            ) from None
-        if proba is not None:
-            arrays += [pa.array(proba[:, i], type=pa.float64()) for i in range(proba.shape[1])]
-        arrays.append(pa.repeat(pa.scalar(self.model.name, pa.string()), n))
-        arrays.append(pa.repeat(pa.scalar(int(self.model.version), pa.int64()), n))
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+            self.rejects.write(_reject_table(bad, source))
+            summary.rows_rejected += scored.rows_rejected
+        self.output.write(scored.output)
+        summary.rows_read += scored.rows_read
+        summary.rows_scored += scored.rows_scored
 
     def _publish(self, summary: BatchSummary) -> None:
         self.output.commit()
@@ -357,17 +356,12 @@ def _progress(summary: BatchSummary, total: int | None) -> dict[str, Any]:
     }
 
 
-def _reject_table(bad: pd.DataFrame, source: InputFile, ids, first: int) -> pa.Table:
-    if ids is None:
-        id_values = pa.nulls(len(bad), pa.string())
-    else:
-        picked = ids.to_numpy(dtype=object, na_value=None)[bad["row"].to_numpy() - first]
-        id_values = pa.array([None if v is None else str(v) for v in picked], pa.string())
+def _reject_table(bad: pd.DataFrame, source: InputFile) -> pa.Table:
     return pa.Table.from_arrays(
         [
             pa.array(bad["row"].to_numpy(dtype=np.int64)),
             pa.repeat(pa.scalar(str(source.path), pa.string()), len(bad)),
-            id_values,
+            pa.array(bad["id"].astype(object), pa.string()),
             pa.array(bad["column"].astype(object), pa.string()),
             pa.array(bad["value"].astype(object), pa.string()),
             pa.array(bad["reason"].astype(object), pa.string()),

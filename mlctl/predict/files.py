@@ -4,6 +4,11 @@ Memory stays bounded by the chunk size: CSV is read with ``pandas.read_csv(chunk
 and Parquet with ``ParquetFile.iter_batches``. Outputs are written under a temporary
 name in the destination folder and renamed only when complete, so a reader never
 sees a half-written file under the final name.
+
+For the Dask engine, :func:`plan_partitions` cuts each file into :class:`Partition`
+s (CSV: byte ranges aligned to lines; Parquet: runs of row groups) of about a chunk
+each, and :func:`read_partition` reads one of them on a worker with the same pandas
+and pyarrow calls as the chunked readers, so both engines see the same values.
 """
 
 from __future__ import annotations
@@ -113,17 +118,7 @@ def read_chunks(
                 for batch in reader.iter_batches(batch_size=size, columns=list(columns)):
                     yield batch.to_pandas()
             return
-        dtype = {id_column: str} if id_column in columns else None
-        # low_memory=False: one type per column and chunk, and no DtypeWarning about
-        # mixed types (mixed columns are exactly what the checks look at).
-        reader = pd.read_csv(
-            source.path,
-            sep=sep,
-            usecols=list(columns),
-            dtype=dtype,
-            chunksize=size,
-            low_memory=False,
-        )
+        reader = pd.read_csv(source.path, chunksize=size, **_csv_options(columns, sep, id_column))
         with reader:
             yield from reader
     except DataError:
@@ -131,6 +126,121 @@ def read_chunks(
     except Exception as exc:
         raise DataError(
             f"--input: cannot read {source.path} as {source.format}: {_first_line(exc)}"
+        ) from None
+
+
+def _csv_options(columns: Sequence[str], sep: str, id_column: str | None) -> dict[str, Any]:
+    """``pandas.read_csv`` arguments shared by the chunked reader and the partition reader."""
+    dtype = {id_column: str} if id_column in columns else None
+    # low_memory=False: one type per column and chunk, and no DtypeWarning about
+    # mixed types (mixed columns are exactly what the checks look at).
+    return {"sep": sep, "usecols": list(columns), "dtype": dtype, "low_memory": False}
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One piece of one input file, read on a Dask worker by :func:`read_partition`.
+
+    CSV: the lines that *start* in bytes ``[start, stop)`` (the header line is added
+    in front of every piece but the first). Parquet: row groups ``[start, stop)``.
+    """
+
+    path: str
+    format: str
+    columns: tuple[str, ...]
+    start: int
+    stop: int
+    sep: str = ","
+    id_column: str | None = None
+
+
+#: Bytes of a CSV file read to estimate its row size.
+SAMPLE_BYTES = 1 << 16
+
+
+def plan_partitions(
+    source: InputFile, columns: Sequence[str], rows: int, sep: str, id_column: str | None
+) -> list[Partition]:
+    """Cut one input file into partitions of about ``rows`` rows, in file order.
+
+    CSV: byte ranges of ``rows`` times the average line size of the file's first
+    64 KiB (lines are never split). Parquet: consecutive whole row groups adding up
+    to at least ``rows`` rows (a row group is never split).
+    """
+    cols = tuple(columns)
+    path = str(source.path)
+    if source.format == "parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(source.path).metadata
+        parts, first, count = [], 0, 0
+        for group in range(meta.num_row_groups):
+            count += meta.row_group(group).num_rows
+            if count >= rows:
+                parts.append(Partition(path, "parquet", cols, first, group + 1))
+                first, count = group + 1, 0
+        if first < meta.num_row_groups or not parts:
+            parts.append(Partition(path, "parquet", cols, first, meta.num_row_groups))
+        return parts
+    size = source.path.stat().st_size
+    block = max(1, rows * _line_bytes(source.path))
+    return [
+        Partition(path, "csv", cols, start, min(start + block, size), sep, id_column)
+        for start in range(0, max(size, 1), block)
+    ]
+
+
+def _line_bytes(path: Path) -> int:
+    """Average bytes per data line in the first :data:`SAMPLE_BYTES` of a CSV file."""
+    with open(path, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    lines = sample.count(b"\n") - 1  # minus the header
+    if lines < 1:
+        return max(1, len(sample))
+    header = sample.index(b"\n") + 1
+    last = sample.rindex(b"\n") + 1
+    return max(1, round((last - header) / lines))
+
+
+def read_line_block(fh: Any, start: int, stop: int) -> bytes:
+    """The lines of an open binary file that start in bytes ``[start, stop)``."""
+    if start > 0:
+        fh.seek(start - 1)
+        fh.readline()  # the rest of the line that began before ``start``
+        start = fh.tell()
+    if start >= stop:
+        return b""
+    fh.seek(start)
+    data = fh.read(stop - start)
+    if data and not data.endswith(b"\n"):
+        data += fh.readline()  # finish the last line that starts before ``stop``
+    return data
+
+
+def read_partition(part: Partition) -> pd.DataFrame:
+    """The wanted columns of one partition, as the chunked readers would give them.
+
+    Raises:
+        DataError: the file cannot be parsed (names the file and the cause).
+    """
+    import io
+
+    try:
+        if part.format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(part.path) as reader:
+                groups = list(range(part.start, part.stop))
+                return reader.read_row_groups(groups, columns=list(part.columns)).to_pandas()
+        with open(part.path, "rb") as fh:
+            header = fh.readline()
+            body = read_line_block(fh, part.start, part.stop)
+        text = body if part.start == 0 else header + body
+        options = _csv_options(part.columns, part.sep, part.id_column)
+        return pd.read_csv(io.BytesIO(text), **options)
+    except Exception as exc:
+        raise DataError(
+            f"--input: cannot read {part.path} as {part.format}: {_first_line(exc)}"
         ) from None
 
 

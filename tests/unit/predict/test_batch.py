@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlctl.errors import DataError
-from mlctl.predict.batch import BatchSummary, _check_target, _label
+from mlctl.predict.batch import BatchSummary, _check_target
 from mlctl.predict.files import AtomicTableWriter, output_format
+from mlctl.predict.score import label as _label
 from mlctl.predict.validate import (
     INFINITE,
     NOT_A_NUMBER,
@@ -214,6 +215,7 @@ def test_summary_document() -> None:
     assert doc["model"] == {"name": "churn", "version": 3, "aliases": ["champion"]}
     assert (doc["rows_read"], doc["rows_scored"], doc["rows_rejected"]) == (10, 9, 1)
     assert doc["seconds"] == 1.23 and doc["schema_version"] == 1
+    assert doc["engine"] == "local" and doc["cluster"] is None
 
 
 def test_output_targets_are_checked(tmp_path: Path) -> None:

@@ -1,0 +1,180 @@
+"""One chunk of input in, its output rows and rejects out: the work both engines share.
+
+:class:`ChunkScorer` holds everything a chunk needs (the model's pipeline, its input
+columns, the output schema) and nothing about where the chunk came from, so the local
+engine calls it in this process and the Dask engine sends it once to each worker and
+calls it there on every partition. Row numbers in its rejects count from 1 within
+the chunk; the caller, who reads the chunks in input order, shifts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mlctl.errors import DataError
+from mlctl.predict.validate import InputColumn, check_chunk
+
+
+@dataclass
+class ScoredChunk:
+    """What one chunk gave.
+
+    Attributes:
+        output: The scored rows in input order, in the output schema; None when
+            ``strict`` stopped the chunk before scoring.
+        rejects: One row per bad value: ``row`` (1-based within the chunk), ``id``
+            (text or None), ``column``, ``value``, ``reason``; ordered by row.
+        rows_read: Rows in the chunk.
+        rows_scored: Rows in ``output``.
+        rows_rejected: Rows with at least one bad value.
+    """
+
+    output: pa.Table | None
+    rejects: pd.DataFrame
+    rows_read: int
+    rows_scored: int
+    rows_rejected: int
+
+
+class Scorer:
+    """``predict`` (and ``predict_proba`` for classifiers) sharing one preprocessing pass.
+
+    A Pipeline's ``predict`` and ``predict_proba`` each run every transformer; running
+    them once and asking the final step for both halves the work and gives the same
+    answers.
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        from sklearn.base import is_classifier
+        from sklearn.pipeline import Pipeline
+
+        self.pipeline = pipeline
+        split = isinstance(pipeline, Pipeline) and len(pipeline.steps) > 1
+        self.head = pipeline[:-1] if split else None
+        self.tail = pipeline.steps[-1][1] if split else pipeline
+        self.classes = list(pipeline.classes_) if is_classifier(pipeline) else []
+        self.has_proba = bool(self.classes) and hasattr(self.tail, "predict_proba")
+
+    def __call__(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        if len(X) == 0:
+            empty = np.asarray(self.classes)[:0] if self.classes else np.empty(0)
+            return empty, np.empty((0, len(self.classes))) if self.has_proba else None
+        features = self.head.transform(X) if self.head is not None else X
+        pred = np.asarray(self.tail.predict(features))
+        proba = np.asarray(self.tail.predict_proba(features)) if self.has_proba else None
+        return pred, proba
+
+
+def label(value: Any) -> str:
+    """A class as text for a column name: ``Yes``, ``1`` (not ``1.0``), ``True``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def output_schema(scorer: Scorer, id_column: str | None, id_type: Any) -> pa.Schema:
+    """The output's columns: the id (if any), prediction, probabilities, model name/version.
+
+    Raises:
+        DataError: the id column has the name of an output column.
+    """
+    fields = []
+    if id_column:
+        fields.append((id_column, id_type or pa.string()))
+    if scorer.classes:
+        fields.append(("prediction", pa.array(np.asarray(scorer.classes)).type))
+    else:
+        fields.append(("prediction", pa.float64()))
+    if scorer.has_proba:
+        fields += [(f"proba_{label(c)}", pa.float64()) for c in scorer.classes]
+    fields += [("model_name", pa.string()), ("model_version", pa.int64())]
+    names = [name for name, _ in fields]
+    if len(set(names)) != len(names):
+        raise DataError(
+            f"data.id_column '{id_column}' has the name of an output column "
+            f"({', '.join(names[1:])}); rename the column in the input"
+        )
+    return pa.schema(fields)
+
+
+class ChunkScorer:
+    """Check one chunk against the model's signature and score its good rows.
+
+    Picklable (the pipeline with it), so a Dask worker holds one copy for every
+    partition it scores.
+    """
+
+    def __init__(
+        self,
+        pipeline: Any,
+        columns: list[InputColumn],
+        id_column: str | None,
+        id_type: Any,
+        model_name: str,
+        model_version: int,
+        strict: bool = False,
+    ) -> None:
+        self.scorer = Scorer(pipeline)
+        self.columns = columns
+        self.id_column = id_column
+        self.model_name = model_name
+        self.model_version = int(model_version)
+        self.strict = strict
+        self.schema = output_schema(self.scorer, id_column, id_type)
+
+    def __call__(self, chunk: pd.DataFrame) -> ScoredChunk:
+        chunk = chunk.reset_index(drop=True)
+        checked = check_chunk(chunk, self.columns, 1)
+        # One file of a glob may lack the id column the others have: its ids stay empty.
+        ids = chunk[self.id_column] if self.id_column in chunk.columns else None
+        bad = checked.rejects
+        rejected = int((~checked.good).sum())
+        if len(bad):
+            bad = bad.assign(id=_ids_at(ids, bad["row"].to_numpy() - 1))
+            if self.strict:  # the caller stops at the first bad value: no need to score
+                return ScoredChunk(None, bad, len(chunk), 0, rejected)
+        good = checked.good
+        inputs = checked.inputs if good.all() else checked.inputs[good]
+        pred, proba = self.scorer(inputs)
+        table = self._table(None if ids is None else ids[good], pred, proba)
+        return ScoredChunk(table, bad, len(chunk), len(inputs), rejected)
+
+    def _table(self, ids: pd.Series | None, pred: np.ndarray, proba: np.ndarray | None):
+        n = len(pred)
+        arrays = []
+        try:
+            if self.id_column and ids is None:
+                arrays.append(pa.nulls(n, self.schema.field(0).type))
+            elif ids is not None:
+                arrays.append(pa.array(ids, type=self.schema.field(0).type, from_pandas=True))
+            arrays.append(pa.array(pred, type=self.schema.field("prediction").type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(
+                f"cannot write the output column types consistently: {exc}",
+                hint="all input files must give the id column the same type",
+            ) from None
+        if proba is not None:
+            arrays += [pa.array(proba[:, i], type=pa.float64()) for i in range(proba.shape[1])]
+        arrays.append(pa.repeat(pa.scalar(self.model_name, pa.string()), n))
+        arrays.append(pa.repeat(pa.scalar(self.model_version, pa.int64()), n))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def score_partition(scorer: ChunkScorer, frame: pd.DataFrame) -> ScoredChunk:
+    """A Dask task: ``scorer(frame)`` (the scorer is the worker's shared copy)."""
+    return scorer(frame)
+
+
+def _ids_at(ids: pd.Series | None, positions: np.ndarray) -> list[str | None]:
+    """The ids of some rows as text (None where missing or when there is no id column)."""
+    if ids is None:
+        return [None] * len(positions)
+    picked = ids.to_numpy(dtype=object, na_value=None)[positions]
+    return [None if v is None else str(v) for v in picked]

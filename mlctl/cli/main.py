@@ -385,6 +385,61 @@ def models_rollback(name, reason, yes, workspace) -> None:
     _console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
 
 
+EPILOG_SERVE = """\b
+Examples:
+  mlctl serve recipes/churn.yaml                  # models:/churn@champion on 127.0.0.1:8000
+  mlctl serve recipes/churn.yaml --port 9000 --workers 2
+  mlctl serve --model churn@challenger            # by registry reference
+  curl -X POST localhost:8000/predict -H 'content-type: application/json' \\
+      -d '{"records": [{"tenure": 3, ...}]}'
+
+Exit codes: 0 stopped cleanly, 2 bad usage (e.g. an API key variable not set),
+4 bad recipe or unknown model reference, 5 tracking unavailable (docs/serving.md)."""
+
+
+@cli.command(epilog=EPILOG_SERVE)
+@click.argument("recipe", type=click.Path(dir_okay=False), required=False)
+@overrides_argument
+@click.option("--model", "reference", metavar="REF", help="NAME@ALIAS or NAME/VERSION to serve.")
+@click.option(
+    "--host", default=None, help="Address to bind (default deploy.serve.host, 127.0.0.1)."
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="TCP port (default 8000)."
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
+@workspace_option
+@handle_errors
+def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
+    """Serve a registered model over HTTP (predict, MLflow and Open Inference routes)."""
+    from mlctl.recipe.loader import load_recipe
+    from mlctl.serve import prepare
+    from mlctl.serve.server import run_server
+
+    loaded = load_recipe(recipe, list(overrides)) if recipe else None
+    if overrides and not recipe:
+        raise click.UsageError("overrides need a RECIPE")
+    config, bind = prepare(loaded, reference, workspace, host, port, workers)
+    target = (
+        f"{config.model_name}/{config.fixed_version}"
+        if config.fixed_version
+        else (f"{config.model_name}@{config.alias}")
+    )
+    _console().print(
+        f"[dim]•[/] serving models:/{target} on http://{bind.host}:{bind.port} "
+        f"({bind.workers} worker{'s' if bind.workers > 1 else ''}); log: {_safe_url(config.log_url)}"
+    )
+    run_server(config, bind)
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, where = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{where}"
+    return url
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the MLflow run is ended as
     KILLED and nothing half-registered is left behind."""

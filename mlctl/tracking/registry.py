@@ -76,6 +76,7 @@ class LoadedModel:
     tags: dict[str, str] = field(default_factory=dict)  # the version's tags
     metrics: dict[str, float] = field(default_factory=dict)  # test metrics at registration
     digest: str | None = None  # SHA-256 of the artifact files that were loaded
+    example: Any = None  # the input example logged with the model (a DataFrame), if any
 
 
 def parse_reference(reference: str) -> tuple[str, str]:
@@ -335,10 +336,23 @@ class Registry:
                         hint="the artifact was changed or damaged after registration",
                     )
             pipeline = mlflow.sklearn.load_model(local)  # fully in memory afterwards
-            signature = mlflow.models.Model.load(local).signature
+            meta = mlflow.models.Model.load(local)
+            try:
+                example = meta.load_input_example(local)
+            except Exception:  # an example is a convenience; its absence is not an error
+                example = None
+        signature = meta.signature
         schema = signature.inputs.to_dict() if signature is not None else []
         return LoadedModel(
-            name, info.version, info.aliases, pipeline, schema, info.tags, info.metrics, digest
+            name,
+            info.version,
+            info.aliases,
+            pipeline,
+            schema,
+            info.tags,
+            info.metrics,
+            digest,
+            example,
         )
 
     def _exists(self, name: str) -> bool:

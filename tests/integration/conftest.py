@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,3 +32,7 @@ def churn_project() -> Callable[[Path, int], Path]:
         return root
 
     return build
+
+
+# Serve tests share helpers for starting a real server (tests/integration/serve_helpers.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))

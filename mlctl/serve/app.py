@@ -1,0 +1,834 @@
+"""The Litestar app of ``mlctl serve``: routes, error mapping, lifespan.
+
+Built by :func:`create_app` from a :class:`ServeConfig`. The lifespan opens the
+prediction log (the process refuses to start if it cannot), starts loading the model
+in the background (``/health`` answers at once, ``/ready`` says 503 until the model
+is loaded) and polls the registry for alias moves. On shutdown ``/ready`` turns 503,
+in-flight requests finish, and the log's queue is committed before the process ends.
+
+Every error response has one JSON shape understood by our clients, MLflow clients
+and Open Inference Protocol clients alike::
+
+    {"error": "...", "error_code": "INVALID_INPUT", "message": "...", "details": [...]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import io
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.config.cors import CORSConfig
+from litestar.exceptions import ClientException, HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from mlctl import __version__
+from mlctl.recipe.schema import Serve
+from mlctl.serve.batcher import Overloaded
+from mlctl.serve.inputs import (
+    BadRequest,
+    Columns,
+    InvalidInput,
+    check_columnar,
+    check_records,
+    check_split,
+)
+from mlctl.serve.metrics import Metrics
+from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
+from mlctl.serve.state import ServeState, Slot
+
+JSON = "application/json"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+@dataclass
+class ServeConfig:
+    """What one server process needs; passed to worker processes as JSON."""
+
+    model_name: str
+    alias: str
+    workspace: str
+    tracking_uri: str
+    log_url: str
+    settings: dict[str, Any] = field(default_factory=dict)  # Serve fields
+    id_column: str | None = None
+    positive: Any = None
+    api_key: str | None = None  # resolved from settings.api_key_env at start
+    fixed_version: int | None = None  # serve this version only (no alias, no polling)
+
+    def to_json(self) -> str:
+        return msgspec.json.encode(self.__dict__).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        return cls(**msgspec.json.decode(text.encode()))
+
+
+# --------------------------------------------------------------------- bodies
+class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Rows to score: ``records`` (row objects) or ``columns`` (column lists)."""
+
+    records: list[Any] | None = None
+    columns: dict[str, list[Any]] | None = None
+
+
+class FeedbackItem(msgspec.Struct, forbid_unknown_fields=True):
+    request_id: str
+    label: str | int | float | bool
+
+
+class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Ground truth for earlier predictions: one item, or ``feedback`` (a list)."""
+
+    request_id: str | None = None
+    label: str | int | float | bool | None = None
+    feedback: list[FeedbackItem] | None = None
+
+
+class ApiError(Exception):
+    """An error response: HTTP status, machine code, message and details."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+def error_response(exc: ApiError) -> Response:
+    body = {
+        "error": exc.message,
+        "error_code": exc.code,
+        "message": exc.message,
+        "details": exc.details,
+    }
+    return Response(
+        _encoder.encode(body), status_code=exc.status, media_type=JSON, headers=exc.headers
+    )
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def _state(request: Request) -> ServeState:
+    return request.app.state.serve
+
+
+def _unavailable(state: ServeState) -> ApiError:
+    ok, detail = state.ready()
+    why = "draining" if state.draining else "loading the model" if state.loading else "not ready"
+    if not detail["log_writable"]:
+        why = "the prediction log is not writable"
+    elif not detail["model_loaded"] and state.load_error:
+        why = state.load_error
+    return ApiError(503, "UNAVAILABLE", f"not ready: {why}", headers={"Retry-After": "2"})
+
+
+# ------------------------------------------------------------------- scoring
+async def _score(
+    state: ServeState,
+    batch: Columns,
+    records: list[dict[str, Any]],
+    route: str,
+) -> tuple[Slot, str, Any, list[str], str, float]:
+    """Score, log and wait for the commit; returns what the response needs."""
+    if state.champion is None:
+        raise _unavailable(state)
+    started = time.perf_counter()
+    slot, variant = state.choose(batch, records)
+    timeout = state.settings.request_timeout_seconds
+    try:
+        scored = await asyncio.wait_for(slot.batcher.submit(batch), timeout)
+    except Overloaded as exc:
+        state.metrics.rows_dropped.labels("overload").inc(batch.rows)
+        raise ApiError(
+            503, "OVERLOADED", f"overloaded: {exc}", headers={"Retry-After": "1"}
+        ) from None
+    except TimeoutError:
+        state.metrics.rows_dropped.labels("timeout").inc(batch.rows)
+        raise ApiError(503, "TIMEOUT", f"scoring took longer than {timeout} s") from None
+    request_id = uuid.uuid4().hex
+    ids = [f"{request_id}-{i}" for i in range(batch.rows)]
+    now = time.time()
+    latency_ms = (time.perf_counter() - started) * 1000
+    model = slot.model
+    rows = rows_for(
+        ids,
+        request_id,
+        now,
+        model.name,
+        model.version,
+        variant,
+        records,
+        scored.predictions,
+        scored.scores,
+        scored.probabilities,
+        latency_ms,
+    )
+    state.metrics.log_queue.inc()
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(state.log.write(rows)), timeout)
+    except (LogUnavailable, TimeoutError) as exc:
+        state.metrics.log_failed.inc(len(rows))
+        message = str(exc) or "the prediction log did not commit in time"
+        raise ApiError(503, "LOG_UNAVAILABLE", message, headers={"Retry-After": "2"}) from None
+    finally:
+        state.metrics.log_queue.dec()
+    for label_ in scored.predictions:
+        state.metrics.predictions.labels(str(model.version), variant, str(label_)).inc()
+    for s in scored.scores:
+        if s is not None:
+            state.metrics.scores.observe(s)
+    if state.settings.traffic.shadow and state.challenger is not None and variant == "champion":
+        asyncio.get_running_loop().create_task(_shadow(state, batch, records, request_id))
+    return slot, variant, scored, ids, request_id, now
+
+
+async def _shadow(
+    state: ServeState, batch: Columns, records: list[dict[str, Any]], request_id: str
+) -> None:
+    """The challenger scores the same rows silently; its rows are logged as 'shadow'."""
+    slot = state.challenger
+    if slot is None:
+        return
+    with contextlib.suppress(Exception):
+        scored = await slot.batcher.submit(batch)
+        ids = [f"{request_id}-{i}-shadow" for i in range(batch.rows)]
+        rows = rows_for(
+            ids,
+            request_id,
+            time.time(),
+            slot.model.name,
+            slot.model.version,
+            "shadow",
+            records,
+            scored.predictions,
+            scored.scores,
+            scored.probabilities,
+            0.0,
+        )
+        await asyncio.wrap_future(state.log.write(rows))
+
+
+def _check_rows(state: ServeState, n: int) -> None:
+    limit = state.settings.max_batch_rows
+    if n > limit:
+        raise ApiError(
+            413, "TOO_MANY_ROWS", f"{n} rows in one request; at most {limit} (max_batch_rows)"
+        )
+
+
+def _invalid(exc: InvalidInput) -> ApiError:
+    return ApiError(
+        422,
+        "INVALID_INPUT",
+        str(exc),
+        [e.to_dict() for e in exc.errors] + ([{"total": exc.total}] if exc.total > 1 else []),
+    )
+
+
+def _auth(request: Request) -> None:
+    key = _state(request).api_key
+    if not key:
+        return
+    given = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if not given or not hmac.compare_digest(given.encode(), key.encode()):
+        raise ApiError(
+            401,
+            "UNAUTHORIZED",
+            "missing or wrong API key (Authorization: Bearer KEY or X-API-Key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+# -------------------------------------------------------------------- routes
+@post("/predict", summary="Score rows", status_code=200)
+async def predict(request: Request, data: PredictRequest | None = None) -> Response:
+    """Rows in (``records`` or ``columns``); per row the prediction, class probabilities
+    and a request id; the model name and version; committed to the log before 200."""
+    _auth(request)
+    state = _state(request)
+    if state.champion is None:
+        raise _unavailable(state)
+    if data is None:
+        raise ApiError(400, "BAD_REQUEST", "the request body is empty")
+    if (data.records is None) == (data.columns is None):
+        raise ApiError(400, "BAD_REQUEST", "send exactly one of 'records' or 'columns'")
+    model = state.champion.model
+    try:
+        if data.records is not None:
+            _check_rows(state, len(data.records))
+            batch = check_records(data.records, model.columns, state.id_column)
+            records = data.records
+        else:
+            n = max((len(v) for v in data.columns.values()), default=0)
+            _check_rows(state, n)
+            batch = check_columnar(data.columns, model.columns, state.id_column)
+            keys = list(data.columns)
+            records = [{k: data.columns[k][i] for k in keys} for i in range(batch.rows)]
+    except InvalidInput as exc:
+        raise _invalid(exc) from None
+    except BadRequest as exc:
+        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+    slot, variant, scored, ids, request_id, now = await _score(state, batch, records, "predict")
+    out = []
+    for i in range(batch.rows):
+        row: dict[str, Any] = {"request_id": ids[i], "prediction": scored.predictions[i]}
+        if scored.probabilities is not None:
+            row["probabilities"] = scored.probabilities[i]
+        if state.id_column and batch.ids:
+            row[state.id_column] = batch.ids[i]
+        out.append(row)
+    body = {
+        "request_id": request_id,
+        "model": {"name": slot.model.name, "version": slot.model.version, "variant": variant},
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        "predictions": out,
+    }
+    return _json(body, headers=_version_headers(slot, request_id))
+
+
+def _version_headers(slot: Slot, request_id: str) -> dict[str, str]:
+    return {
+        "x-model-name": slot.model.name,
+        "x-model-version": str(slot.model.version),
+        "x-request-id": request_id,
+    }
+
+
+@post("/invocations", summary="MLflow scoring protocol", status_code=200)
+async def invocations(request: Request) -> Response:
+    """``mlflow models serve``'s protocol: ``dataframe_split``, ``dataframe_records``,
+    ``instances`` or ``inputs`` (JSON), or ``text/csv``; answers ``{"predictions": [...]}``."""
+    _auth(request)
+    state = _state(request)
+    if state.champion is None:
+        raise _unavailable(state)
+    model = state.champion.model
+    body = await request.body()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype == "text/csv":
+            records = _csv_records(body)
+        else:
+            records = _mlflow_records(_decode(body), model.columns)
+        _check_rows(state, len(records))
+        batch = check_records(records, model.columns, None, strict=False)
+    except InvalidInput as exc:
+        raise _invalid(exc) from None
+    except BadRequest as exc:
+        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+    slot, _, scored, _, request_id, _ = await _score(state, batch, records, "invocations")
+    return _json({"predictions": scored.predictions}, headers=_version_headers(slot, request_id))
+
+
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def _decode(body: bytes) -> Any:
+    """JSON → Python; NaN, Infinity and out-of-range numbers (which strict JSON parsers
+    refuse) are read as floats so the row checks can name their row and column (422)."""
+    if not body.strip():
+        raise BadRequest("the request body is empty")
+    try:
+        return _decoder.decode(body)
+    except RecursionError:
+        raise BadRequest("JSON nested too deeply") from None
+    except msgspec.DecodeError as exc:
+        try:
+            return json.loads(body)
+        except RecursionError:
+            raise BadRequest("JSON nested too deeply") from None
+        except ValueError:
+            raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+class JsonRequest(Request):
+    """Litestar's request, parsing bodies with :func:`_decode`."""
+
+    async def json(self) -> Any:
+        try:
+            return _decode(await self.body())
+        except BadRequest as exc:
+            raise ClientException(str(exc)) from None
+
+
+def _mlflow_records(doc: Any, columns: Any) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict):
+        raise BadRequest(f"expected a JSON object with one of {', '.join(MLFLOW_KEYS)}")
+    keys = [k for k in MLFLOW_KEYS if k in doc]
+    if len(keys) != 1:
+        raise BadRequest(
+            f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)}; found "
+            f"{', '.join(keys) if keys else 'none'}"
+        )
+    key = keys[0]
+    value = doc[key]
+    if key == "dataframe_split":
+        names = value.get("columns") if isinstance(value, dict) else None
+        batch = check_split(value, columns)
+        names = names or batch.names
+        return [dict(zip(names, row, strict=True)) for row in value["data"]]
+    if key in ("dataframe_records", "instances"):
+        if not isinstance(value, list):
+            raise BadRequest(f"'{key}' must be a list of row objects")
+        return value
+    if isinstance(value, dict):  # inputs: columnar
+        lengths = {len(v) for v in value.values() if isinstance(v, list)}
+        if len(lengths) != 1 or not all(isinstance(v, list) for v in value.values()):
+            raise BadRequest("'inputs' must map each column to a list of one length")
+        n = lengths.pop()
+        return [{k: v[i] for k, v in value.items()} for i in range(n)]
+    if isinstance(value, list):
+        return value
+    raise BadRequest("'inputs' must be an object of column lists or a list of row objects")
+
+
+def _csv_records(body: bytes) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    if not body.strip():
+        raise BadRequest("the CSV body is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise BadRequest(f"unreadable CSV: {str(exc).splitlines()[0][:200]}") from None
+    return frame.to_dict(orient="records")
+
+
+@post("/feedback", summary="Ground truth for earlier predictions", status_code=200)
+async def feedback(request: Request, data: FeedbackRequest | None = None) -> Response:
+    """Labels by request id (one, or a ``feedback`` list); idempotent. Ids the log does
+    not hold are kept aside and counted."""
+    _auth(request)
+    state = _state(request)
+    if data is None:
+        raise ApiError(400, "BAD_REQUEST", "the request body is empty")
+    if data.feedback is not None:
+        if data.request_id is not None or data.label is not None:
+            raise ApiError(400, "BAD_REQUEST", "send either 'feedback' or one request_id/label")
+        items = [(f.request_id, str(f.label)) for f in data.feedback]
+    elif data.request_id is not None and data.label is not None:
+        items = [(data.request_id, str(data.label))]
+    else:
+        raise ApiError(400, "BAD_REQUEST", "send 'request_id' and 'label', or 'feedback'")
+    if not items:
+        raise ApiError(422, "INVALID_INPUT", "the feedback list is empty")
+    if len(items) > state.settings.max_batch_rows:
+        raise ApiError(413, "TOO_MANY_ROWS", f"{len(items)} feedback items in one request")
+    loop = asyncio.get_running_loop()
+    try:
+        result = await loop.run_in_executor(state.loader, state.log.feedback, items)
+    except LogUnavailable as exc:
+        raise ApiError(503, "LOG_UNAVAILABLE", str(exc), headers={"Retry-After": "2"}) from None
+    if result.unknown:
+        state.metrics.feedback_unknown.inc(len(result.unknown))
+    return _json({"accepted": result.accepted, "unknown": result.unknown})
+
+
+@get("/health", summary="Liveness")
+async def health() -> Response:
+    """The process is up; never depends on the model or the database."""
+    return _json({"status": "ok"})
+
+
+@get("/ready", summary="Readiness")
+async def ready(request: Request) -> Response:
+    """200 when the model is loaded and the log writable; 503 while loading or draining."""
+    ok, detail = _state(request).ready()
+    body = {"ready": ok, **detail}
+    return _json(body, 200 if ok else 503, None if ok else {"Retry-After": "2"})
+
+
+@get("/model", summary="The served model")
+async def model_info(request: Request) -> Response:
+    """Name, version, aliases, features with types, training metrics, gate verdict."""
+    state = _state(request)
+    if state.champion is None:
+        raise _unavailable(state)
+    body = state.champion.model.describe()
+    if state.challenger is not None:
+        body["challenger"] = {"version": state.challenger.model.version}
+    body["traffic"] = msgspec.to_builtins(state.settings.traffic.model_dump())
+    return _json(body)
+
+
+@get("/metrics", summary="Prometheus metrics", media_type="text/plain")
+async def metrics(request: Request) -> Response:
+    state = _state(request)
+    state.metrics.log_queue.set(state.log.queue_depth) if not state.metrics.multiprocess else None
+    return Response(state.metrics.render(), media_type=state.metrics.content_type, status_code=200)
+
+
+@post("/admin/reload", summary="Reload the aliased versions now (admin)", status_code=200)
+async def admin_reload(request: Request) -> Response:
+    _auth(request)
+    state = _state(request)
+    if not state.settings.admin:
+        raise ApiError(404, "NOT_FOUND", "admin routes are off (deploy.serve.admin)")
+    changes = await state.reload(retry_refused=True)
+    return _json({"changes": changes, "last_load_error": state.load_error})
+
+
+# ------------------------------------------------------- Open Inference v2
+OIP_TYPES = {"long": "INT64", "integer": "INT32", "double": "FP64", "float": "FP32"}
+
+
+@get("/v2", summary="OIP server metadata")
+async def v2_server() -> Response:
+    return _json({"name": "mlctl", "version": __version__, "extensions": []})
+
+
+@get("/v2/health/live", summary="OIP liveness")
+async def v2_live() -> Response:
+    return _json({"live": True})
+
+
+@get("/v2/health/ready", summary="OIP readiness")
+async def v2_ready(request: Request) -> Response:
+    ok, _ = _state(request).ready()
+    return _json({"ready": ok}, 200 if ok else 503)
+
+
+def _oip_model(request: Request, name: str, version: str | None) -> Slot:
+    state = _state(request)
+    if name != state.model_name:
+        raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
+    if state.champion is None:
+        raise _unavailable(state)
+    for slot in (state.champion, state.challenger):
+        if slot is not None and (version is None or str(slot.model.version) == version):
+            return slot
+    raise ApiError(404, "NOT_FOUND", f"model '{name}' version '{version[:20]}' is not served")
+
+
+def _oip_meta(slot: Slot) -> dict[str, Any]:
+    m = slot.model
+    inputs = [
+        {"name": c.name, "datatype": OIP_TYPES.get(c.type or "", "BYTES"), "shape": [-1]}
+        for c in m.columns
+    ]
+    outputs = [{"name": "predict", "datatype": "BYTES" if m.classes else "FP64", "shape": [-1]}]
+    if m.classes:
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(m.classes)]})
+    return {
+        "name": m.name,
+        "versions": [str(m.version)],
+        "platform": "sklearn",
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": {"content_type": "pd"},
+    }
+
+
+@get("/v2/models/{name:str}", summary="OIP model metadata")
+async def v2_model(request: Request, name: str) -> Response:
+    return _json(_oip_meta(_oip_model(request, name, None)))
+
+
+@get("/v2/models/{name:str}/versions/{version:str}", summary="OIP model version metadata")
+async def v2_model_version(request: Request, name: str, version: str) -> Response:
+    return _json(_oip_meta(_oip_model(request, name, version)))
+
+
+@get("/v2/models/{name:str}/ready", summary="OIP model readiness")
+async def v2_model_ready(request: Request, name: str) -> Response:
+    state = _state(request)
+    if name != state.model_name:
+        raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
+    return _json({"name": name, "ready": state.champion is not None})
+
+
+@post("/v2/models/{name:str}/infer", summary="OIP inference (tabular, one input per column)")
+async def v2_infer(request: Request, name: str) -> Response:
+    return await _v2_infer(request, name, None)
+
+
+@post("/v2/models/{name:str}/versions/{version:str}/infer", summary="OIP inference of a version")
+async def v2_infer_version(request: Request, name: str, version: str) -> Response:
+    return await _v2_infer(request, name, version)
+
+
+async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
+    _auth(request)
+    state = _state(request)
+    slot = _oip_model(request, name, version)
+    doc = _decode_api(await request.body())
+    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
+        raise ApiError(400, "BAD_REQUEST", "expected an object with an 'inputs' list")
+    columns: dict[str, list[Any]] = {}
+    for i, tensor in enumerate(doc["inputs"]):
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise ApiError(400, "BAD_REQUEST", f"inputs[{i}] must be an object with a 'name'")
+        data = tensor.get("data")
+        if not isinstance(data, list):
+            raise ApiError(400, "BAD_REQUEST", f"inputs[{i}] ('{tensor['name']}') needs 'data'")
+        columns[tensor["name"]] = _flatten(data)
+    try:
+        n = max((len(v) for v in columns.values()), default=0)
+        _check_rows(state, n)
+        batch = check_columnar(columns, slot.model.columns, None, strict=False)
+    except InvalidInput as exc:
+        raise _invalid(exc) from None
+    except BadRequest as exc:
+        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+    keys = list(columns)
+    records = [{k: columns[k][i] for k in keys} for i in range(batch.rows)]
+    if version is not None and slot is not state.champion:
+        raise ApiError(409, "NOT_ROUTABLE", "only the champion version answers inference")
+    answered, _, scored, _, request_id, _ = await _score(state, batch, records, "v2")
+    m = answered.model
+    outputs = [
+        {
+            "name": "predict",
+            "datatype": "BYTES" if m.classes else "FP64",
+            "shape": [batch.rows],
+            "data": [str(p) if m.classes else p for p in scored.predictions],
+        }
+    ]
+    if scored.probabilities is not None:
+        flat = [p for row in scored.probabilities for p in row.values()]
+        outputs.append(
+            {
+                "name": "predict_proba",
+                "datatype": "FP64",
+                "shape": [batch.rows, len(m.classes)],
+                "data": flat,
+            }
+        )
+    wanted = doc.get("outputs")
+    if isinstance(wanted, list) and wanted:
+        names = {o.get("name") for o in wanted if isinstance(o, dict)}
+        outputs = [o for o in outputs if o["name"] in names] or outputs
+    body = {
+        "model_name": m.name,
+        "model_version": str(m.version),
+        "id": str(doc.get("id") or request_id),
+        "parameters": {"content_type": "pd"},
+        "outputs": outputs,
+    }
+    return _json(body, headers=_version_headers(answered, request_id))
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    if data and all(isinstance(d, list) and len(d) == 1 for d in data):
+        return [d[0] for d in data]
+    return data
+
+
+def _decode_api(body: bytes) -> Any:
+    try:
+        return _decode(body)
+    except BadRequest as exc:
+        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+
+
+# ----------------------------------------------------------------- handlers
+def _api_error(request: Request, exc: ApiError) -> Response:
+    _count(request, exc.status)
+    return error_response(exc)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    code = {
+        400: "BAD_REQUEST",
+        401: "UNAUTHORIZED",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        413: "TOO_LARGE",
+        415: "UNSUPPORTED_MEDIA_TYPE",
+    }.get(status, "ERROR")
+    message = str(exc.detail) if exc.detail else code.lower()
+    if status == 400 and getattr(exc, "extra", None):
+        extra = exc.extra if isinstance(exc.extra, list) else [exc.extra]
+        details = [
+            {"message": str(e.get("message", e)) if isinstance(e, dict) else str(e)} for e in extra
+        ]
+        message = "; ".join(d["message"] for d in details)[:500] or message
+    _count(request, status)
+    return error_response(ApiError(status, code, message))
+
+
+def _internal_error(request: Request, exc: Exception) -> Response:
+    _count(request, 500)
+    return error_response(ApiError(500, "INTERNAL", f"internal error: {type(exc).__name__}"))
+
+
+def _count(request: Request, status: int) -> None:
+    with contextlib.suppress(Exception):
+        route = request.scope.get("path", "")
+        _state(request).metrics.errors.labels(_route_label(route), str(status)).inc()
+
+
+def _route_label(path: str) -> str:
+    if path.startswith("/v2/models/"):
+        return "/v2/models/{name}/" + path.rsplit("/", 1)[-1]
+    return path if len(path) < 40 else path[:40]
+
+
+ALLOWED_TYPES = {"/invocations": ("application/json", "text/csv")}
+
+
+def _media_type_middleware(app: Any) -> Any:
+    """415 for a POST whose Content-Type the route does not read; request metrics."""
+
+    async def middleware(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if scope.get("method") == "POST":
+            headers = dict(scope.get("headers") or [])
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode()
+            allowed = ALLOWED_TYPES.get(path, ("application/json",))
+            if ctype not in allowed:
+                message = f"unsupported media type '{ctype or 'none'}'; send {' or '.join(allowed)}"
+                body = _encoder.encode(
+                    {
+                        "error": message,
+                        "error_code": "UNSUPPORTED_MEDIA_TYPE",
+                        "message": message,
+                        "details": [],
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 415,
+                        "headers": [(b"content-type", JSON.encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            state = getattr(scope.get("app"), "state", None)
+            serve = getattr(state, "serve", None) if state is not None else None
+            if serve is not None:
+                label = _route_label(path)
+                serve.metrics.requests.labels(label, str(status_holder["status"])).inc()
+                serve.metrics.latency.labels(label).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+# -------------------------------------------------------------------- factory
+def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
+    """The app for one server process (see the module docstring)."""
+    settings = Serve.model_validate(config.settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from threadpoolctl import threadpool_limits
+
+        from mlctl.tracking.registry import Registry
+        from mlctl.tracking.workspace import Workspace
+
+        # One math-library thread per process: N workers on N cores never oversubscribe.
+        threadpool_limits(1)
+        reg = registry or Registry(Workspace(Path(config.workspace), config.tracking_uri, None))
+        log = PredictionLog(config.log_url, settings.log.max_rows_per_commit)
+        log.open()  # LogUnavailable stops the start: no silent loss
+        state = ServeState(
+            settings=settings,
+            model_name=config.model_name,
+            alias=config.alias,
+            registry=reg,
+            log=log,
+            metrics=Metrics(),
+            id_column=config.id_column,
+            positive=config.positive,
+            api_key=config.api_key,
+            fixed_version=config.fixed_version,
+        )
+        app.state.serve = state
+        loader = asyncio.get_running_loop().create_task(state.load_initial())
+        state.start_polling()
+        try:
+            yield
+        finally:
+            state.draining = True
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loader
+            await state.close()
+
+    cors = CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None
+    return Litestar(
+        route_handlers=[
+            predict,
+            invocations,
+            feedback,
+            health,
+            ready,
+            model_info,
+            metrics,
+            admin_reload,
+            v2_server,
+            v2_live,
+            v2_ready,
+            v2_model,
+            v2_model_version,
+            v2_model_ready,
+            v2_infer,
+            v2_infer_version,
+        ],
+        lifespan=[lifespan],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        request_max_body_size=settings.max_body_bytes,
+        cors_config=cors,
+        middleware=[_media_type_middleware],
+        openapi_config=OpenAPIConfig(
+            title="mlctl serve",
+            version=__version__,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        logging_config=None,
+        request_class=JsonRequest,
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Uvicorn's factory in each worker process: the config comes from the parent."""
+    return create_app(ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]))

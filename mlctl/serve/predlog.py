@@ -1,0 +1,394 @@
+"""The prediction log: every prediction, committed before its response is sent.
+
+One writer thread per server process owns the database connection. Requests hand
+it their rows and wait; the thread commits whatever has arrived as ONE transaction
+(group commit) and then releases every waiter. So a 2xx response means the row is
+committed, and many concurrent requests share one commit.
+
+Backends: SQLite (WAL, ``synchronous=NORMAL``: a committed transaction survives a
+crash or ``kill -9`` of the process, not a power cut; a busy timeout so several
+worker processes can share the file) and PostgreSQL (psycopg 3). Rows are keyed by
+the per-row request id (``UNIQUE``), so a retried insert is a no-op.
+Feedback (ground truth) is stored by request id; ids the log does not hold are kept
+aside in ``feedback_orphans`` and counted, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    request_id   TEXT PRIMARY KEY,
+    batch_id     TEXT NOT NULL,
+    ts           REAL NOT NULL,
+    model_name   TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    variant      TEXT NOT NULL,
+    inputs       TEXT NOT NULL,
+    prediction   TEXT,
+    score        REAL,
+    probabilities TEXT,
+    latency_ms   REAL
+);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT PRIMARY KEY,
+    label      TEXT NOT NULL,
+    ts         REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback_orphans (
+    request_id TEXT PRIMARY KEY,
+    label      TEXT NOT NULL,
+    ts         REAL NOT NULL,
+    seen       INTEGER NOT NULL DEFAULT 1
+);
+"""
+
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    request_id   TEXT PRIMARY KEY,
+    batch_id     TEXT NOT NULL,
+    ts           DOUBLE PRECISION NOT NULL,
+    model_name   TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    variant      TEXT NOT NULL,
+    inputs       TEXT NOT NULL,
+    prediction   TEXT,
+    score        DOUBLE PRECISION,
+    probabilities TEXT,
+    latency_ms   DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT PRIMARY KEY,
+    label      TEXT NOT NULL,
+    ts         DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback_orphans (
+    request_id TEXT PRIMARY KEY,
+    label      TEXT NOT NULL,
+    ts         DOUBLE PRECISION NOT NULL,
+    seen       INTEGER NOT NULL DEFAULT 1
+);
+"""
+
+COLUMNS = (
+    "request_id",
+    "batch_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "variant",
+    "inputs",
+    "prediction",
+    "score",
+    "probabilities",
+    "latency_ms",
+)
+
+
+class LogUnavailable(Exception):
+    """The prediction log cannot be opened or written (the server answers 503)."""
+
+
+@dataclass
+class FeedbackResult:
+    accepted: int  # joined to a logged prediction (new or repeated)
+    unknown: list[str]  # ids the log does not hold: kept in feedback_orphans
+
+
+def rows_for(
+    request_ids: Sequence[str],
+    batch_id: str,
+    ts: float,
+    model_name: str,
+    model_version: int,
+    variant: str,
+    inputs: Sequence[dict[str, Any]],
+    predictions: Sequence[Any],
+    scores: Sequence[float | None],
+    probabilities: Sequence[dict[str, float]] | None,
+    latency_ms: float,
+) -> list[tuple]:
+    """Log rows (tuples in :data:`COLUMNS` order) for one scored request."""
+    out = []
+    for i, rid in enumerate(request_ids):
+        out.append(
+            (
+                rid,
+                batch_id,
+                ts,
+                model_name,
+                model_version,
+                variant,
+                json.dumps(inputs[i], separators=(",", ":"), default=str),
+                None if predictions[i] is None else str(predictions[i]),
+                scores[i],
+                None if probabilities is None else json.dumps(probabilities[i]),
+                latency_ms,
+            )
+        )
+    return out
+
+
+class PredictionLog:
+    """Group-committing writer; ``write`` returns a Future set once rows are committed."""
+
+    def __init__(self, url: str, max_rows: int = 2000) -> None:
+        self.url = url
+        self.kind = "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+        self.max_rows = max_rows
+        self._queue: queue.Queue[tuple[list[tuple], Future] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._conn: Any = None
+        self.committed_rows = 0
+        self.failed_rows = 0
+        self.commits = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()  # feedback and reads share the writer's connection
+
+    # ------------------------------------------------------------- lifecycle
+    def open(self) -> None:
+        """Connect, create the tables, start the writer thread.
+
+        Raises:
+            LogUnavailable: naming the database and the cause.
+        """
+        try:
+            self._conn = self._connect()
+            self._create()
+        except Exception as exc:
+            raise LogUnavailable(
+                f"prediction log {self.display_url} cannot be opened: {exc}"
+            ) from None
+        self._thread = threading.Thread(target=self._run, name="mlctl-predlog", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what is queued, then stop the writer."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    @property
+    def display_url(self) -> str:
+        """The URL without a password."""
+        if "@" in self.url and "://" in self.url:
+            scheme, rest = self.url.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}" if ":" in creds else self.url
+        return self.url
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def writable(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ----------------------------------------------------------------- writes
+    def write(self, rows: list[tuple]) -> Future:
+        """Queue rows; the Future completes (or fails) once they are committed."""
+        fut: Future = Future()
+        if not self.writable():
+            fut.set_exception(LogUnavailable("the prediction log is closed"))
+            return fut
+        self._queue.put((rows, fut))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            size = len(item[0])
+            stop = False
+            while size < self.max_rows:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+                size += len(more[0])
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[list[tuple], Future]]) -> None:
+        rows = [row for rows, _ in batch for row in rows]
+        try:
+            with self._lock:
+                self._insert(rows)
+        except Exception as exc:
+            self.failed_rows += len(rows)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            error = LogUnavailable(f"the prediction could not be logged: {exc}")
+            for _, fut in batch:
+                fut.set_exception(error)
+            return
+        self.committed_rows += len(rows)
+        self.commits += 1
+        for _, fut in batch:
+            fut.set_result(len(rows))
+
+    # ---------------------------------------------------------------- backend
+    def _connect(self) -> Any:
+        if self.kind == "postgresql":
+            import psycopg
+
+            return psycopg.connect(self.url, autocommit=False, connect_timeout=5)
+        path = Path(self.url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _create(self) -> None:
+        if self.kind == "postgresql":
+            with self._conn.cursor() as cur:
+                # Several workers may start at once: serialise the CREATEs.
+                cur.execute("SELECT pg_advisory_xact_lock(7106105)")
+                cur.execute(POSTGRES_SCHEMA)
+            self._conn.commit()
+        else:
+            self._conn.executescript(SQLITE_SCHEMA)
+
+    def _insert(self, rows: list[tuple]) -> None:
+        cols = ", ".join(COLUMNS)
+        if self.kind == "postgresql":
+            marks = ", ".join(["%s"] * len(COLUMNS))
+            sql = f"INSERT INTO predictions ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+            try:
+                with self._conn.cursor() as cur:
+                    cur.executemany(sql, rows)
+                self._conn.commit()
+            except Exception:
+                self._conn.rollback()
+                raise
+            return
+        marks = ", ".join(["?"] * len(COLUMNS))
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(f"INSERT OR IGNORE INTO predictions ({cols}) VALUES ({marks})", rows)
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+
+    # --------------------------------------------------------------- feedback
+    def feedback(self, items: Sequence[tuple[str, str]]) -> FeedbackResult:
+        """Store ground truth by request id; idempotent (the last label wins).
+
+        Raises:
+            LogUnavailable: the database cannot be written.
+        """
+        now = time.time()
+        ids = [rid for rid, _ in items]
+        try:
+            with self._lock:
+                known = self._known(ids)
+                good = [(rid, label, now) for rid, label in items if rid in known]
+                orphans = [(rid, label, now) for rid, label in items if rid not in known]
+                self._upsert_feedback(good, orphans)
+        except Exception as exc:
+            raise LogUnavailable(f"feedback could not be stored: {exc}") from None
+        return FeedbackResult(len(good), [rid for rid, _, _ in orphans])
+
+    def _known(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        if self.kind == "postgresql":
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT request_id FROM predictions WHERE request_id = ANY(%s)", (ids,))
+                found = {r[0] for r in cur.fetchall()}
+            self._conn.commit()
+            return found
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            cur = self._conn.execute(
+                f"SELECT request_id FROM predictions WHERE request_id IN ({marks})", part
+            )
+            found.update(r[0] for r in cur.fetchall())
+        return found
+
+    def _upsert_feedback(self, good: list[tuple], orphans: list[tuple]) -> None:
+        if self.kind == "postgresql":
+            try:
+                with self._conn.cursor() as cur:
+                    if good:
+                        cur.executemany(
+                            "INSERT INTO feedback (request_id, label, ts) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (request_id) DO UPDATE SET label = EXCLUDED.label, "
+                            "ts = EXCLUDED.ts",
+                            good,
+                        )
+                    if orphans:
+                        cur.executemany(
+                            "INSERT INTO feedback_orphans (request_id, label, ts) "
+                            "VALUES (%s, %s, %s) ON CONFLICT (request_id) DO UPDATE SET "
+                            "label = EXCLUDED.label, ts = EXCLUDED.ts, "
+                            "seen = feedback_orphans.seen + 1",
+                            orphans,
+                        )
+                self._conn.commit()
+            except Exception:
+                self._conn.rollback()
+                raise
+            return
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if good:
+                conn.executemany(
+                    "INSERT INTO feedback (request_id, label, ts) VALUES (?, ?, ?) "
+                    "ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
+                    "ts = excluded.ts",
+                    good,
+                )
+            if orphans:
+                conn.executemany(
+                    "INSERT INTO feedback_orphans (request_id, label, ts) VALUES (?, ?, ?) "
+                    "ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
+                    "ts = excluded.ts, seen = seen + 1",
+                    orphans,
+                )
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+
+    def orphan_count(self) -> int:
+        with self._lock:
+            if self.kind == "postgresql":
+                with self._conn.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM feedback_orphans")
+                    n = cur.fetchone()[0]
+                self._conn.commit()
+                return int(n)
+            return int(self._conn.execute("SELECT count(*) FROM feedback_orphans").fetchone()[0])

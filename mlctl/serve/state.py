@@ -1,0 +1,216 @@
+"""What a server process holds: the models, their batchers, the log, the metrics.
+
+The served model is swapped by replacing one attribute: a request reads
+``state.champion`` once and finishes on that object, so in-flight requests end on the
+old version while new ones use the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlctl.recipe.schema import Serve
+from mlctl.serve.batcher import MicroBatcher
+from mlctl.serve.inputs import Columns
+from mlctl.serve.metrics import Metrics
+from mlctl.serve.model import Scored, ServedModel, load_model
+from mlctl.serve.predlog import PredictionLog
+
+# Set by the server when it receives SIGTERM/SIGINT: /ready answers 503 from then on.
+SHUTTING_DOWN = threading.Event()
+
+
+@dataclass
+class Slot:
+    """A loaded model and the batcher in front of it."""
+
+    model: ServedModel
+    batcher: MicroBatcher
+
+
+def split_scored(result: Scored, start: int, stop: int) -> Scored:
+    return Scored(
+        result.predictions[start:stop],
+        None if result.probabilities is None else result.probabilities[start:stop],
+        result.scores[start:stop],
+    )
+
+
+@dataclass
+class ServeState:
+    """Everything one server process shares between requests."""
+
+    settings: Serve
+    model_name: str
+    alias: str
+    registry: Any
+    log: PredictionLog
+    metrics: Metrics
+    id_column: str | None = None
+    positive: Any = None
+    api_key: str | None = None
+    fixed_version: int | None = None
+    champion: Slot | None = None
+    challenger: Slot | None = None
+    loading: bool = True
+    draining: bool = False
+    load_error: str | None = None  # why the last (re)load failed, if it did
+    started: float = field(default_factory=time.time)
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="mlctl-score")
+    )
+    loader: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="mlctl-load")
+    )
+    cache: Any = None
+    refused: set[tuple[str, int]] = field(default_factory=set)  # versions that failed to load
+    _poller: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ models
+    def slot(self, model: ServedModel) -> Slot:
+        s = self.settings
+        batcher = MicroBatcher(
+            model.score,
+            split_scored,
+            max_rows=s.batch_max_rows,
+            max_wait_ms=s.batch_wait_ms,
+            max_queued_rows=max(20 * s.batch_max_rows, 4 * s.max_batch_rows),
+            executor=self.executor,
+        )
+        return Slot(model, batcher)
+
+    async def load_initial(self) -> None:
+        """Load the champion (and the challenger if traffic needs one); never raises."""
+        await self.reload()
+        self.loading = False
+
+    async def reload(self, retry_refused: bool = False) -> dict[str, Any]:
+        """Load the versions the aliases point at, if they moved; keep the old on failure.
+
+        A version that failed to load is not tried again at every poll (it would fail
+        the same way), only when asked (``retry_refused``, e.g. POST /admin/reload).
+        """
+        changes: dict[str, Any] = {}
+        wanted = [("champion", self.alias)]
+        traffic = self.settings.traffic
+        if traffic.challenger_percent > 0 or traffic.shadow:
+            wanted.append(("challenger", "challenger"))
+        for role, alias in wanted:
+            current: Slot | None = getattr(self, role)
+            try:
+                if role == "champion" and self.fixed_version is not None:
+                    version = self.fixed_version
+                else:
+                    version = await self._run(self.registry.alias_version, self.model_name, alias)
+            except Exception as exc:
+                self._failed(role, f"registry unavailable: {_short(exc)}")
+                continue
+            if version is None:
+                if role == "champion" and current is None:
+                    self._failed(role, f"model '{self.model_name}' has no alias '{alias}'")
+                continue
+            if current is not None and current.model.version == version:
+                continue
+            if (role, version) in self.refused and not retry_refused:
+                continue
+            reference = f"{self.model_name}/{version}"
+            try:
+                model = await self._run(load_model, self.registry, reference, self.positive)
+            except Exception as exc:
+                self.refused.add((role, version))
+                self._failed(role, f"{reference} was not loaded: {_short(exc)}")
+                continue
+            model.aliases = sorted(set(model.aliases) | {alias})
+            old = current
+            setattr(self, role, self.slot(model))  # the switch: one attribute
+            self.metrics.model_version.labels(role).set(version)
+            self.load_error = None
+            changes[role] = {"from": old.model.version if old else None, "to": version}
+            if old is not None:
+                asyncio.get_running_loop().create_task(self._retire(old))
+        return changes
+
+    def _failed(self, role: str, message: str) -> None:
+        self.load_error = message
+        self.metrics.model_load_failures.labels(role).inc()
+
+    async def _retire(self, old: Slot) -> None:
+        """Let requests already queued on an old version finish, then stop its batcher."""
+        for _ in range(600):
+            if old.batcher.queued_rows == 0:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        await old.batcher.stop()
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.loader, fn, *args)
+
+    def start_polling(self) -> None:
+        polls = self.fixed_version is None or self.settings.traffic.challenger_percent > 0
+        if self.settings.poll_seconds > 0 and self._poller is None and polls:
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_seconds)
+            with contextlib.suppress(Exception):
+                await self.reload()
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        for slot in (self.champion, self.challenger):
+            if slot is not None:
+                await slot.batcher.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self.log.close)
+        self.executor.shutdown(wait=False)
+        self.loader.shutdown(wait=False)
+
+    # ----------------------------------------------------------------- routing
+    def choose(self, batch: Columns, records: list[dict[str, Any]]) -> tuple[Slot, str]:
+        """The slot that answers this request and its variant name."""
+        assert self.champion is not None
+        traffic = self.settings.traffic
+        if self.challenger is None or traffic.challenger_percent <= 0:
+            return self.champion, "champion"
+        if traffic.sticky_key and records and traffic.sticky_key in records[0]:
+            key = str(records[0][traffic.sticky_key]).encode()
+            draw = (zlib.crc32(key) % 10_000) / 100.0
+        else:
+            draw = random.random() * 100.0
+        if draw < traffic.challenger_percent:
+            return self.challenger, "challenger"
+        return self.champion, "champion"
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        detail: dict[str, Any] = {
+            "model_loaded": self.champion is not None,
+            "loading": self.loading,
+            "log_writable": self.log.writable(),
+            "draining": self.draining,
+        }
+        if self.champion is not None:
+            detail["model"] = {"name": self.model_name, "version": self.champion.model.version}
+        if self.challenger is not None:
+            detail["challenger"] = {"version": self.challenger.model.version}
+        if self.load_error:
+            detail["last_load_error"] = self.load_error
+        detail["draining"] = self.draining = self.draining or SHUTTING_DOWN.is_set()
+        ok = detail["model_loaded"] and detail["log_writable"] and not self.draining
+        return ok, detail
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -67,6 +67,8 @@ def prepare(
                 f"deploy.serve.api_key_env names {settings.api_key_env}, which is not set",
                 hint=f"export {settings.api_key_env}=... or remove api_key_env",
             )
+    if settings.cache.backend == "redis":
+        _ping_redis(settings.cache.url or "redis://127.0.0.1:6379/0")
     log_url = settings.log.url or f"sqlite:///{Path(ws.root) / 'predictions.db'}"
     probe = PredictionLog(log_url)
     try:
@@ -96,6 +98,18 @@ def prepare(
         drain_seconds=settings.drain_seconds,
     )
     return config, bind
+
+
+def _ping_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except Exception as exc:
+        raise UsageError(
+            f"deploy.serve.cache: Redis at {url} does not answer: {exc}",
+            hint="start Redis, fix deploy.serve.cache.url, or use backend: memory",
+        ) from None
 
 
 __all__ = ["Bind", "RegistryError", "ServeConfig", "prepare"]

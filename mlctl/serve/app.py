@@ -38,6 +38,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from mlctl import __version__
 from mlctl.recipe.schema import Serve
 from mlctl.serve.batcher import Overloaded
+from mlctl.serve.cache import make_cache, row_key
 from mlctl.serve.inputs import (
     BadRequest,
     Columns,
@@ -47,6 +48,7 @@ from mlctl.serve.inputs import (
     check_split,
 )
 from mlctl.serve.metrics import Metrics
+from mlctl.serve.model import Scored
 from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
@@ -160,7 +162,7 @@ async def _score(
     slot, variant = state.choose(batch, records)
     timeout = state.settings.request_timeout_seconds
     try:
-        scored = await asyncio.wait_for(slot.batcher.submit(batch), timeout)
+        scored = await asyncio.wait_for(_cached_or_scored(state, slot, batch, records), timeout)
     except Overloaded as exc:
         state.metrics.rows_dropped.labels("overload").inc(batch.rows)
         raise ApiError(
@@ -204,6 +206,50 @@ async def _score(
     if state.settings.traffic.shadow and state.challenger is not None and variant == "champion":
         asyncio.get_running_loop().create_task(_shadow(state, batch, records, request_id))
     return slot, variant, scored, ids, request_id, now
+
+
+async def _cached_or_scored(
+    state: ServeState, slot: Slot, batch: Columns, records: list[dict[str, Any]]
+) -> Scored:
+    """Rows this model version scored before come from the cache; the rest are scored."""
+    cache = state.cache
+    if cache is None:
+        return await slot.batcher.submit(batch)
+    names = [c.name for c in slot.model.columns]
+    keys = [row_key(slot.model.digest, r if isinstance(r, dict) else {}, names) for r in records]
+    hits = await cache.get_many(keys)
+    missing = [i for i, hit in enumerate(hits) if hit is None]
+    if len(missing) < len(keys):
+        state.metrics.cache_hits.inc(len(keys) - len(missing))
+    fresh = await slot.batcher.submit(_select(batch, missing)) if missing else None
+    if fresh is not None and len(missing) == len(keys):
+        await cache.set_many([(keys[i], _entry(fresh, j)) for j, i in enumerate(missing)])
+        return fresh
+    entries: list[Any] = list(hits)
+    if fresh is not None:
+        new = [(keys[i], _entry(fresh, j)) for j, i in enumerate(missing)]
+        for (_, entry), i in zip(new, missing, strict=True):
+            entries[i] = entry
+        await cache.set_many(new)
+    with_proba = any(e[1] is not None for e in entries)
+    return Scored(
+        [e[0] for e in entries],
+        [e[1] for e in entries] if with_proba else None,
+        [e[2] for e in entries],
+    )
+
+
+def _entry(scored: Scored, i: int) -> tuple[Any, Any, Any]:
+    proba = None if scored.probabilities is None else scored.probabilities[i]
+    return (scored.predictions[i], proba, scored.scores[i])
+
+
+def _select(batch: Columns, rows: list[int]) -> Columns:
+    if len(rows) == batch.rows:
+        return batch
+    values = {name: [col[i] for i in rows] for name, col in batch.values.items()}
+    ids = [batch.ids[i] for i in rows] if batch.ids else []
+    return Columns(batch.names, values, batch.numeric, len(rows), ids)
 
 
 async def _shadow(
@@ -776,6 +822,7 @@ def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
             api_key=config.api_key,
             fixed_version=config.fixed_version,
         )
+        state.cache = make_cache(settings.cache)
         app.state.serve = state
         loader = asyncio.get_running_loop().create_task(state.load_initial())
         state.start_polling()

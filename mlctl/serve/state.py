@@ -173,6 +173,9 @@ class ServeState:
         for slot in (self.champion, self.challenger):
             if slot is not None:
                 await slot.batcher.stop()
+        if self.cache is not None:
+            with contextlib.suppress(Exception):
+                await self.cache.close()
         await asyncio.get_running_loop().run_in_executor(None, self.log.close)
         self.executor.shutdown(wait=False)
         self.loader.shutdown(wait=False)

@@ -824,6 +824,7 @@ def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
         )
         state.cache = make_cache(settings.cache)
         app.state.serve = state
+        _announce_shutdown_on_signals()
         loader = asyncio.get_running_loop().create_task(state.load_initial())
         state.start_polling()
         try:
@@ -874,6 +875,27 @@ def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
         request_class=JsonRequest,
         debug=False,
     )
+
+
+def _announce_shutdown_on_signals() -> None:
+    """Chain onto the server's SIGTERM/SIGINT handlers: /ready answers 503 at once,
+    while the server drains in-flight requests."""
+    import signal
+    import threading
+
+    from mlctl.serve.state import SHUTTING_DOWN
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            SHUTTING_DOWN.set()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def app_from_env() -> Litestar:

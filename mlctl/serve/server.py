@@ -2,10 +2,10 @@
 
 Before any worker starts, math libraries are pinned to one thread per process
 (``OMP_NUM_THREADS`` & co.; measured here: two workers with default threading
-oversubscribe two cores and stall under load), Prometheus' multiprocess directory
-is set for more than one worker, and SIGTERM is made to turn ``/ready`` to 503
-while in-flight requests drain (uvicorn's graceful shutdown), after which the
-prediction log commits what it holds.
+oversubscribe two cores and stall under load) and Prometheus' multiprocess directory
+is set for more than one worker. On SIGTERM each worker turns ``/ready`` to 503 (see
+the app's lifespan), uvicorn drains in-flight requests, then the prediction log
+commits what it holds and the command exits 0.
 """
 
 from __future__ import annotations
@@ -42,21 +42,6 @@ def pin_threads() -> None:
         os.environ[name] = "1"
 
 
-def make_server_class() -> Any:
-    import uvicorn
-
-    from mlctl.serve.state import SHUTTING_DOWN
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, telling the app it is shutting down as soon as a signal comes."""
-
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            SHUTTING_DOWN.set()
-            super().handle_exit(sig, frame)
-
-    return Server
-
-
 def _graceful_exit(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -83,22 +68,15 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         lifespan="on",
         server_header=False,
     )
-    server_class = make_server_class()
     try:
         if bind.workers == 1:
             from mlctl.serve.app import create_app
 
-            server = server_class(uvicorn.Config(create_app(config), **common))
-            server.run()
-            return
-        from uvicorn.supervisors import Multiprocess
-
-        uconfig = uvicorn.Config(
-            "mlctl.serve.app:app_from_env", factory=True, workers=bind.workers, **common
-        )
-        server = server_class(uconfig)
-        sock = uconfig.bind_socket()
-        Multiprocess(uconfig, target=server.run, sockets=[sock]).run()
+            uvicorn.run(create_app(config), **common)
+        else:
+            uvicorn.run(
+                "mlctl.serve.app:app_from_env", factory=True, workers=bind.workers, **common
+            )
     finally:
         if prom_dir:
             shutil.rmtree(prom_dir, ignore_errors=True)

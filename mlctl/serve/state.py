@@ -210,7 +210,12 @@ class ServeState:
         if self.load_error:
             detail["last_load_error"] = self.load_error
         detail["draining"] = self.draining = self.draining or SHUTTING_DOWN.is_set()
-        ok = detail["model_loaded"] and detail["log_writable"] and not self.draining
+        ok = (
+            detail["model_loaded"]
+            and detail["log_writable"]
+            and not self.draining
+            and not self.loading  # ready once every model the traffic needs was tried
+        )
         return ok, detail
 
 

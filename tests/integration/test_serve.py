@@ -4,6 +4,7 @@ process on a free port on 127.0.0.1, HTTP requests, and the SQLite prediction lo
 from __future__ import annotations
 
 import math
+import socket
 import sqlite3
 import threading
 import time
@@ -135,8 +136,15 @@ def test_unknown_categories_are_fine(server) -> None:
 def test_too_many_rows_and_too_large_bodies(server) -> None:
     res = server.post("/predict", {"records": [ROW] * 1001})
     assert res.status == 413 and "max_batch_rows" in res.json["error"]
-    res = server.post("/predict", b'{"records": "' + b"a" * 2_000_000 + b'"}')
-    assert res.status == 413
+    # A body over max_body_bytes is refused from its Content-Length, before it is read:
+    # the client has sent only its first kilobyte when the 413 arrives.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2000000\r\n\r\n" + b"a" * 1000
+        )
+        head = sock.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 413"), head
 
 
 @pytest.mark.parametrize(
@@ -346,3 +354,47 @@ def test_hot_swap_under_load_and_a_tampered_version_is_refused(tmp_path, churn_p
         assert 'mlctl_model_load_failures_total{role="champion"} 1.0' in metrics
     finally:
         assert srv.stop() == 0
+
+
+def test_challenger_split_is_sticky_and_shadow_logs_both(tmp_path, churn_project) -> None:
+    root = churn_project(tmp_path, 700)
+    assert (
+        mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "-q").returncode == 0
+    )
+    # A second version, registered as challenger (no --promote).
+    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=5", "-q")
+    assert res.returncode == 0, res.stderr
+    split = Server(
+        root,
+        "recipes/churn.yaml",
+        "deploy.serve.traffic.challenger_percent=50",
+        "deploy.serve.traffic.sticky_key=customerID",
+    )
+    try:
+        split.wait_ready()
+        assert split.get("/model").json["challenger"] == {"version": 2}
+        answers: dict[str, set[int]] = {}
+        for i in range(40):
+            for _ in range(2):  # the same caller twice
+                body = {"records": [{**ROW, "customerID": f"c-{i}"}]}
+                version = split.post("/predict", body).json["model"]["version"]
+                answers.setdefault(f"c-{i}", set()).add(version)
+        assert all(len(v) == 1 for v in answers.values())  # sticky by customerID
+        both = {v for vs in answers.values() for v in vs}
+        assert both == {1, 2}  # 40 callers at 50 %: both versions answer
+    finally:
+        assert split.stop() == 0
+    shadow = Server(root, "recipes/churn.yaml", "deploy.serve.traffic.shadow=true")
+    try:
+        shadow.wait_ready()
+        body = shadow.post("/predict", {"records": [ROW]}).json
+        assert body["model"]["version"] == 1 and body["model"]["variant"] == "champion"
+        deadline = time.monotonic() + 10
+        rows: list[tuple] = []
+        while time.monotonic() < deadline and len(rows) < 2:
+            rows = log_rows(root, "batch_id = ?", body["request_id"])
+            time.sleep(0.1)
+    finally:
+        assert shadow.stop() == 0
+    variants = sorted((r[5], r[4]) for r in rows)  # (variant, model_version)
+    assert variants == [("champion", 1), ("shadow", 2)]

@@ -1,13 +1,17 @@
-"""Rows per second of ``mlctl predict`` against the floor and ``mlflow models predict``.
+"""Rows per second of ``mlctl predict`` against the floor and ``mlflow models predict``,
+and of its Dask engine against its local one.
 
 One model is trained and promoted once (``mlctl run recipes/churn.yaml models=fast
---promote``) into a temporary workspace. Then three contenders score the same
+--promote``) into a temporary workspace. Then four contenders score the same
 input (the Telco table replicated to ``--rows`` rows, unique customerIDs, no
 ``Churn`` column). Each runs as a fresh subprocess with the venv's Python and is
 timed from launch to exit:
 
 * mlctl:  ``mlctl predict RECIPE --input in.csv --output out.parquet --workspace WS
-  --chunk-size N --json``
+  --chunk-size N --json`` (the local engine)
+* dask:   the same with ``--engine dask``, and a copy of the recipe whose ``compute``
+  section pins the LocalCluster mlctl starts (and closes) to 2 worker processes of
+  1 thread (``--dask-workers``); partitions of about N rows
 * floor:  a generated 20-line script a user would write: load the registered model
   once with ``mlflow.sklearn.load_model("models:/churn@champion")``, read the CSV in
   chunks with pandas, ``pipeline.predict_proba``, and write the ids, the label
@@ -26,14 +30,16 @@ which estimates its fixed cost (imports, model download and load, exit). The
 steady-state rate is ``(rows - startup_rows) / (wall - startup_wall)``.
 
 After every run the outputs are compared: the same number of rows, the same ids in
-the same order (mlctl vs floor), the same labels for every row (all three), and
-the same probabilities (mlctl vs floor). A mismatch stops the benchmark.
+the same order (mlctl vs floor, mlctl vs dask), the same labels for every row (all
+four), and the same probabilities (mlctl vs floor, mlctl vs dask; at most 1e-9
+apart). A mismatch stops the benchmark.
 
 Usage::
 
     .venv/bin/python benchmarks/predict_throughput.py                       # 1M rows
     .venv/bin/python benchmarks/predict_throughput.py --rows 200000 --repeats 2
     .venv/bin/python benchmarks/predict_throughput.py --skip-mlflow --wait-quiet 60
+    .venv/bin/python benchmarks/predict_throughput.py --skip-mlflow --skip-floor  # local vs dask
 
 What each contender does (read the ratios with this in mind): mlctl checks every
 value of every chunk against the model's signature (rejecting bad rows into a
@@ -42,7 +48,9 @@ pass), writes ids, label, probabilities, model name and version to a temporary
 Parquet file and renames it when complete. The floor does ``predict_proba`` only
 and takes the label as the argmax. MLflow reads the whole CSV at once (no chunks,
 so memory grows with the input), enforces the signature, calls ``predict`` (labels
-only, no probabilities, no ids) and writes JSON.
+only, no probabilities, no ids) and writes JSON. The dask contender does mlctl's
+work, plus starting a LocalCluster, sending the model to each worker, and moving
+every partition's result back to the client, which writes the file.
 """
 
 from __future__ import annotations
@@ -74,7 +82,9 @@ MODEL_NAME = "churn"
 MODEL_URI = f"models:/{MODEL_NAME}@champion"
 ID_COLUMN = "customerID"
 TARGET = "Churn"
-CONTENDERS = ("mlctl", "floor", "mlflow")
+CONTENDERS = ("mlctl", "dask", "floor", "mlflow")
+MLCTL_ENGINES = ("mlctl", "dask")  # mlctl predict --engine local / --engine dask
+DASK_RECIPE = "recipes/churn_dask.yaml"  # under the temp dir, next to a copy of conf/
 
 # Environment variables that would point any contender away from the temp workspace.
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLCTL_TRACKING_URI")
@@ -252,6 +262,16 @@ def train(tmp: Path, ws: Path, mlctl: Path) -> None:
         raise BenchmarkError(f"mlctl run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
+def dask_recipe(tmp: Path, workers: int) -> Path:
+    """The churn recipe with a compute section pinning the LocalCluster's size."""
+    shutil.copytree(REPO / "conf", tmp / "conf")
+    path = tmp / DASK_RECIPE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compute = f"\ncompute:\n  n_workers: {workers}\n  threads_per_worker: 1\n"
+    path.write_text(RECIPE.read_text() + compute)
+    return path
+
+
 def build_inputs(tmp: Path, rows: int, startup_rows: int) -> tuple[Path, Path]:
     """The Telco table replicated to ``rows`` rows (unique ids, cleaned), and its head."""
     import numpy as np
@@ -288,11 +308,14 @@ def command(
     """The command line of one contender, its output file and the tracking URI it needs."""
     uri = f"sqlite:///{ws / 'mlflow.db'}"
     outdir = tmp / "out"
-    if name == "mlctl":
-        out = outdir / f"mlctl_{tag}.parquet"
-        cmd = [str(args.mlctl), "predict", str(RECIPE), "--input", str(source)]
+    if name in MLCTL_ENGINES:
+        out = outdir / f"{name}_{tag}.parquet"
+        recipe = RECIPE if name == "mlctl" else tmp / DASK_RECIPE
+        cmd = [str(args.mlctl), "predict", str(recipe), "--input", str(source)]
         cmd += ["--output", str(out), "--workspace", str(ws)]
         cmd += ["--chunk-size", str(args.chunk_size), "--json"]
+        if name == "dask":
+            cmd += ["--engine", "dask"]
         return cmd, out, None
     if name == "floor":
         out = outdir / f"floor_{tag}.parquet"
@@ -316,11 +339,16 @@ def run_one(
         return res
     if res["rc"] != 0:
         raise BenchmarkError(f"{name} failed ({res['rc']}):\n{res['err'][-3000:]}")
-    if name == "mlctl":
+    if name in MLCTL_ENGINES:
         doc = json.loads(res["out"])
         if doc["rows_scored"] != rows or doc["rows_rejected"]:
-            raise BenchmarkError(f"mlctl scored {doc['rows_scored']} of {rows} rows: {doc}")
+            raise BenchmarkError(f"{name} scored {doc['rows_scored']} of {rows} rows: {doc}")
         res["inner_seconds"] = doc["seconds"]  # predict_batch, incl. loading the model
+        if name == "dask":
+            cluster = doc["cluster"]
+            if doc["engine"] != "dask" or cluster["workers"] != args.dask_workers:
+                raise BenchmarkError(f"the dask run did not use {args.dask_workers} workers: {doc}")
+            res["partitions"] = cluster["partitions"]
     return res
 
 
@@ -355,6 +383,23 @@ def verify(results: list[dict[str, Any]], rows: int) -> str:
         return "mlctl was capped; outputs not compared"
     m = got["mlctl"]
     parts = []
+    if "dask" in got:
+        d = got["dask"]
+        if not np.array_equal(m["ids"], d["ids"]):
+            raise BenchmarkError("mlctl local and dask outputs hold different ids / row order")
+        if not np.array_equal(m["labels"], d["labels"]):
+            n = int((m["labels"] != d["labels"]).sum())
+            raise BenchmarkError(f"mlctl local and dask disagree on {n} labels")
+        delta = np.abs(m["proba"] - d["proba"])
+        diff = float(delta.max()) if rows else 0.0
+        if diff > 1e-9:
+            raise BenchmarkError(f"mlctl local and dask probabilities differ by up to {diff:.3g}")
+        # BLAS rounds a chunk's tail rows with other kernels; partitions and chunks
+        # start at other rows, so a few probabilities may differ in the last bit.
+        parts.append(
+            f"local = dask (ids, labels; P(Yes) max |diff| {diff:.1g}, "
+            f"{int((delta > 0).sum()):,} rows not bit-identical)"
+        )
     if "floor" in got:
         f = got["floor"]
         if not np.array_equal(m["ids"], f["ids"]):
@@ -464,7 +509,8 @@ def report(
         )
     print()
     m = s["mlctl"]
-    for other in names[1:] if m["wall"] is not None else []:
+    others = [n for n in names if n not in MLCTL_ENGINES]
+    for other in others if m["wall"] is not None else []:
         o = s[other]
         if o["wall"] is None:
             print(f"  mlctl/{other}: n/a ({other} was capped)")
@@ -492,6 +538,8 @@ def report(
             f"  mlctl: {inner:.1f} s inside predict_batch (model load + scoring), "
             f"{m['wall'] - inner:.1f} s before/after it (imports, recipe load, exit)"
         )
+    if "dask" in names:
+        dask_vs_local(repeats, s)
     print()
     print(
         "What each does: mlctl checks every value against the signature (rejects file),\n"
@@ -499,9 +547,42 @@ def report(
         "probabilities, model name/version to Parquet atomically, chunked. The floor\n"
         "does predict_proba only (label = argmax) and writes ids, label, probabilities to\n"
         "Parquet, chunked. mlflow reads the whole CSV at once, enforces the signature,\n"
-        "calls predict (labels only, no ids, no probabilities) and writes JSON."
+        "calls predict (labels only, no ids, no probabilities) and writes JSON. dask does\n"
+        "mlctl's work on a LocalCluster it starts and closes: partitions read and scored\n"
+        "on the workers (model sent once to each), results written in order by the client."
     )
     return s
+
+
+def dask_vs_local(repeats: list[dict[str, dict[str, Any]]], s: dict[str, Any]) -> None:
+    """The Dask engine against the local one: rates, CPU, memory of the whole tree."""
+    d, m = s["dask"], s["mlctl"]
+    print()
+    if d["wall"] is None or m["wall"] is None:
+        print("  dask/local: n/a (a run was capped)")
+        return
+    line = f"  dask/local rows/s: end-to-end {d['rows_per_s'] / m['rows_per_s']:.2f}"
+    line += f" (wall {d['wall'] / m['wall']:.2f}x)"
+    if d["steady_rows_per_s"] and m["steady_rows_per_s"]:
+        line += f", steady-state {d['steady_rows_per_s'] / m['steady_rows_per_s']:.2f}"
+    print(line + " (above 1: the Dask engine is faster)")
+    print(f"  dask/local CPU time: end-to-end {d['cpu'] / m['cpu']:.2f}")
+    tree = {
+        n: max(r[n]["big"]["peak_tree_rss"] for r in repeats) for n in MLCTL_ENGINES
+    }  # the sum over the process tree: client, scheduler, worker processes
+    parts = [r["dask"]["big"].get("partitions") for r in repeats]
+    print(
+        f"  peak RSS of the whole process tree (sampled): local {_gb(tree['mlctl'])}, "
+        f"dask {_gb(tree['dask'])} ({parts[0]} partitions)"
+    )
+    inner = _median(
+        [r["dask"]["big"]["inner_seconds"] for r in repeats if "inner_seconds" in r["dask"]["big"]]
+    )
+    if inner is not None:
+        print(
+            f"  dask: {inner:.1f} s inside predict_batch (cluster start, model load, scoring, "
+            f"cluster close), {d['wall'] - inner:.1f} s before/after it"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -513,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
         "--startup-rows", type=int, default=1_000, help="rows of the start-up (fixed cost) run"
     )
     p.add_argument("--skip-mlflow", action="store_true", help="leave out mlflow models predict")
+    p.add_argument("--skip-floor", action="store_true", help="leave out the floor script")
+    p.add_argument("--skip-dask", action="store_true", help="leave out mlctl --engine dask")
+    p.add_argument(
+        "--dask-workers", type=int, default=2, help="worker processes of the dask contender"
+    )
     p.add_argument(
         "--timeout", type=float, default=600.0, help="kill a contender's run after this (s)"
     )
@@ -536,13 +622,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.chunk_size < 1 or args.repeats < 1:
         p.error("--chunk-size and --repeats must be at least 1")
 
-    names = [n for n in CONTENDERS if not (args.skip_mlflow and n == "mlflow")]
+    skipped = {n for n in ("mlflow", "floor", "dask") if getattr(args, f"skip_{n}")}
+    names = [n for n in CONTENDERS if n not in skipped]
     tmp = Path(tempfile.mkdtemp(prefix="mlctl-predict-bench-"))
     ws = tmp / "ws"
     try:
         (tmp / "out").mkdir()
         (tmp / "logs").mkdir()
         (tmp / "floor_predict.py").write_text(FLOOR_SCRIPT)
+        dask_recipe(tmp, args.dask_workers)
         print(
             f"machine:   {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         )
@@ -559,7 +647,14 @@ def main(argv: list[str] | None = None) -> int:
             f"TotalCharges cleaned to numbers) + {args.startup_rows:,}-row head, "
             f"built in {time.perf_counter() - t:.0f} s"
         )
-        print(f"contenders: {', '.join(names)}; chunk size {args.chunk_size:,} (mlctl, floor)")
+        print(
+            f"contenders: {', '.join(names)}; chunk size {args.chunk_size:,} (mlctl, dask, floor)"
+            + (
+                f"; dask: {args.dask_workers} worker processes × 1 thread"
+                if "dask" in names
+                else ""
+            )
+        )
         if not args.no_warmup:
             warm_up()
         repeats = []

@@ -59,6 +59,12 @@ def _selection_metric(loaded: LoadedRecipe) -> list[Issue]:
     return []
 
 
+def _greater_is_better(task: str, metric: str) -> bool:
+    from mlctl.evaluate.metrics import metrics_for_task
+
+    return metrics_for_task(task)[metric].greater_is_better
+
+
 @check
 def _thresholds(loaded: LoadedRecipe) -> list[Issue]:
     r = loaded.recipe
@@ -74,6 +80,17 @@ def _thresholds(loaded: LoadedRecipe) -> list[Issue]:
                 hint = f"did you mean '{close[0]}'?" if close else f"expected min_/max_ + {names}"
                 issues.append(
                     _issue(loaded, path, f"'{metric or key}' is not a {r.task} metric; {hint}")
+                )
+            elif (direction == "min") != _greater_is_better(r.task, metric):
+                better = "higher" if direction == "max" else "lower"
+                other = f"{'max' if direction == 'min' else 'min'}_{metric}"
+                issues.append(
+                    _issue(
+                        loaded,
+                        path,
+                        f"{metric} is better when {better}, so a {direction}imum would let "
+                        f"worse models pass; did you mean '{other}'?",
+                    )
                 )
             elif section == "cv_thresholds" and metric != r.selection_metric:
                 issues.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Task = Literal["classification", "regression"]
 ColumnType = Literal["float", "int", "str", "category", "bool", "datetime"]
@@ -248,7 +248,16 @@ class Tuning(_Strict):
     max_grid: Annotated[int, Field(ge=1)] = Field(
         200, description="Largest grid allowed before the recipe is refused."
     )
-    n_jobs: int = Field(-1, description="Parallel jobs for CV and search; -1 uses every core.")
+    n_jobs: Annotated[int, Field(ge=-1)] = Field(
+        -1, description="Parallel jobs for CV and search, 1 or more; -1 uses every core."
+    )
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _n_jobs_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 jobs cannot run anything; use 1 or more, or -1 for every core")
+        return value
 
 
 class Readiness(_Strict):

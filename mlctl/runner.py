@@ -159,6 +159,7 @@ def run(
     loaded: LoadedRecipe, options: RunOptions, on_event: ProgressFn | None = None
 ) -> RunSummary:
     """Run a recipe end to end; see the module docstring."""
+    from mlctl.compute.session import preflight
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.runs import ParentRun, git_commit
     from mlctl.tracking.workspace import for_recipe, prepare
@@ -166,6 +167,7 @@ def run(
     emit = on_event or (lambda kind, data: None)
     started = time.perf_counter()
     r = loaded.recipe
+    preflight(r.compute)  # an unreachable cluster fails before any MLflow run exists
     emit("stage", {"message": "loading and checking data"})
     data = load_dataset(loaded)
     emit(

@@ -273,27 +273,45 @@ def open_session(
             _close(client, cluster)
 
 
-def _connect(address: str, timeout: float) -> Any:
-    """A client of the scheduler at ``address`` with at least one worker, or a ComputeError."""
+CONNECT_HINT = (
+    "check compute.address (or --address) and that a scheduler runs there "
+    "(`dask scheduler`); leave the address out to start a local cluster"
+)
+
+
+def preflight(spec: Compute) -> None:
+    """Fail at once, before a command starts anything (an MLflow run, a cluster), when
+    ``spec.address`` is malformed or accepts no connection.
+
+    Raises:
+        ComputeError: naming the address.
+    """
+    if spec.backend == "dask" and spec.address:
+        _reach(spec.address, spec.connect_timeout)
+
+
+def _reach(address: str, timeout: float) -> None:
     problem = address_problem(address)
     if problem:
         raise ComputeError(problem)
     from urllib.parse import urlsplit
 
     parts = urlsplit(address)
-    started = time.monotonic()
-    hint = (
-        "check compute.address (or --address) and that a scheduler runs there "
-        "(`dask scheduler`); leave the address out to start a local cluster"
-    )
-    try:  # a plain TCP connect first: a closed port fails at once, not after retries
+    try:  # a plain TCP connect: a closed port fails at once, not after retries
         with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
             pass
     except OSError as exc:
         raise ComputeError(
             f"cannot reach the Dask scheduler at {address}: {_socket_reason(exc, timeout)}",
-            hint=hint,
+            hint=CONNECT_HINT,
         ) from None
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A client of the scheduler at ``address`` with at least one worker, or a ComputeError."""
+    started = time.monotonic()
+    hint = CONNECT_HINT
+    _reach(address, timeout)
     from distributed import Client
 
     remaining = max(1.0, timeout - (time.monotonic() - started))

@@ -471,4 +471,11 @@ def _registry(workspace: str | None):
 
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    # Library deprecation notices (sklearn, pandas, MLflow) are for developers, not for
+    # the terminal of a training run; worker processes inherit the setting.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     cli(prog_name="mlctl")

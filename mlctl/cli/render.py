@@ -85,6 +85,8 @@ class RunProgress:
                     self.progress.console.print(
                         f"  [red]✗ {data['candidate']} failed:[/] {result.error}"
                     )
+                for note in getattr(result, "notes", []):
+                    self.progress.console.print(f"  [yellow]note:[/] {data['candidate']}: {note}")
 
 
 def run_summary(summary, quiet: bool = False) -> None:

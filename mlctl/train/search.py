@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,7 @@ class SearchResult:
     cv_scores: list[float] = field(default_factory=list)
     error: str | None = None
     trials: list[dict[str, Any]] = field(default_factory=list)  # Optuna only
+    notes: list[str] = field(default_factory=list)  # e.g. some settings failed to fit
 
 
 class FoldReporter:
@@ -196,6 +199,7 @@ def run_search(
 
     Scores are returned in the metric's natural direction (e.g. log_loss positive).
     """
+    from sklearn.exceptions import FitFailedWarning
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
     started = time.perf_counter()
@@ -216,7 +220,18 @@ def run_search(
             refit=True,
             random_state=seed,
         )
-    search.fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitFailedWarning)
+        search.fit(X, y)
+    # sklearn's report of failed fits is a page of tracebacks: keep one line of it, and
+    # drop its follow-up "test scores are non-finite", which says the same.
+    notes = [
+        fit_failure_note(str(w.message)) for w in caught if issubclass(w.category, FitFailedWarning)
+    ]
+    for w in caught:
+        redundant = notes and "test scores are non-finite" in str(w.message)
+        if not issubclass(w.category, FitFailedWarning) and not redundant:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     best = search.best_index_
     res = search.cv_results_
     n_splits = search.n_splits_
@@ -234,7 +249,21 @@ def run_search(
         n_settings=len(res["params"]),
         fit_seconds=time.perf_counter() - started,
         cv_scores=scores,
+        notes=notes,
     )
+
+
+def fit_failure_note(text: str) -> str:
+    """sklearn's FitFailedWarning text → "9 of 18 fits failed (...): ValueError: ..."."""
+    counts = re.search(r"(\d+) fits failed out of a total of (\d+)", text)
+    errors = [
+        line.strip()
+        for line in text.splitlines()
+        if re.match(r"^\s*[A-Za-z_][\w.]*(Error|Exception): ", line)
+    ]
+    head = f"{counts.group(1)} of {counts.group(2)} fits failed" if counts else "some fits failed"
+    cause = errors[-1] if errors else "see --traceback"
+    return f"{head} (those settings score NaN and are not chosen): {cause[:300]}"
 
 
 def _plain(value: Any) -> Any:

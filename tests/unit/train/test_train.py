@@ -88,3 +88,22 @@ def test_threshold_is_baked_into_predict() -> None:
     assert (moved.predict(X) == expected).all()
     assert (moved.predict(X) == "yes").mean() > (pipe.predict(X) == "yes").mean()
     np.testing.assert_allclose(moved.predict_proba(X), pipe.predict_proba(X))
+
+
+@pytest.mark.unit
+def test_fit_failure_note_is_one_line_with_the_cause() -> None:
+    from mlctl.train.search import fit_failure_note
+
+    text = (
+        "\n9 fits failed out of a total of 18.\nThe score on these train-test partitions ...\n"
+        "Below are more details about the failures:\n" + "-" * 40 + "\n"
+        "9 fits failed with the following error:\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1, in fit\n    solver = _check_solver()\n'
+        "ValueError: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty.\n"
+    )
+    note = fit_failure_note(text)
+    assert note.startswith("9 of 18 fits failed")
+    assert note.endswith(
+        "ValueError: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty."
+    )
+    assert "\n" not in note

@@ -25,6 +25,7 @@ import pandas as pd
 from mlctl.predict.validate import InputColumn
 
 MAX_REPORTED = 20  # errors listed in one response; the count says how many in all
+_ABSENT = object()  # a column the row does not have (unlike null)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Columns:
             )
             for name in self.names
         }
-        return pd.DataFrame(data, columns=self.names)
+        # The arrays are new and never changed afterwards: no need for pandas to copy them.
+        return pd.DataFrame(data, columns=self.names, copy=False)
 
     @staticmethod
     def concat(parts: Sequence[Columns]) -> Columns:
@@ -164,6 +166,8 @@ def check_records(
     known = set(names) | ({id_column} if id_column else set())
     numeric = {c.name for c in columns if c.numeric}
     values: dict[str, list[Any]] = {name: [] for name in names}
+    # (name, numeric?, required?, its output list): looked up once, not per value.
+    plan = [(c.name, c.name in numeric, c.required, values[c.name]) for c in columns]
     ids: list[Any] = []
     errors: list[FieldError] = []
     total = 0
@@ -173,21 +177,33 @@ def check_records(
             if len(errors) < MAX_REPORTED:
                 errors.append(FieldError(i, None, f"expected an object, got {_kind(row)}"))
             continue
-        for col in columns:
-            if col.name not in row:
-                if col.required:
+        for name, is_numeric, required, out in plan:
+            raw = row.get(name, _ABSENT)
+            kind = type(raw)
+            # Fast paths for what JSON decoders give (exact types; bool is not int here).
+            if is_numeric:
+                if kind is float and raw - raw == 0.0:  # finite
+                    out.append(raw)
+                    continue
+                if kind is int:
+                    out.append(float(raw))
+                    continue
+            elif kind is str:
+                out.append(raw)
+                continue
+            if raw is _ABSENT:
+                if required:
                     total += 1
                     if len(errors) < MAX_REPORTED:
-                        errors.append(FieldError(i, col.name, "missing"))
-                values[col.name].append(None)
+                        errors.append(FieldError(i, name, "missing"))
+                out.append(None)
                 continue
-            raw = row[col.name]
-            value, problem = _number(raw) if col.name in numeric else _scalar(raw)
+            value, problem = _number(raw) if is_numeric else _scalar(raw)
             if problem:
                 total += 1
                 if len(errors) < MAX_REPORTED:
-                    errors.append(FieldError(i, col.name, problem))
-            values[col.name].append(np.nan if value is None and col.name in numeric else value)
+                    errors.append(FieldError(i, name, problem))
+            out.append(np.nan if value is None and is_numeric else value)
         if id_column:
             ids.append(row.get(id_column))
         if strict and not known.issuperset(row):

@@ -12,6 +12,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,16 +57,22 @@ class ServedModel:
     def score(self, batch: Columns) -> Scored:
         """Score checked rows (one pass through the pipeline's transformers)."""
         pred, proba = self.scorer(batch.frame())
-        predictions = [_plain(v) for v in pred.tolist()]
+        values = pred.tolist()  # plain Python values, except in an object array
+        predictions = [_plain(v) for v in values] if pred.dtype == object else values
         if proba is None:
-            scores = [float(v) if self.task == "regression" else None for v in pred.tolist()]
-            return Scored(predictions, None, scores)
-        names = [label(c) for c in self.classes]
+            if self.task == "regression":
+                return Scored(predictions, None, [float(v) for v in values])
+            return Scored(predictions, None, [None] * len(values))
+        names = self._labels
         rows = proba.tolist()
         probabilities = [dict(zip(names, r, strict=True)) for r in rows]
         pos = self._positive_index()
         scores = [r[pos] for r in rows] if pos is not None else [max(r) for r in rows]
         return Scored(predictions, probabilities, scores)
+
+    @cached_property
+    def _labels(self) -> list[str]:
+        return [label(c) for c in self.classes]
 
     def _positive_index(self) -> int | None:
         if len(self.classes) != 2:

@@ -4,7 +4,8 @@ The key is the SHA-256 digest of the model version's files (not just its number,
 a re-registered or swapped model can never hit another's entries) and of the row's
 canonical content (the model's input columns only, keys sorted). Two backends: an
 in-process LRU per worker, or Redis shared by every worker (entries expire).
-A cache that fails (Redis down) is skipped, never an error: the row is scored.
+A cache that fails (Redis down, an entry that cannot be read) is skipped, never an
+error: the row is scored.
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ class RedisCache:
         except Exception:
             self.errors += 1
             return [None] * len(keys)
-        return [None if r is None else tuple(json.loads(r)) for r in raw]  # type: ignore[misc]
+        entries: list[Entry | None] = []
+        for r in raw:
+            entry = None if r is None else _decode(r)
+            self.errors += r is not None and entry is None
+            entries.append(entry)
+        return entries
 
     async def set_many(self, items: Sequence[tuple[str, Entry]]) -> None:
         try:
@@ -91,6 +97,23 @@ class RedisCache:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _decode(raw: bytes) -> Entry | None:
+    """A stored entry, or None (a miss) for a value that is not one (written by
+    something else, or damaged): it is scored again and overwritten, never an error."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    prediction, probabilities, score = value
+    if probabilities is not None and not isinstance(probabilities, dict):
+        return None
+    if score is not None and not isinstance(score, (int, float)):
+        return None
+    return prediction, probabilities, score
 
 
 def make_cache(settings: Any) -> MemoryCache | RedisCache | None:

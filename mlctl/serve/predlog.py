@@ -8,20 +8,24 @@ committed, and many concurrent requests share one commit.
 Backends: SQLite (WAL, ``synchronous=NORMAL``: a committed transaction survives a
 crash or ``kill -9`` of the process, not a power cut; a busy timeout so several
 worker processes can share the file) and PostgreSQL (psycopg 3). Rows are keyed by
-the per-row request id (``UNIQUE``), so a retried insert is a no-op.
+the per-row request id (``UNIQUE``), so a retried insert is a no-op; a PostgreSQL
+connection that was lost (restart, fail-over, a proxy's idle timeout) is opened
+again and the write retried once. A request that gave up waiting (its timeout
+answered 503) has its rows skipped; the writer itself never stops on an error.
 Feedback (ground truth) is stored by request id; ids the log does not hold are kept
 aside in ``feedback_orphans`` and counted, never dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,26 +235,39 @@ class PredictionLog:
                     break
                 batch.append(more)
                 size += len(more[0])
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except Exception as exc:  # the writer must outlive any one batch
+                self._fail(batch, exc)
             if stop:
                 return
 
     def _commit(self, batch: list[tuple[list[tuple], Future]]) -> None:
-        rows = [row for rows, _ in batch for row in rows]
+        # A request that stopped waiting (its timeout answered 503) cancelled its
+        # Future: its rows are not written, and setting a result on it would raise.
+        # A Future marked running can no longer be cancelled.
+        live = [(rows, fut) for rows, fut in batch if fut.set_running_or_notify_cancel()]
+        if not live:
+            return
+        rows = [row for rows, _ in live for row in rows]
         try:
             with self._lock:
-                self._insert(rows)
+                self._reconnecting(self._insert, rows)
         except Exception as exc:
-            self.failed_rows += len(rows)
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            error = LogUnavailable(f"the prediction could not be logged: {exc}")
-            for _, fut in batch:
-                fut.set_exception(error)
+            self._fail(live, exc)
             return
         self.committed_rows += len(rows)
         self.commits += 1
-        for _, fut in batch:
+        for _, fut in live:
             fut.set_result(len(rows))
+
+    def _fail(self, batch: list[tuple[list[tuple], Future]], exc: Exception) -> None:
+        self.failed_rows += sum(len(rows) for rows, _ in batch)
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        error = LogUnavailable(f"the prediction could not be logged: {exc}")
+        for _, fut in batch:
+            with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+                fut.set_exception(error)
 
     # ---------------------------------------------------------------- backend
     def _connect(self) -> Any:
@@ -265,6 +282,24 @@ class PredictionLog:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
+
+    def _reconnecting(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``; if the connection was lost (the database restarted, a proxy
+        or firewall closed it), once more on a new connection. Predictions are keyed
+        by request id and feedback by request id too, so a retried write is not doubled
+        (at worst an orphan's ``seen`` counts the retry)."""
+        try:
+            return fn(*args)
+        except Exception:
+            if not self._lost():
+                raise
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = self._connect()
+        return fn(*args)
+
+    def _lost(self) -> bool:
+        return self.kind == "postgresql" and (self._conn is None or self._conn.closed)
 
     def _create(self) -> None:
         if self.kind == "postgresql":
@@ -307,16 +342,21 @@ class PredictionLog:
             LogUnavailable: the database cannot be written.
         """
         now = time.time()
-        ids = [rid for rid, _ in items]
         try:
             with self._lock:
-                known = self._known(ids)
-                good = [(rid, label, now) for rid, label in items if rid in known]
-                orphans = [(rid, label, now) for rid, label in items if rid not in known]
-                self._upsert_feedback(good, orphans)
+                good, orphans = self._reconnecting(self._store_feedback, items, now)
         except Exception as exc:
             raise LogUnavailable(f"feedback could not be stored: {exc}") from None
         return FeedbackResult(len(good), [rid for rid, _, _ in orphans])
+
+    def _store_feedback(
+        self, items: Sequence[tuple[str, str]], now: float
+    ) -> tuple[list[tuple], list[tuple]]:
+        known = self._known([rid for rid, _ in items])
+        good = [(rid, label, now) for rid, label in items if rid in known]
+        orphans = [(rid, label, now) for rid, label in items if rid not in known]
+        self._upsert_feedback(good, orphans)
+        return good, orphans
 
     def _known(self, ids: list[str]) -> set[str]:
         if not ids:
@@ -385,10 +425,13 @@ class PredictionLog:
 
     def orphan_count(self) -> int:
         with self._lock:
-            if self.kind == "postgresql":
-                with self._conn.cursor() as cur:
-                    cur.execute("SELECT count(*) FROM feedback_orphans")
-                    n = cur.fetchone()[0]
-                self._conn.commit()
-                return int(n)
-            return int(self._conn.execute("SELECT count(*) FROM feedback_orphans").fetchone()[0])
+            return self._reconnecting(self._count_orphans)
+
+    def _count_orphans(self) -> int:
+        if self.kind == "postgresql":
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM feedback_orphans")
+                n = cur.fetchone()[0]
+            self._conn.commit()
+            return int(n)
+        return int(self._conn.execute("SELECT count(*) FROM feedback_orphans").fetchone()[0])

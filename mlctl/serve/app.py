@@ -489,7 +489,9 @@ async def feedback(request: Request, data: FeedbackRequest | None = None) -> Res
         raise ApiError(413, "TOO_MANY_ROWS", f"{len(items)} feedback items in one request")
     loop = asyncio.get_running_loop()
     try:
-        result = await loop.run_in_executor(state.loader, state.log.feedback, items)
+        result = await loop.run_in_executor(
+            None, state.log.feedback, items
+        )  # not behind model loads
     except LogUnavailable as exc:
         raise ApiError(503, "LOG_UNAVAILABLE", str(exc), headers={"Retry-After": "2"}) from None
     if result.unknown:

@@ -97,7 +97,24 @@ def prepare(
         workers=workers or settings.workers,
         drain_seconds=settings.drain_seconds,
     )
+    _check_port(bind.host, bind.port)
     return config, bind
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with a clear message (exit 2) when the address is taken, before loading."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="pick another --port, or stop what is using it",
+            ) from None
 
 
 def _ping_redis(url: str) -> None:

@@ -53,6 +53,7 @@ from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
 JSON = "application/json"
+METRICS_TYPE = "text/plain; version=0.0.4"  # the text exposition format (charset added once)
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
@@ -171,6 +172,14 @@ async def _score(
     except TimeoutError:
         state.metrics.rows_dropped.labels("timeout").inc(batch.rows)
         raise ApiError(503, "TIMEOUT", f"scoring took longer than {timeout} s") from None
+    except (ValueError, ArithmeticError) as exc:
+        # The model scored its smoke rows, so a failure on checked rows comes from their
+        # values, e.g. numbers whose derived features overflow to infinity.
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        raise ApiError(
+            422, "UNSCORABLE_INPUT", f"the model cannot score these rows: {first}"
+        ) from None
     request_id = uuid.uuid4().hex
     ids = [f"{request_id}-{i}" for i in range(batch.rows)]
     now = time.time()
@@ -198,8 +207,9 @@ async def _score(
         raise ApiError(503, "LOG_UNAVAILABLE", message, headers={"Retry-After": "2"}) from None
     finally:
         state.metrics.log_queue.dec()
-    for label_ in scored.predictions:
-        state.metrics.predictions.labels(str(model.version), variant, str(label_)).inc()
+    for label_ in scored.predictions:  # classes only: a regression value is not a label
+        name = str(label_) if model.classes else "value"
+        state.metrics.predictions.labels(str(model.version), variant, name).inc()
     for s in scored.scores:
         if s is not None:
             state.metrics.scores.observe(s)
@@ -407,11 +417,16 @@ def _decode(body: bytes) -> Any:
         raise BadRequest("JSON nested too deeply") from None
     except msgspec.DecodeError as exc:
         try:
-            return json.loads(body)
+            value = json.loads(body)
         except RecursionError:
             raise BadRequest("JSON nested too deeply") from None
         except ValueError:
             raise BadRequest(f"malformed JSON: {exc}") from None
+        try:  # the stdlib accepts lone surrogates ("\ud800") that cannot be stored or sent
+            _encoder.encode(value)
+        except (UnicodeEncodeError, RecursionError):
+            raise BadRequest("the body holds text that is not valid Unicode") from None
+        return value
 
 
 class JsonRequest(Request):
@@ -530,7 +545,7 @@ async def model_info(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     state = _state(request)
     state.metrics.log_queue.set(state.log.queue_depth) if not state.metrics.multiprocess else None
-    return Response(state.metrics.render(), media_type=state.metrics.content_type, status_code=200)
+    return Response(state.metrics.render(), media_type=METRICS_TYPE, status_code=200)
 
 
 @post("/admin/reload", summary="Reload the aliased versions now (admin)", status_code=200)
@@ -612,12 +627,29 @@ async def v2_model_ready(request: Request, name: str) -> Response:
     return _json({"name": name, "ready": state.champion is not None})
 
 
-@post("/v2/models/{name:str}/infer", summary="OIP inference (tabular, one input per column)")
+@get("/v2/models/{name:str}/versions/{version:str}/ready", summary="OIP model version readiness")
+async def v2_model_version_ready(request: Request, name: str, version: str) -> Response:
+    state = _state(request)
+    if name != state.model_name:
+        raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
+    served = {str(x.model.version) for x in (state.champion, state.challenger) if x is not None}
+    return _json({"name": name, "ready": version in served})
+
+
+@post(
+    "/v2/models/{name:str}/infer",
+    summary="OIP inference (tabular, one input per column)",
+    status_code=200,
+)
 async def v2_infer(request: Request, name: str) -> Response:
     return await _v2_infer(request, name, None)
 
 
-@post("/v2/models/{name:str}/versions/{version:str}/infer", summary="OIP inference of a version")
+@post(
+    "/v2/models/{name:str}/versions/{version:str}/infer",
+    summary="OIP inference of a version",
+    status_code=200,
+)
 async def v2_infer_version(request: Request, name: str, version: str) -> Response:
     return await _v2_infer(request, name, version)
 
@@ -629,6 +661,12 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
     doc = _decode_api(await request.body())
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise ApiError(400, "BAD_REQUEST", "expected an object with an 'inputs' list")
+    wanted_outputs = doc.get("outputs")
+    if wanted_outputs is not None and not (
+        isinstance(wanted_outputs, list)
+        and all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted_outputs)
+    ):
+        raise ApiError(400, "BAD_REQUEST", "'outputs' must be a list of objects with a 'name'")
     columns: dict[str, list[Any]] = {}
     for i, tensor in enumerate(doc["inputs"]):
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
@@ -734,10 +772,32 @@ def _count(request: Request, status: int) -> None:
         _state(request).metrics.errors.labels(_route_label(route), str(status)).inc()
 
 
+ROUTES = {
+    "/predict",
+    "/invocations",
+    "/feedback",
+    "/health",
+    "/ready",
+    "/model",
+    "/metrics",
+    "/admin/reload",
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+}
+
+
 def _route_label(path: str) -> str:
+    """A bounded set of metric labels: known routes, OIP templates, else "other"."""
+    if path in ROUTES:
+        return path
     if path.startswith("/v2/models/"):
-        return "/v2/models/{name}/" + path.rsplit("/", 1)[-1]
-    return path if len(path) < 40 else path[:40]
+        tail = path.rsplit("/", 1)[-1]
+        kind = tail if tail in ("infer", "ready") else "metadata"
+        return f"/v2/models/{{name}}/{kind}"
+    if path.startswith("/schema"):
+        return "/schema"
+    return "other"
 
 
 ALLOWED_TYPES = {"/invocations": ("application/json", "text/csv")}
@@ -751,12 +811,19 @@ def _media_type_middleware(app: Any) -> Any:
             await app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if scope.get("method") == "POST":
-            headers = dict(scope.get("headers") or [])
-            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode()
+        headers = dict(scope.get("headers") or [])
+        empty = headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
+        if scope.get("method") == "POST" and not (empty and b"content-type" not in headers):
+            raw = headers.get(b"content-type", b"").decode("latin-1").lower()
+            ctype, _, params = raw.partition(";")
+            ctype = ctype.strip()
+            charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
             allowed = ALLOWED_TYPES.get(path, ("application/json",))
-            if ctype not in allowed:
-                message = f"unsupported media type '{ctype or 'none'}'; send {' or '.join(allowed)}"
+            if ctype not in allowed or charset not in ("", "utf-8", "utf8"):
+                message = (
+                    f"unsupported media type '{raw.strip() or 'none'}'; send "
+                    f"{' or '.join(allowed)} (UTF-8)"
+                )
                 body = _encoder.encode(
                     {
                         "error": message,
@@ -855,6 +922,7 @@ def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
             v2_model,
             v2_model_version,
             v2_model_ready,
+            v2_model_version_ready,
             v2_infer,
             v2_infer_version,
         ],

@@ -211,6 +211,12 @@ class MicroBatcher:
                 self.executor, self._run, [i.batch for i in live]
             )
         except Exception as exc:
+            if len(live) > 1:
+                # One request's rows can break a pipeline call (e.g. values whose derived
+                # features overflow): score each request alone so only that one fails.
+                for i in live:
+                    await self._score([i])
+                return
             for i in live:
                 if not i.future.done():
                     i.future.set_exception(exc)

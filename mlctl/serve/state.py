@@ -83,6 +83,7 @@ class ServeState:
             max_rows=s.batch_max_rows,
             max_wait_ms=s.batch_wait_ms,
             max_queued_rows=max(20 * s.batch_max_rows, 4 * s.max_batch_rows),
+            on_batch=lambda rows, requests, seconds: self.metrics.batch_rows.observe(rows),
             executor=self.executor,
         )
         return Slot(model, batcher)
@@ -116,6 +117,11 @@ class ServeState:
             if version is None:
                 if role == "champion" and current is None:
                     self._failed(role, f"model '{self.model_name}' has no alias '{alias}'")
+                if role == "challenger" and current is not None:
+                    # The alias was removed (e.g. the challenger was promoted): stop splitting.
+                    self.challenger = None
+                    changes[role] = {"from": current.model.version, "to": None}
+                    asyncio.get_running_loop().create_task(self._retire(current))
                 continue
             if current is not None and current.model.version == version:
                 continue

@@ -308,19 +308,13 @@ def test_fuzzing_reached_the_model(server) -> None:
     assert STATS["served"]["5xx"] == 0 and typed["5xx"] == 0
 
 
-# ------------------------------------------------- bugs found by fuzzing
+# ------------------------------------------ bugs found by fuzzing (fixed)
 # Lone UTF-16 surrogates ("\ud800") are valid JSON escapes but cannot be encoded as
 # UTF-8: schemathesis never generates them (its strings are UTF-8), so they are tried
 # here directly.
 SURROGATE = "\ud800"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported): a lone surrogate in a text value answers 500 "
-    "(UnicodeEncodeError in pandas/pyarrow while scoring, or in the log/response), "
-    "and feedback with one answers 503 LOG_UNAVAILABLE; expected 400/422",
-)
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -346,21 +340,11 @@ OVERFLOW = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported, found by benchmarks/schemathesis_nightly.py): finite numbers "
-    "whose derived features overflow to infinity answer 500 ValueError; expected 422",
-)
 def test_derived_feature_overflow_is_a_client_error(server) -> None:
     res = server.post("/predict", {"records": [OVERFLOW]})
     assert res.status < 500, (res.status, res.body[:300])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported): a request whose rows make the pipeline raise fails every "
-    "other request scored in the same micro-batch with 500",
-)
 @pytest.mark.parametrize(
     "bad_row", [{**ROW, "gender": SURROGATE}, OVERFLOW], ids=["surrogate", "overflow"]
 )
@@ -383,12 +367,6 @@ def test_one_bad_request_does_not_fail_its_batch(server, bad_row) -> None:
     assert not failed, f"{len(failed)} of {len(good_statuses)} good requests failed: {failed[:5]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported, found by benchmarks/schemathesis_nightly.py): an OIP 'outputs' "
-    "entry whose name is not a string (an object or a list) answers 500 TypeError, "
-    "after the rows were scored and logged; expected 400",
-)
 def test_oip_output_names_must_be_strings(server) -> None:
     inputs = [
         {"name": k, "shape": [1], "datatype": "BYTES", "data": [v]}

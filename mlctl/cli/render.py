@@ -29,21 +29,26 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def bars(unit: str, enabled: bool) -> Progress:
+    """Progress bars on stderr: description, bar, done/total ``unit``, elapsed time."""
+    return Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not enabled,
+    )
+
+
 class RunProgress:
     """Per-candidate progress bars advanced per finished fold (thread-safe)."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("{task.description:<28}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("folds"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-            disable=not enabled,
-        )
+        self.progress = bars("folds", enabled)
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> RunProgress:
@@ -349,16 +354,7 @@ class SweepProgress:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("{task.description:<28}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("jobs"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-            disable=not enabled,
-        )
+        self.progress = bars("jobs", enabled)
         self.task: Any = None
         self.keys: set[str] = set()
 

@@ -11,9 +11,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROW = {
     "customerID": "7590-VHVEG",
@@ -148,3 +151,37 @@ class Server:
 
     def get(self, path: str, **kw: Any) -> Reply:
         return call(self.url + path, **kw)
+
+
+# ------------------------------------------------------------ services and helpers
+# Where the services are (the same on developers' machines and in CI by default).
+PG_ADMIN = os.environ.get("MLCTL_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+REDIS = os.environ.get("MLCTL_TEST_REDIS", "redis://127.0.0.1:6379")  # no /db: tests pick one
+
+
+def require(service: str, probe: Callable[[], object]) -> None:
+    """Skip when a service is missing on a developer's machine; fail in CI."""
+    try:
+        probe()
+    except Exception as exc:
+        message = f"{service} is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set: the service must be there)")
+        pytest.skip(message)
+
+
+def pg_url(schema: str) -> str:
+    """A log URL whose tables live in ``schema`` (libpq ``options`` sets search_path);
+    the application name lets a test find the server's connections."""
+    sep = "&" if "?" in PG_ADMIN else "?"
+    return f"{PG_ADMIN}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+
+
+def wait_all_ready(srv: Server, workers: int) -> None:
+    """/ready answers for whichever worker accepts the connection: with several
+    workers, wait for a run of 200s so that all of them have loaded the model."""
+    srv.wait_ready()
+    run, deadline = 0, time.monotonic() + 90
+    while run < 10 * workers and time.monotonic() < deadline:
+        run = run + 1 if call(srv.url + "/ready", timeout=5).status == 200 else 0
+        time.sleep(0.01 if run else 0.2)

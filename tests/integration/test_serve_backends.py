@@ -24,39 +24,30 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import ROW, Server, call, mlctl
+from serve_helpers import (
+    PG_ADMIN,
+    REDIS,
+    ROW,
+    Server,
+    call,
+    mlctl,
+    pg_url,
+    require,
+    wait_all_ready,
+)
 
 pytestmark = pytest.mark.integration
 
 FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
-# Where the services are (the same on developers' machines and in CI by default).
-PG_ADMIN = os.environ.get("MLCTL_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
-REDIS = os.environ.get("MLCTL_TEST_REDIS", "redis://127.0.0.1:6379")  # no /db: tests pick one
 
 
 # ------------------------------------------------------------------- services
-def require(service: str, probe: Callable[[], object]) -> None:
-    """Skip when a service is missing on a developer's machine; fail in CI."""
-    try:
-        probe()
-    except Exception as exc:
-        message = f"{service} is not reachable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set: the service must be there)")
-        pytest.skip(message)
-
-
-def pg_url(schema: str) -> str:
-    """A log URL whose tables live in ``schema``; the application name lets a test
-    find the server's connections in ``pg_stat_activity``."""
-    sep = "&" if "?" in PG_ADMIN else "?"
-    return f"{PG_ADMIN}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
 
 
 def pg_query(sql: str, *params: Any) -> list[tuple]:
@@ -141,16 +132,6 @@ def predict(srv: Server, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def answers(body: dict[str, Any]) -> list[tuple[Any, Any]]:
     return [(p["prediction"], p["probabilities"]) for p in body["predictions"]]
-
-
-def wait_all_ready(srv: Server, workers: int) -> None:
-    """/ready answers for whichever worker accepts the connection: with several
-    workers, wait for a run of 200s so that all of them have loaded the model."""
-    srv.wait_ready()
-    run, deadline = 0, time.monotonic() + 90
-    while run < 10 * workers and time.monotonic() < deadline:
-        run = run + 1 if call(srv.url + "/ready", timeout=5).status == 200 else 0
-        time.sleep(0.01 if run else 0.2)
 
 
 # --------------------------------------------------------- (a) PostgreSQL log

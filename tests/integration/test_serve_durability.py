@@ -24,13 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from serve_helpers import ROW, Server, call, mlctl
+from serve_helpers import (
+    PG_ADMIN,
+    ROW,
+    Server,
+    call,
+    mlctl,
+    pg_url,
+    require,
+    wait_all_ready,
+)
 
 pytestmark = pytest.mark.integration
 
 FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
-# Where the services are (the same on developers' machines and in CI by default).
-PG_ADMIN = os.environ.get("MLCTL_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 
 
 # ------------------------------------------------------------------ the trial
@@ -91,16 +98,6 @@ class Load:
                     self.trial.acknowledged.update(p["request_id"] for p in res.json["predictions"])
                 elif not (res.status == 503 and b"loading the model" in res.body):
                     self.trial.refused.append(f"{res.status} {res.body[:300]!r}")
-
-
-def wait_all_ready(srv: Server, workers: int) -> None:
-    """/ready answers for whichever worker accepts the connection: with several
-    workers, wait for a run of 200s so that all of them have loaded the model."""
-    srv.wait_ready()
-    run, deadline = 0, time.monotonic() + 90
-    while run < 10 * workers and time.monotonic() < deadline:
-        run = run + 1 if call(srv.url + "/ready", timeout=5).status == 200 else 0
-        time.sleep(0.01 if run else 0.2)
 
 
 class Locker:
@@ -204,12 +201,6 @@ def pg_ids(schema: str) -> set[str]:
         return {r[0] for r in con.execute(f'SELECT request_id FROM "{schema}".predictions')}
 
 
-def pg_url(schema: str) -> str:
-    """A log URL whose tables live in ``schema`` (libpq ``options`` sets search_path)."""
-    sep = "&" if "?" in PG_ADMIN else "?"
-    return f"{PG_ADMIN}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
-
-
 def assert_durable(trial: Trial, logged: set[str], what: str) -> None:
     print(
         f"{what}: acknowledged {len(trial.acknowledged)}, lost {len(trial.acknowledged - logged)}"
@@ -221,15 +212,6 @@ def assert_durable(trial: Trial, logged: set[str], what: str) -> None:
 
 
 # ------------------------------------------------------------------- services
-def require(service: str, probe: Callable[[], object]) -> None:
-    """Skip when a service is missing on a developer's machine; fail in CI."""
-    try:
-        probe()
-    except Exception as exc:
-        message = f"{service} is not reachable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set: the service must be there)")
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

@@ -43,20 +43,31 @@ def bars(unit: str, enabled: bool) -> Progress:
     )
 
 
-class RunProgress:
-    """Per-candidate progress bars advanced per finished fold (thread-safe)."""
+class _Bars:
+    """Progress bars of ``unit`` on stderr, shown while the object is entered."""
+
+    unit = ""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.progress = bars("folds", enabled)
-        self.tasks: dict[str, Any] = {}
+        self.progress = bars(self.unit, enabled)
 
-    def __enter__(self) -> RunProgress:
+    def __enter__(self):
         self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
+
+
+class RunProgress(_Bars):
+    """Per-candidate progress bars advanced per finished fold (thread-safe)."""
+
+    unit = "folds"
+
+    def __init__(self, enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.tasks: dict[str, Any] = {}
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if not self.enabled:
@@ -349,21 +360,15 @@ def _swept(overrides: list[str], keys: set[str]) -> str:
     return " ".join(o.lstrip("+") for o in own)
 
 
-class SweepProgress:
+class SweepProgress(_Bars):
     """One bar for the sweep's jobs and a line per finished job (thread-safe)."""
 
+    unit = "jobs"
+
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.progress = bars("jobs", enabled)
+        super().__init__(enabled)
         self.task: Any = None
         self.keys: set[str] = set()
-
-    def __enter__(self) -> SweepProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if not self.enabled:

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+# Small, quick training for the serve tests: one logreg, no importance, the lenient gate.
+FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
+
 ROW = {
     "customerID": "7590-VHVEG",
     "gender": "Female",

@@ -40,14 +40,13 @@ schemathesis = pytest.importorskip("schemathesis", minversion="4.0")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
-from serve_helpers import ROW, Server, call, mlctl  # noqa: E402
+from serve_helpers import FAST, ROW, Server, call, mlctl  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 MAX_EXAMPLES = 25
 BUDGET_SECONDS = 240.0
 REQUEST_TIMEOUT = 30.0
-FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
 ERROR_KEYS = {"error", "error_code", "message", "details"}
 
 STATS: dict[str, Counter] = {"served": Counter(), "with model inputs": Counter()}

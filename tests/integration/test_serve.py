@@ -11,11 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import ROW, Server, mlctl
+from serve_helpers import FAST, ROW, Server, mlctl
 
 pytestmark = pytest.mark.integration
-
-FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from serve_helpers import (
+    FAST,
     PG_ADMIN,
     REDIS,
     ROW,
@@ -43,8 +44,6 @@ from serve_helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
 
 
 # ------------------------------------------------------------------- services

@@ -24,20 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from serve_helpers import (
-    PG_ADMIN,
-    ROW,
-    Server,
-    call,
-    mlctl,
-    pg_url,
-    require,
-    wait_all_ready,
-)
+from serve_helpers import FAST, PG_ADMIN, ROW, Server, call, mlctl, pg_url, require, wait_all_ready
 
 pytestmark = pytest.mark.integration
-
-FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
 
 
 # ------------------------------------------------------------------ the trial

@@ -47,12 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import Reply, Server, mlctl
+from serve_helpers import FAST, Reply, Server, mlctl
 
 pytestmark = pytest.mark.integration
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
-FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness=lenient"]
 API_KEY = "s3cret"
 SERVERS = {
     "default": [],

@@ -35,6 +35,12 @@ def mlctl(cwd: Path, *args: str):
     )
 
 
+def sweep_json(project: Path, *args: str):
+    """``mlctl run -m`` with the lenient quick settings; (process, its JSON document)."""
+    res = mlctl(project, "run", "recipes/churn.yaml", "-m", *args, *LENIENT, "--json")
+    return res, json.loads(res.stdout) if res.stdout.strip() else None
+
+
 def query(db: Path, sql: str, *params) -> list[tuple]:
     with sqlite3.connect(db) as con:
         return con.execute(sql, params).fetchall()
@@ -136,18 +142,8 @@ def test_sweep_table_in_the_terminal(tmp_path: Path, churn_project) -> None:
 
 def test_sweep_that_no_job_passes_exits_not_ready(tmp_path: Path, churn_project) -> None:
     project = churn_project(tmp_path, 600)
-    res = mlctl(
-        project,
-        "run",
-        "recipes/churn.yaml",
-        "-m",
-        "split.seed=1,2",
-        "readiness.thresholds.min_roc_auc=0.999",
-        *LENIENT,
-        "--json",
-    )
+    res, doc = sweep_json(project, "split.seed=1,2", "readiness.thresholds.min_roc_auc=0.999")
     assert res.returncode == 3, res.stderr
-    doc = json.loads(res.stdout)
     assert doc["status"] == "not_ready" and doc["model"]["version"] is None
     assert [j["status"] for j in doc["jobs"]] == ["not_ready", "not_ready"]
     db = project / ".mlctl" / "mlflow.db"
@@ -156,17 +152,8 @@ def test_sweep_that_no_job_passes_exits_not_ready(tmp_path: Path, churn_project)
 
 def test_sweep_where_every_job_fails_exits_1(tmp_path: Path, churn_project) -> None:
     project = churn_project(tmp_path, 600)
-    res = mlctl(
-        project,
-        "run",
-        "recipes/churn.yaml",
-        "-m",
-        "data.expectations.min_rows=99998,99999",
-        *LENIENT,
-        "--json",
-    )
+    res, doc = sweep_json(project, "data.expectations.min_rows=99998,99999")
     assert res.returncode == 1, res.stderr
-    doc = json.loads(res.stdout)
     assert doc["status"] == "failed"
     assert all("fewer than" in j["error"] for j in doc["jobs"])
 

@@ -107,3 +107,9 @@ class RegistryError(MlctlError):
     """A registry operation was asked for something that does not exist."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+class PredictionLogError(MlctlError):
+    """The prediction log cannot be read: missing, unreachable, or not an mlctl log."""
+
+    exit_code = ExitCode.BAD_INPUT

@@ -123,6 +123,12 @@ class ParentRun:
 
         mlflow.log_dict(data, name)
 
+    def log_text(self, text: str, name: str) -> None:
+        """Log ``text`` as the artifact file ``name`` exactly as given (log_dict indents)."""
+        import mlflow
+
+        mlflow.log_text(text, name)
+
     def log_child(
         self,
         name: str,
@@ -190,6 +196,33 @@ class ParentRun:
         except Exception as exc:
             raise TrackingError(f"could not log the model to MLflow: {exc}") from None
         return info.model_uri
+
+
+def read_run_text(ws: Workspace, run_id: str, path: str) -> str | None:
+    """The text of a run's artifact file, or None when the run has no such file.
+
+    Raises:
+        TrackingError: the store or the artifact cannot be read.
+    """
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+    folder, _, _ = path.rpartition("/")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            listed = {a.path for a in client.list_artifacts(run_id, folder or None)}
+            if path not in listed:
+                return None
+            with tempfile.TemporaryDirectory() as tmp:
+                local = client.download_artifacts(run_id, path, tmp)
+                return Path(local).read_text(encoding="utf-8")
+    except Exception as exc:  # MLflow raises many types for an unreadable store
+        raise TrackingError(
+            f"cannot read {path} of run {run_id} at {ws.tracking_uri}: {exc}"
+        ) from None
 
 
 def trusted_types(pipeline: Any, extra_prefixes: list[str] | tuple[str, ...] = ()) -> list[str]:

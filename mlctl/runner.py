@@ -24,6 +24,7 @@ from mlctl.evaluate.metrics import (
     predict_with_threshold,
     regression_metrics,
 )
+from mlctl.monitor.profile import PROFILE_ARTIFACT
 from mlctl.readiness import gate
 from mlctl.recipe.loader import LoadedRecipe
 from mlctl.recipe.schema import Recipe
@@ -249,6 +250,8 @@ def run(
         ctx = _report_context(
             loaded, data, winner, best, verdict, leaderboard, importances, parent.run_id
         )
+        emit("stage", {"message": "profiling the training data for monitoring"})
+        parent.log_text(_reference_profile(r, data, best).to_json(), PROFILE_ARTIFACT)
         emit("stage", {"message": "logging the model to MLflow"})
         model_uri = parent.log_model(
             winner.best_estimator, data.X_train.head(5), r.models.allowed_prefixes
@@ -291,6 +294,37 @@ def run(
         )
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _reference_profile(r: Recipe, data: Dataset, best: Evaluation):
+    """The training split's input columns as the model reads them, and the winner's
+    scores and predicted classes on the test split (mlctl monitor compares with it)."""
+    import numpy as np
+
+    from mlctl.data.prepare import pipeline_types
+    from mlctl.monitor.profile import CATEGORICAL_TYPES, NUMERIC_TYPES, build_profile
+
+    types = {c: t for c, t in pipeline_types(r).items() if c in data.input_columns}
+    scores, meaning = None, None
+    if r.task == "regression":
+        scores, meaning = best.y_pred, "predicted value"
+    elif best.proba is not None and len(best.classes) == 2:
+        scores = best.proba[:, best.classes.index(data.positive_class)]
+        positive = data.positive_class
+        meaning = f"probability of class {getattr(positive, 'item', lambda: positive)()!r}"
+    elif best.proba is not None:
+        scores, meaning = np.max(best.proba, axis=1), "probability of the predicted class"
+    return build_profile(
+        data.X_train,
+        numeric=[c for c, t in types.items() if t in NUMERIC_TYPES],
+        categorical=[c for c, t in types.items() if t in CATEGORICAL_TYPES],
+        scores=scores,
+        predictions=best.y_pred if r.task == "classification" else None,
+        task=r.task,
+        metrics=best.metrics,
+        coerce=types,
+        score_meaning=meaning,
+    )
 
 
 def _gate_tag(verdict: gate.Verdict) -> str:

@@ -8,6 +8,7 @@ afterwards; missing PostgreSQL skips locally and fails when CI is set).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import tracemalloc
@@ -263,7 +264,7 @@ def test_labelled_join_duplicates_orphans_and_shadow(log_url: str) -> None:
     assert frame["request_id"].tolist() == [a[0], a[1], b[0]]
     assert frame["label"].tolist() == ["Yes", "Yes", "1.0"]
     assert {"prediction", "probabilities", "score", "label_ts", "ts"} <= set(frame.columns)
-    assert frame["probabilities"].iloc[0] == '{"No": 0.25, "Yes": 0.75}'
+    assert json.loads(frame["probabilities"].iloc[0]) == {"No": 0.25, "Yes": 0.75}
     # the shadow rows of request aaaa take the labels given for aaaa's rows
     shadowed = src.labelled(w, variant="shadow")
     assert shadowed["request_id"].tolist() == [shadow[0], shadow[1]]

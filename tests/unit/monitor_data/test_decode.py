@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from mlctl.monitor.sources import META_COLUMNS, decode_inputs, meta_columns
+from mlctl.monitor.sources import META_COLUMNS, InputDecoder, decode_inputs, meta_columns
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +55,63 @@ def test_meta_columns_give_way_to_inputs() -> None:
     assert names["ts"] == "__log_ts"  # _log_ts is an input too
     assert names["request_id"] == "request_id"
     assert set(meta_columns([])) == set(META_COLUMNS)
+
+
+# ------------------------------------------------------------------ the decoder's two ways
+
+TELCO_LIKE = [
+    {"id": f"c{i}", "tenure": i, "charges": 20.5 + i, "senior": i % 2 == 0, "since": "2024-01-01"}
+    for i in range(50)
+]
+
+
+def test_arrow_and_dict_ways_give_the_same_frame() -> None:
+    rows = texts(*TELCO_LIKE, {"id": "x", "tenure": None, "charges": 3})
+    cols = ["id", "tenure", "charges", "senior", "since", "absent"]
+    fast = InputDecoder(cols)
+    frame, bad = fast(rows)
+    assert fast.arrow and bad == 0
+    slow = InputDecoder(cols)
+    slow.arrow = False
+    pd.testing.assert_frame_equal(frame, slow(rows)[0])
+    assert frame["since"].iloc[0] == "2024-01-01"  # a date-like text stays text
+    assert frame["tenure"].dtype == "float64" and frame["charges"].iloc[-1] == 3.0
+
+
+def test_types_settle_on_the_first_batch_and_hold() -> None:
+    decoder = InputDecoder(["tenure", "charges"])
+    first, _ = decoder(texts({"tenure": 1, "charges": 2.5}))
+    later, _ = decoder(texts({"tenure": 7, "charges": 3}))
+    assert first.dtypes.tolist() == later.dtypes.tolist() == [np.int64, np.float64]
+
+
+def test_a_batch_arrow_cannot_take_goes_the_general_way() -> None:
+    decoder = InputDecoder(["tenure"])
+    decoder(texts({"tenure": 1}))
+    frame, bad = decoder(texts({"tenure": 2}, {"tenure": "unknown"}))
+    assert frame["tenure"].tolist() == [2, "unknown"] and bad == 0
+    frame, bad = decoder(['{"tenure": 3}', '{"tenure": NaN}', '{"tenure": 4'])
+    assert frame["tenure"].iloc[0] == 3 and np.isnan(frame["tenure"].iloc[1])
+    assert bad == 1  # the truncated row
+
+
+def test_nested_values_use_the_dict_way() -> None:
+    decoder = InputDecoder()
+    frame, _ = decoder(texts({"tags": [1, 2], "n": 1}))
+    assert not decoder.arrow and frame["tags"][0] == [1, 2]
+
+
+def test_keys_first_seen_after_the_sample_still_appear() -> None:
+    decoder = InputDecoder()
+    decoder.SAMPLE = 2
+    frame, _ = decoder(texts({"a": 1}, {"a": 2}, {"a": 3, "late": "x"}))
+    assert list(frame.columns) == ["a", "late"] and frame["late"].tolist()[2] == "x"
+
+
+def test_a_column_empty_in_the_sample_keeps_its_later_values() -> None:
+    decoder = InputDecoder(["a", "opt"])
+    decoder.SAMPLE = 2
+    frame, _ = decoder(texts({"a": 1, "opt": None}, {"a": 2}, {"a": 3, "opt": "late"}))
+    assert decoder.arrow and frame["opt"].tolist()[2] == "late"
+    frame, _ = decoder(texts({"a": 4}))
+    assert frame["opt"].dtype == "float64" and frame["opt"].isna().all()

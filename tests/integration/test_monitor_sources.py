@@ -396,9 +396,12 @@ def test_not_a_log(tmp_path: Path) -> None:
 
 
 def test_postgres_schema_without_tables(pg_log: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(PG_ADMIN)
     with pytest.raises(PredictionLogError, match="has no table 'predictions'") as err:
         LogSource(pg_log).check()
-    assert "127.0.0.1:5432" in str(err.value)
+    assert f"{info.get('host')}:{info.get('port', '5432')}" in str(err.value)
 
 
 def test_unreachable_postgres_names_host_port_and_cause_not_the_password() -> None:
@@ -419,7 +422,7 @@ def test_unreachable_postgres_names_host_port_and_cause_not_the_password() -> No
     assert src.display_url == f"postgresql://monitor:***@127.0.0.1:{port}/logs"
 
 
-def test_wrong_postgres_password_is_not_echoed(pg_log: str) -> None:
+def test_postgres_refusal_names_the_database_not_the_password(pg_log: str) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
     # trust auth accepts any password: a missing database makes the server refuse instead

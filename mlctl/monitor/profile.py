@@ -366,14 +366,37 @@ def read_categories(series: pd.Series, coerce: str = "category") -> CategoryValu
             f"a categorical column must be read as one of {', '.join(CATEGORICAL_TYPES)}. "
             f"Got {coerce!r} instead."
         )
-    frame, _ = coerce_frame(pd.DataFrame({"v": series.reset_index(drop=True)}), {"v": coerce})
-    text = frame["v"]
-    counts = text.value_counts(dropna=True, sort=False)
-    keys = np.array([str(k) for k in counts.index], dtype=object)
+    if _hashes_safely(series):
+        # Coerce each distinct raw value once: a column holds few of them.
+        raw = series.value_counts(dropna=False, sort=False)
+        raw = raw[raw.to_numpy() > 0]  # a pandas Categorical also counts unused categories
+        values = pd.Series(raw.index.to_numpy(dtype=object), dtype=object)
+        weights = raw.to_numpy(dtype=np.int64)
+    else:
+        values, weights = series.reset_index(drop=True), np.ones(len(series), dtype=np.int64)
+    frame, _ = coerce_frame(pd.DataFrame({"v": values}), {"v": coerce})
+    missing = frame["v"].isna().to_numpy(dtype=bool)
+    text = frame["v"].to_numpy(dtype=object)[~missing]
+    counts = pd.Series(weights[~missing]).groupby(text.astype(str), sort=False).sum()
+    keys = counts.index.to_numpy(dtype=str)
     n = counts.to_numpy(dtype=np.int64)
-    order = np.lexsort((keys.astype(str), -n)) if len(keys) else np.array([], dtype=np.int64)
+    order = np.lexsort((keys, -n)) if len(keys) else np.array([], dtype=np.int64)
     ordered = dict(zip(keys[order].tolist(), n[order].tolist(), strict=True))
-    return CategoryValues(ordered, int(text.isna().sum()))
+    return CategoryValues(ordered, int(weights[missing].sum()))
+
+
+def _hashes_safely(series: pd.Series) -> bool:
+    """Whether counting raw values first keeps every value apart that coercion keeps
+    apart (``True == 1`` would merge a boolean with a number)."""
+    dtype = series.dtype
+    if not pd.api.types.is_object_dtype(dtype) and (
+        pd.api.types.is_string_dtype(dtype)
+        or pd.api.types.is_numeric_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+    ):
+        return True
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    return kind in ("string", "integer", "floating", "mixed-integer-float", "empty")
 
 
 # ------------------------------------------------------------------------ building

@@ -64,6 +64,19 @@ def test_values_are_read_as_the_model_reads_them() -> None:
     assert cats.categories == {"b": 3, "0": 3} and cats.missing == 2
 
 
+def test_categories_are_counted_the_same_whatever_the_column_type() -> None:
+    text = ["b", "a", None, "b", " ", "1"]
+    for series in (
+        pd.Series(text, dtype=object),
+        pd.Series(text, dtype="str"),
+        pd.Series(text, dtype=pd.CategoricalDtype(["a", "b", " ", "1", "unused"])),
+    ):
+        p = categorical_profile(series)
+        assert (p.categories, p.missing) == ({"b": 2, "1": 1, "a": 1}, 2), series.dtype
+    mixed = categorical_profile(pd.Series([True, 1, 1.0, "1"], dtype=object))
+    assert mixed.categories == {"1": 3, "True": 1}  # True is not merged into 1
+
+
 def test_categories_beyond_the_cap_are_summed_into_other() -> None:
     s = pd.Series(["a"] * 5 + ["b"] * 3 + ["c"] * 3 + ["d"])
     p = categorical_profile(s, caps=ProfileCaps(categories=2))

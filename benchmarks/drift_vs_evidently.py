@@ -1,0 +1,415 @@
+"""Drift tests: mlctl's profile-based checks against Evidently's DataDriftPreset.
+
+Evidently 0.7 does not import with pandas 3 (mlctl's venv), so it runs in a venv of its
+own (``pip install 'evidently>=0.7,<0.8' 'pandas<3' pyarrow``), created under a
+temporary folder, or at ``--evidently-venv PATH`` and kept there for the next run.
+
+The data are the Telco churn table's model inputs (the churn recipe's 3 numeric and
+16 categorical columns, read as the model reads them: ``TotalCharges`` as numbers,
+categories as text). Scenarios:
+
+* ``small``: reference = 1,000 Telco rows, current = 800 others (Evidently picks KS,
+  chi-square and Z tests; mlctl's profile keeps these columns exactly);
+* ``1M``: reference = 1,000,000 rows resampled from Telco, current = 1,000,000 rows
+  (Wasserstein and Jensen-Shannon; ``MonthlyCharges`` and ``TotalCharges`` have more
+  than 1,000 distinct values, so mlctl's profile holds a quantile sketch of them);
+
+each with a current window drawn like the reference (``same``) and one that drifted
+(``drifted``: month-to-month contracts and fibre over-represented, monthly charges
++8 %, tenure −3 months). Both sides read the same parquet files. For each column the
+table shows the test each side chose, its score (the p-value of a test, else the
+distance), the absolute difference and both verdicts. A second Evidently report with
+``method="psi"`` is compared with mlctl's PSI with 30 bins (protocols.md) and with
+``bins="sturges"`` (what Evidently 0.7's code does).
+
+Timing: mlctl = ``ReferenceProfile.from_json`` + ``dataset_drift`` on the current frame
+(the profile was built at training time; its build time is shown apart); Evidently =
+``Dataset.from_pandas`` (both frames) + ``Report.run``. Each in its own process, data
+already in memory, median of ``--repeats`` runs.
+
+If Evidently cannot be installed, the script says so and compares with exact scipy
+computations on the raw frames (Evidently's selection and formulas) instead.
+
+Results (2 CPUs, Evidently 0.7.23 with pandas 2.3.3 and scipy 1.17.1; mlctl with pandas
+3.1.1; median of 3):
+
+=================  =========  ========  =========  ==========  =========  =====================
+scenario           tests      verdicts  dataset    mlctl       Evidently  max |diff| exact/~
+=================  =========  ========  =========  ==========  =========  =====================
+small/same         19/19      19/19     no / no    0.024 s     0.72 s     0 / -
+small/drifted      19/19      19/19     yes / yes  0.027 s     0.83 s     4e-28 / -
+1M/same            19/19      19/19     no / no    1.22 s      43.1 s     4e-14 / 1.6e-4
+1M/drifted         19/19      19/19     no / no    0.88 s      48.1 s     3e-17 / 3.1e-5
+=================  =========  ========  =========  ==========  =========  =====================
+
+(~ = a column mlctl's profile keeps as a quantile sketch; the dataset verdict of
+1M/drifted is "no" on both sides: 9 of 19 columns drifted, under the 0.5 share.) The
+profile of the 1M-row reference took 0.7-0.9 s to build and is 17 KB. PSI: with
+``bins="sturges"`` mlctl equals Evidently on exact columns (e.g. tenure 0.16989 both)
+and is within 6e-3 on sketched ones; with the 30 bins of protocols.md it differs a
+lot (tenure 0.826 vs 0.170), and on 1,000 rows of *undrifted* data MonthlyCharges
+gets PSI 0.107 (≥ 0.1: drift) with 30 bins, 0.013 with Sturges.
+
+Usage::
+
+    .venv/bin/python benchmarks/drift_vs_evidently.py                  # ~12 min on 2 cores
+    .venv/bin/python benchmarks/drift_vs_evidently.py --quick          # 100k rows, ~1 min
+    .venv/bin/python benchmarks/drift_vs_evidently.py --evidently-venv ~/.cache/ev07 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mlctl.monitor.drift import DriftOptions, dataset_drift  # noqa: E402
+from mlctl.monitor.profile import ReferenceProfile, build_profile  # noqa: E402
+
+TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+NUMERIC = ["tenure", "MonthlyCharges", "TotalCharges"]
+CATEGORICAL = [
+    "SeniorCitizen", "gender", "Partner", "Dependents", "PhoneService", "MultipleLines",
+    "InternetService", "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport",
+    "StreamingTV", "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod",
+]  # fmt: skip
+REQUIREMENTS = ["evidently>=0.7,<0.8", "pandas<3", "pyarrow"]
+
+# Runs in the Evidently venv: argv = ref.parquet cur.parquet spec.json out.json
+EVIDENTLY_RUNNER = r"""
+import json, statistics, sys, time, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+import evidently
+
+NAMES = {"K-S p_value": "ks", "chi-square p_value": "chisquare", "Z-test p_value": "z",
+         "Wasserstein distance (normed)": "wasserstein", "Jensen-Shannon distance": "jensenshannon",
+         "PSI": "psi", "Kullback-Leibler divergence": "kl_div"}
+ref_path, cur_path, spec_path, out_path = sys.argv[1:]
+spec = json.load(open(spec_path))
+ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
+dd = DataDefinition(numerical_columns=spec["numeric"], categorical_columns=spec["categorical"])
+out = {"version": evidently.__version__, "pandas": pd.__version__}
+for label, method, repeats in spec["runs"]:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        report = Report([DataDriftPreset(method=method)], include_tests=True)
+        snap = report.run(Dataset.from_pandas(cur, data_definition=dd),
+                          Dataset.from_pandas(ref, data_definition=dd))
+        times.append(time.perf_counter() - t)
+    d = snap.dict()
+    cols, dataset = {}, {}
+    for m in d["metrics"]:
+        cfg = m["config"]
+        if cfg["type"].endswith("ValueDrift"):
+            cols[cfg["column"]] = {"test": NAMES.get(cfg["method"], cfg["method"]),
+                                   "threshold": cfg["threshold"], "score": m["value"]}
+        elif cfg["type"].endswith("DriftedColumnsCount"):
+            dataset = dict(m["value"])
+    for t in d["tests"]:
+        params = t["metric_config"]["params"]
+        if params["type"].endswith("ValueDrift"):
+            cols[params["column"]]["drifted"] = t["status"] == "FAIL"
+        elif params["type"].endswith("DriftedColumnsCount"):
+            dataset["drift"] = t["status"] == "FAIL"
+    out[label] = {"columns": cols, "dataset": dataset, "seconds": statistics.median(times)}
+json.dump(out, open(out_path, "w"))
+"""
+
+
+# ------------------------------------------------------------------------ data
+
+
+def telco() -> pd.DataFrame:
+    """The recipe's input columns as the model reads them."""
+    raw = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
+    df = pd.DataFrame({c: pd.to_numeric(raw[c].str.strip(), errors="coerce") for c in NUMERIC})
+    for c in CATEGORICAL:
+        df[c] = raw[c].astype(object)
+    return df
+
+
+def drifted(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """Month-to-month and fibre customers over-represented, charges up, tenure down."""
+    weight = np.where(df["Contract"] == "Month-to-month", 3.0, 1.0)
+    weight *= np.where(df["InternetService"] == "Fiber optic", 2.0, 1.0)
+    out = df.sample(n, replace=True, weights=weight, random_state=seed).reset_index(drop=True)
+    out["MonthlyCharges"] = (out["MonthlyCharges"] * 1.08).round(2)
+    out["tenure"] = (out["tenure"] - 3).clip(lower=0)
+    return out
+
+
+def scenarios(df: pd.DataFrame, big: int) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    order = np.random.default_rng(0).permutation(len(df))
+    small_ref = df.iloc[order[:1000]].reset_index(drop=True)
+    rest = df.iloc[order[1000:]].reset_index(drop=True)
+    big_ref = df.sample(big, replace=True, random_state=1).reset_index(drop=True)
+    label = f"{big // 1000}k" if big < 1_000_000 else f"{big // 1_000_000}M"
+    return [
+        ("small/same", small_ref, rest.sample(800, random_state=2).reset_index(drop=True)),
+        ("small/drifted", small_ref, drifted(rest, 800, 3)),
+        (
+            f"{label}/same",
+            big_ref,
+            df.sample(big, replace=True, random_state=4).reset_index(drop=True),
+        ),
+        (f"{label}/drifted", big_ref, drifted(df, big, 5)),
+    ]
+
+
+# ------------------------------------------------------------------------ sides
+
+
+def ensure_evidently(path: Path) -> tuple[Path | None, str]:
+    """The Python of a venv holding Evidently 0.7 (created if needed), or None and why."""
+    python = path / "bin" / "python"
+    check = [str(python), "-c", "import evidently, pandas; print(evidently.__version__)"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python, "reused"
+    try:
+        venv.EnvBuilder(with_pip=True, clear=True).create(path)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        res = subprocess.run([*pip, *REQUIREMENTS], capture_output=True, text=True)
+        if res.returncode != 0:
+            return None, f"pip install failed: {res.stderr.strip().splitlines()[-1:]}"
+        res = subprocess.run(check, capture_output=True, text=True)
+        if res.returncode != 0:
+            return None, f"evidently does not import: {res.stderr.strip().splitlines()[-1:]}"
+    except OSError as exc:
+        return None, f"cannot create a venv at {path}: {exc}"
+    return python, "installed"
+
+
+def run_evidently(python: Path, ref: Path, cur: Path, work: Path, repeats: int) -> dict:
+    spec = {
+        "numeric": NUMERIC,
+        "categorical": CATEGORICAL,
+        "runs": [["auto", None, repeats], ["psi", "psi", 1]],
+    }
+    (work / "spec.json").write_text(json.dumps(spec))
+    (work / "runner.py").write_text(EVIDENTLY_RUNNER)
+    out = work / "evidently.json"
+    cmd = [str(python), str(work / "runner.py"), str(ref), str(cur), str(work / "spec.json")]
+    res = subprocess.run([*cmd, str(out)], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"Evidently failed:\n{res.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def run_mlctl(ref: pd.DataFrame, cur: pd.DataFrame, repeats: int) -> dict:
+    dataset_drift(build_profile(ref.head(50), NUMERIC, CATEGORICAL), cur.head(50))  # warm-up
+    t = time.perf_counter()
+    profile = build_profile(ref, NUMERIC, CATEGORICAL)
+    build = time.perf_counter() - t
+    text = profile.to_json()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = dataset_drift(ReferenceProfile.from_json(text), cur)
+        times.append(time.perf_counter() - t)
+    psi = {
+        bins: dataset_drift(profile, cur, DriftOptions("psi", "psi", bins=bins))
+        for bins in (30, "sturges")
+    }
+    return {
+        "result": result,
+        "seconds": statistics.median(times),
+        "build_seconds": build,
+        "profile_bytes": len(text),
+        "psi": psi,
+    }
+
+
+def exact_scipy(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
+    """Evidently's default selection and formulas on the raw frames, with scipy (the
+    fallback when Evidently cannot be installed)."""
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
+    cols = {}
+    for name in NUMERIC + CATEGORICAL:
+        r, c = ref[name].dropna(), cur[name].dropna()
+        n_unique = pd.concat([r, c]).nunique()
+        keys = sorted(set(r) | set(c))
+        rc = r.value_counts().reindex(keys, fill_value=0).to_numpy(float)
+        cc = c.value_counts().reindex(keys, fill_value=0).to_numpy(float)
+        numeric = name in NUMERIC
+        if len(r) <= 1000 and numeric and n_unique > 5:
+            test, score = "ks", stats.ks_2samp(r, c).pvalue
+        elif len(r) <= 1000 and n_unique > 2:
+            test, score = "chisquare", stats.chisquare(cc, rc * len(c) / len(r)).pvalue
+        elif len(r) <= 1000:
+            p1, p2 = 1 - rc[0] / len(r), 1 - cc[0] / len(c)
+            pooled = (p1 * len(r) + p2 * len(c)) / (len(r) + len(c))
+            z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1 / len(r) + 1 / len(c)))
+            test, score = "z", 2 * (1 - stats.norm.cdf(abs(z)))
+        elif numeric and n_unique > 5:
+            test = "wasserstein"
+            score = stats.wasserstein_distance(r, c) / max(np.std(r), 0.001)
+        else:
+            test, score = "jensenshannon", jensenshannon(rc / len(r), cc / len(c))
+        threshold = 0.05 if test in ("ks", "chisquare", "z") else 0.1
+        drift = score <= threshold if test == "ks" else score < threshold
+        cols[name] = {
+            "test": test,
+            "score": float(score),
+            "threshold": threshold,
+            "drifted": bool(drift if test in ("ks", "chisquare", "z") else score >= threshold),
+        }
+    share = sum(c["drifted"] for c in cols.values()) / len(cols)
+    return {"auto": {"columns": cols, "dataset": {"share": share, "drift": share >= 0.5}}}
+
+
+# ---------------------------------------------------------------------- report
+
+
+def compare(name: str, ref: pd.DataFrame, cur: pd.DataFrame, ours: dict, theirs: dict) -> dict:
+    other = theirs.get("label", "evidently")
+    res = ours["result"]
+    print(f"\n## {name}: reference {len(ref):,} rows, current {len(cur):,} rows")
+    head = f"{'column':<17} {'test ours/' + other[:9]:<28} {'ours':>11} {other[:11]:>11} {'|diff|':>9}  drift"
+    print(head)
+    print("-" * len(head))
+    agree_test = agree_drift = 0
+    diffs = {"exact": [], "sketch": []}
+    for col in res.columns:
+        ev = theirs["auto"]["columns"][col.column]
+        diff = abs(col.score - ev["score"]) if col.score is not None else float("nan")
+        diffs["sketch" if col.approximate else "exact"].append(diff)
+        agree_test += col.test == ev["test"]
+        agree_drift += col.drifted == ev["drifted"]
+        mark = "~" if col.approximate else " "
+        print(
+            f"{col.column:<17} {col.test + '/' + ev['test']:<28} {col.score:>11.4g}{mark}"
+            f"{ev['score']:>11.4g} {diff:>9.1e}  {_yn(col.drifted)}/{_yn(ev['drifted'])}"
+        )
+    n = len(res.columns)
+    ds = theirs["auto"]["dataset"]
+    print(
+        f"tests agree {agree_test}/{n}, verdicts agree {agree_drift}/{n}; max |diff| exact "
+        f"columns {_max(diffs['exact'])}, sketched (~) {_max(diffs['sketch'])}"
+    )
+    print(
+        f"dataset drift: ours {_yn(res.dataset_drift)} (share {res.share_drifted:.3f}), "
+        f"{other} {_yn(ds.get('drift'))} (share {ds.get('share', float('nan')):.3f})"
+    )
+    row = {
+        "scenario": name,
+        "ref_rows": len(ref),
+        "cur_rows": len(cur),
+        "tests_agree": agree_test,
+        "verdicts_agree": agree_drift,
+        "columns": n,
+        "max_diff_exact": max(diffs["exact"], default=None),
+        "max_diff_sketch": max(diffs["sketch"], default=None),
+        "dataset_drift": [res.dataset_drift, ds.get("drift")],
+        "ours_seconds": ours["seconds"],
+        "profile_build_seconds": ours["build_seconds"],
+        "profile_bytes": ours["profile_bytes"],
+    }
+    if "seconds" in theirs["auto"]:
+        ratio = theirs["auto"]["seconds"] / ours["seconds"]
+        print(
+            f"time: ours {ours['seconds']:.3f} s (profile built once at training: "
+            f"{ours['build_seconds']:.2f} s, {ours['profile_bytes'] / 1000:.0f} KB), "
+            f"evidently {theirs['auto']['seconds']:.2f} s -> evidently/ours {ratio:.0f}x"
+        )
+        row.update(evidently_seconds=theirs["auto"]["seconds"], ratio=ratio)
+    if "psi" in theirs:
+        row["psi"] = psi_table(ours, theirs)
+    return row
+
+
+def psi_table(ours: dict, theirs: dict) -> list[dict[str, Any]]:
+    print(
+        f"PSI (numeric columns; categories agree exactly): {'ours 30 bins':>13} {'ours sturges':>13} {'evidently':>10}"
+    )
+    rows = []
+    for name in NUMERIC:
+        a = ours["psi"][30].column(name)
+        b = ours["psi"]["sturges"].column(name)
+        ev = theirs["psi"]["columns"][name]["score"]
+        print(f"  {name:<47} {a.statistic:>13.5f} {b.statistic:>13.5f} {ev:>10.5f}")
+        rows.append(
+            {"column": name, "ours_30": a.statistic, "ours_sturges": b.statistic, "evidently": ev}
+        )
+    cat = [
+        abs(ours["psi"][30].column(c).statistic - theirs["psi"]["columns"][c]["score"])
+        for c in CATEGORICAL
+    ]
+    print(f"  categorical columns: max |diff| {max(cat):.1e}")
+    return rows
+
+
+def _yn(value: Any) -> str:
+    return "?" if value is None else "yes" if value else "no"
+
+
+def _max(values: list[float]) -> str:
+    return f"{max(values):.1e}" if values else "-"
+
+
+# ------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--evidently-venv", type=Path, help="venv holding Evidently (kept)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the big case")
+    parser.add_argument("--quick", action="store_true", help="100,000 rows instead of 1M")
+    parser.add_argument("--repeats", type=int, default=3, help="timing runs (median)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    rows = 100_000 if args.quick else args.rows
+    with tempfile.TemporaryDirectory(prefix="drift-bench-") as tmp:
+        work = Path(tmp)
+        target = args.evidently_venv or work / "evidently-venv"
+        python, how = ensure_evidently(target.expanduser().resolve())
+        if python is None:
+            print(f"Evidently is not available ({how}); comparing with exact scipy instead")
+        else:
+            version = subprocess.run(
+                [str(python), "-c", "import evidently, pandas, scipy; print(evidently.__version__, pandas.__version__, scipy.__version__)"],
+                capture_output=True, text=True,
+            ).stdout.split()  # fmt: skip
+            print(
+                f"Evidently {version[0]} (pandas {version[1]}, scipy {version[2]}) in {target} "
+                f"({how}); mlctl: pandas {pd.__version__}, numpy {np.__version__}; "
+                f"{os.cpu_count()} CPUs"
+            )
+        df = telco()
+        out = []
+        for name, ref, cur in scenarios(df, rows):
+            ref.to_parquet(work / "ref.parquet")
+            cur.to_parquet(work / "cur.parquet")
+            ours = run_mlctl(ref, cur, args.repeats)
+            if python is None:
+                theirs = {"label": "scipy", **exact_scipy(ref, cur)}
+            else:
+                theirs = run_evidently(
+                    python, work / "ref.parquet", work / "cur.parquet", work, args.repeats
+                )
+            out.append(compare(name, ref, cur, ours, theirs))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -524,11 +524,14 @@ class Expression:
         Raises:
             ExpressionError: a column is missing or holds text, or a statistic is unknown.
         """
-        ctx = _Context(df, stats, self)
+        values = self.compute(_Context(df, stats, self), len(df))
+        return pd.Series(values, index=df.index, name=self.name or self.text)
+
+    def compute(self, ctx: _Context, n: int) -> np.ndarray:
+        """The float64 values of ``n`` rows, reading columns through ``ctx``."""
         with np.errstate(all="ignore"):  # inf/NaN are the documented results
             value = np.asarray(self._fn(ctx), dtype=np.float64)
-        values = np.array(np.broadcast_to(value, (len(df),)), dtype=np.float64)
-        return pd.Series(values, index=df.index, name=self.name or self.text)
+        return np.array(np.broadcast_to(value, (n,)), dtype=np.float64)
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r}, name={self.name!r})"

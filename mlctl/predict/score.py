@@ -9,6 +9,7 @@ the chunk; the caller, who reads the chunks in input order, shifts them.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mlctl.errors import DataError
+from mlctl.predict.compiled import FAST_MAX_ROWS, FastColumns, FastHead, frame_of
 from mlctl.predict.validate import InputColumn, check_chunk
 
 
@@ -56,7 +58,9 @@ class Scorer:
     :data:`FAST_MAX_ROWS` rows, but only after it gave exactly sklearn's output on a
     verification batch holding every known category, unseen and missing values; any
     input outside what was verified (another dtype, infinities, non-text categories)
-    takes sklearn's path, which also gives sklearn's errors.
+    takes sklearn's path, which also gives sklearn's errors. :meth:`columns` goes
+    further for the server: the whole head (coercion, derived features, columns) on
+    plain per-column lists, with no DataFrame (:class:`FastHead`).
 
     Args:
         pipeline: A fitted estimator, usually a Pipeline.
@@ -76,12 +80,43 @@ class Scorer:
         self.compiled = compiled
         self._fast: FastColumns | None = None
         self._fast_checked = False
+        self._heads: dict[frozenset[str], FastHead | None] = {}
 
     def __call__(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         if len(X) == 0:
             empty = np.asarray(self.classes)[:0] if self.classes else np.empty(0)
             return empty, np.empty((0, len(self.classes))) if self.has_proba else None
-        features = self._transform(X)
+        return self._predict(self._transform(X))
+
+    def columns(
+        self, names: Sequence[str], values: Mapping[str, Sequence[Any]], numeric: Collection[str]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Score column lists (numbers as floats or None): the server's micro-batches.
+
+        Up to :data:`FAST_MAX_ROWS` rows go through the verified :class:`FastHead`
+        when the pipeline has one for these number columns, else (and for any value
+        it does not handle exactly) through scikit-learn as a DataFrame.
+        """
+        n = len(values[names[0]]) if names else 0
+        head = self.fast_head(numeric) if 0 < n <= FAST_MAX_ROWS else None
+        if head is not None and _default_output():
+            try:
+                features = head(values, n)
+            except Exception:  # not verified for this input: sklearn decides (and raises)
+                features = None
+            if features is not None:
+                return self._predict(features)
+        return self(frame_of(names, values, numeric))
+
+    def fast_head(self, numeric: Collection[str]) -> FastHead | None:
+        """The verified compiled head for these number columns, or None (compiled once)."""
+        key = frozenset(numeric)
+        if key not in self._heads:
+            ok = self.compiled and self.head is not None
+            self._heads[key] = FastHead.compile(self.head, key) if ok else None
+        return self._heads[key]
+
+    def _predict(self, features: Any) -> tuple[np.ndarray, np.ndarray | None]:
         pred = np.asarray(self.tail.predict(features))
         proba = np.asarray(self.tail.predict_proba(features)) if self.has_proba else None
         return pred, proba
@@ -98,11 +133,7 @@ class Scorer:
     def _transform(self, X: pd.DataFrame) -> Any:
         if self.head is None:
             return X
-        if len(X) > FAST_MAX_ROWS or self.fast is None:
-            return self.head.transform(X)
-        from sklearn import get_config
-
-        if get_config()["transform_output"] != "default":
+        if len(X) > FAST_MAX_ROWS or self.fast is None or not _default_output():
             return self.head.transform(X)
         steps = self.head.steps
         for _, step in steps[:-1]:  # what Pipeline.transform does, minus its overhead
@@ -117,249 +148,11 @@ class Scorer:
             return columns.transform(X)
 
 
-# ------------------------------------------------------------- compiled columns
-FAST_MAX_ROWS = 1024  # above this, sklearn's vectorised path costs about the same
+def _default_output() -> bool:
+    """sklearn's ``transform_output`` is the default (a set_output config changes types)."""
+    from sklearn import get_config
 
-
-class _Unverified(Exception):
-    """Input the compiled path was not verified on: sklearn's path takes it."""
-
-
-class _Impute:
-    """SimpleImputer.transform (missing = NaN, no indicator) on a dense block."""
-
-    def __init__(self, imputer: Any, numeric: bool) -> None:
-        stats = np.asarray(imputer.statistics_)
-        if not _is_nan(imputer.missing_values) or imputer.add_indicator:
-            raise _Unverified
-        if numeric:
-            self.fill = stats.astype(np.float64)
-            if np.isnan(self.fill).any():
-                raise _Unverified
-        else:
-            self.fill = list(stats)
-            if any(not isinstance(v, str) for v in self.fill):
-                raise _Unverified
-        self.numeric = numeric
-
-    def __call__(self, X: Any) -> Any:
-        if self.numeric:
-            missing = np.isnan(X)
-            if missing.any():
-                X[missing] = np.broadcast_to(self.fill, X.shape)[missing]
-            return X
-        # object columns hold text or NaN here (checked when they were read)
-        return [
-            [fill if v != v else v for v in column]
-            for column, fill in zip(X, self.fill, strict=True)
-        ]
-
-
-class _Scale:
-    """StandardScaler / RobustScaler / MinMaxScaler.transform, the same float operations."""
-
-    def __init__(self, scaler: Any) -> None:
-        from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
-
-        self.ops: list[tuple[str, np.ndarray]] = []
-        if type(scaler) is StandardScaler:
-            if scaler.with_mean:
-                self.ops.append(("sub", scaler.mean_))
-            if scaler.with_std:
-                self.ops.append(("div", scaler.scale_))
-        elif type(scaler) is RobustScaler:
-            if scaler.with_centering:
-                self.ops.append(("sub", scaler.center_))
-            if scaler.with_scaling:
-                self.ops.append(("div", scaler.scale_))
-        elif type(scaler) is MinMaxScaler and not scaler.clip:
-            self.ops += [("mul", scaler.scale_), ("add", scaler.min_)]
-        else:
-            raise _Unverified
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        for op, value in self.ops:
-            if op == "sub":
-                X -= value
-            elif op == "div":
-                X /= value
-            elif op == "mul":
-                X *= value
-            else:
-                X += value
-        return X
-
-
-class _OneHot:
-    """OneHotEncoder.transform (dense; unknown categories ignored) of text columns."""
-
-    def __init__(self, encoder: Any) -> None:
-        unknown = encoder.handle_unknown in ("ignore", "infrequent_if_exist")
-        if (
-            not unknown
-            or encoder.sparse_output
-            or getattr(encoder, "drop_idx_", None) is not None
-            or getattr(encoder, "_infrequent_enabled", False)
-        ):
-            raise _Unverified
-        self.dtype = encoder.dtype
-        self.index: list[dict[str, int]] = []
-        offset = 0
-        for cats in encoder.categories_:
-            if any(not isinstance(c, str) for c in cats):
-                raise _Unverified
-            self.index.append({c: offset + k for k, c in enumerate(cats)})
-            offset += len(cats)
-        self.width = offset
-
-    def __call__(self, X: list[list[Any]]) -> np.ndarray:
-        n = len(X[0]) if X else 0
-        out = np.zeros((n, self.width), dtype=self.dtype)
-        rows, cols = [], []
-        for column, index in zip(X, self.index, strict=True):
-            for i, v in enumerate(column):
-                k = index.get(v) if type(v) is str else None
-                if k is not None:
-                    rows.append(i)
-                    cols.append(k)
-        out[rows, cols] = 1
-        return out
-
-
-class FastColumns:
-    """A fitted ColumnTransformer of imputers, scalers and one-hot encoders in numpy.
-
-    Built by :meth:`compile`, which returns None for anything else, or when the result
-    differs from the ColumnTransformer's own on the verification batch.
-    """
-
-    def __init__(self, ct: Any) -> None:
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder
-
-        if getattr(ct, "sparse_output_", False) or _output_set(ct):
-            raise _Unverified
-        self.names = list(getattr(ct, "feature_names_in_", []))
-        self.parts: list[tuple[list[str], bool, list[Any]]] = []
-        for name, transformer, columns in ct.transformers_:
-            if transformer == "drop" or (name == "remainder" and not len(columns)):
-                continue
-            if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-                raise _Unverified
-            if not columns:
-                continue
-            steps = (
-                [s for _, s in transformer.steps]
-                if isinstance(transformer, Pipeline)
-                else [transformer]
-            )
-            if any(_output_set(s) for s in [transformer, *steps]):
-                raise _Unverified
-            numeric = not isinstance(steps[-1], OneHotEncoder)
-            ops: list[Any] = []
-            for step in steps:
-                if isinstance(step, SimpleImputer) and type(step) is SimpleImputer:
-                    ops.append(_Impute(step, numeric))
-                elif isinstance(step, OneHotEncoder) and step is steps[-1]:
-                    ops.append(_OneHot(step))
-                elif numeric:
-                    ops.append(_Scale(step))
-                else:
-                    raise _Unverified
-            self.parts.append((columns, numeric, ops))
-        if not self.parts or not self.names:
-            raise _Unverified
-
-    @classmethod
-    def compile(cls, ct: Any) -> FastColumns | None:
-        """The compiled ``ct`` if it is supported and gives exactly its output."""
-        from sklearn.compose import ColumnTransformer
-
-        if type(ct) is not ColumnTransformer:
-            return None
-        try:
-            fast = cls(ct)
-            batch = fast.verification_batch(ct)
-            expected = np.asarray(ct.transform(batch))
-            got = fast(batch)
-        except Exception:
-            return None
-        same = (
-            got.dtype == expected.dtype
-            and got.shape == expected.shape
-            and np.array_equal(got, expected, equal_nan=True)
-        )
-        return fast if same else None
-
-    def verification_batch(self, ct: Any) -> pd.DataFrame:
-        """Every known category, an unseen one and NaN in each text column; typical,
-        extreme and missing values in each number column."""
-        text: dict[str, list[Any]] = {}
-        for columns, numeric, ops in self.parts:
-            if numeric:
-                continue
-            encoder = ops[-1]
-            for column, index in zip(columns, encoder.index, strict=True):
-                text[column] = [*index, "__mlctl_unseen__", np.nan]
-        n = max([len(v) for v in text.values()] + [8])
-        numbers = [0.0, 1.0, -1.5, 1e6, -1e-6, np.nan, 3.25, 42.0]
-        data = {}
-        for name in self.names:
-            if name in text:
-                values = text[name]
-                # A Series keeps the object dtype (an array would be inferred as str).
-                data[name] = pd.Series([values[i % len(values)] for i in range(n)], dtype=object)
-            else:
-                data[name] = pd.Series([numbers[i % len(numbers)] for i in range(n)])
-        return pd.DataFrame(data, columns=self.names)
-
-    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        if list(frame.columns) != self.names:
-            raise _Unverified
-        blocks = []
-        for columns, numeric, ops in self.parts:
-            block: Any = _numbers(frame, columns) if numeric else _texts(frame, columns)
-            for op in ops:
-                block = op(block)
-            blocks.append(block)
-        return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
-
-
-def _numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    arrays = []
-    for c in columns:
-        values = frame[c].to_numpy()
-        if values.dtype.kind not in "fiu":
-            raise _Unverified
-        arrays.append(values)
-    block = np.column_stack(arrays).astype(np.float64)  # a new array: changed in place
-    if np.isinf(block).any():
-        raise _Unverified  # sklearn refuses infinities with its own message
-    return block
-
-
-def _texts(frame: pd.DataFrame, columns: list[str]) -> list[list[Any]]:
-    out = []
-    for c in columns:
-        series = frame[c]
-        if series.dtype != object:
-            raise _Unverified
-        values = series.tolist()
-        for v in values:
-            if type(v) is not str and not (type(v) is float and v != v):
-                raise _Unverified  # only text and NaN were verified
-        out.append(values)
-    return out
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
-
-
-def _output_set(estimator: Any) -> bool:
-    config = getattr(estimator, "_sklearn_output_config", None) or {}
-    return config.get("transform") not in (None, "default")
+    return get_config()["transform_output"] == "default"
 
 
 def label(value: Any) -> str:

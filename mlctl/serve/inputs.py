@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlctl.predict.compiled import frame_of
 from mlctl.predict.validate import InputColumn
 
 MAX_REPORTED = 20  # errors listed in one response; the count says how many in all
@@ -74,16 +75,7 @@ class Columns:
     ids: list[Any] = field(default_factory=list)  # the recipe's id column, if sent
 
     def frame(self) -> pd.DataFrame:
-        data = {
-            name: (
-                np.asarray(self.values[name], dtype=np.float64)
-                if name in self.numeric
-                else np.asarray(self.values[name], dtype=object)
-            )
-            for name in self.names
-        }
-        # The arrays are new and never changed afterwards: no need for pandas to copy them.
-        return pd.DataFrame(data, columns=self.names, copy=False)
+        return frame_of(self.names, self.values, self.numeric)
 
     @staticmethod
     def concat(parts: Sequence[Columns]) -> Columns:

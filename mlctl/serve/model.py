@@ -56,7 +56,7 @@ class ServedModel:
 
     def score(self, batch: Columns) -> Scored:
         """Score checked rows (one pass through the pipeline's transformers)."""
-        pred, proba = self.scorer(batch.frame())
+        pred, proba = self.scorer.columns(batch.names, batch.values, batch.numeric)
         values = pred.tolist()  # plain Python values, except in an object array
         predictions = [_plain(v) for v in values] if pred.dtype == object else values
         if proba is None:

@@ -18,7 +18,8 @@ from sklearn.preprocessing import (
 )
 
 from mlctl.features.build import build_pipeline
-from mlctl.predict.score import FastColumns, Scorer, _Unverified
+from mlctl.predict.compiled import FastColumns, _Unverified, frame_of
+from mlctl.predict.score import Scorer
 from mlctl.recipe.schema import Features
 
 pytestmark = pytest.mark.unit
@@ -130,3 +131,95 @@ def test_plain_column_transformer_pipelines(scaler) -> None:
         assert fast.fast is not None
         for frame in (X.head(1), X.head(50)):
             assert np.array_equal(fast(frame)[1], slow(frame)[1])
+
+
+# ------------------------------------------------------------ the whole head
+def as_lists(X: pd.DataFrame, numeric: set[str]) -> dict[str, list]:
+    """Columns as a request check gives them: floats/None for numbers, scalars else."""
+    out = {}
+    for name in X.columns:
+        values = X[name].astype(object).tolist()
+        if name in numeric:
+            values = [None if v is None or v != v else float(v) for v in values]
+        out[name] = values
+    return out
+
+
+ODD_TEXT = ["zzz", None, "u", " ", "", 3, 2.5, "x y", "v", 0, 1.0, " u "]
+ODD_NUMBER_TEXT = ["4", " 7 ", " ", None, "abc", "1e3", "-0", "nan", 12, 2.5, "1_000", "3"]
+
+
+def head_batches(X: pd.DataFrame, numeric: set[str]) -> list[dict[str, list]]:
+    n = len(ODD_TEXT)
+    odd = as_lists(X.head(n), numeric)
+    odd["c"] = ODD_TEXT
+    if "b" not in numeric:
+        odd["b"] = ODD_NUMBER_TEXT
+    odd["a"] = [None, 1e300, -0.0, 0.5, None, 3.0, -1e-9, 2.0, 1.0, 0.0, 7.5, None]
+    return [as_lists(X.head(1), numeric), as_lists(X.head(37), numeric), odd]
+
+
+@pytest.mark.parametrize("numeric", [{"a", "b", "s"}, {"a"}], ids=["numbers", "text"])
+def test_compiled_head_scores_exactly_like_sklearn(numeric: set[str]) -> None:
+    pipe, X = recipe_pipeline()
+    fast, slow = Scorer(pipe), Scorer(pipe, compiled=False)
+    head = fast.fast_head(numeric)
+    assert head is not None
+    names = list(X.columns)
+    for values in head_batches(X, numeric):
+        frame = frame_of(names, values, numeric)
+        n = len(values["a"])
+        assert np.array_equal(head(values, n), pipe[:-1].transform(frame), equal_nan=True)
+        got, want = fast.columns(names, values, numeric), slow(frame)
+        assert np.array_equal(got[0], want[0])
+        assert np.array_equal(got[1], want[1])  # bit for bit
+
+
+def test_head_values_it_does_not_handle_take_sklearns_path() -> None:
+    pipe, X = recipe_pipeline()
+    numeric = {"a", "b"}
+    fast, slow = Scorer(pipe), Scorer(pipe, compiled=False)
+    names = list(X.columns)
+    values = as_lists(X.head(3), numeric)
+    values["s"] = [True, 0, "1"]  # pandas reads booleans its own way
+    with pytest.raises(_Unverified):
+        fast.fast_head(numeric)(values, 3)
+    got = fast.columns(names, values, numeric)
+    want = slow(frame_of(names, values, numeric))
+    assert np.array_equal(got[1], want[1])
+    values = as_lists(X.head(3), numeric)
+    values["a"] = [np.inf, 1.0, 2.0]
+    for scorer in (fast, slow):  # sklearn's own error, not a silent answer
+        with pytest.raises(ValueError, match="[Ii]nfinity"):
+            scorer.columns(names, values, numeric)
+
+
+def test_int_coercion_in_the_compiled_head() -> None:
+    X, y = data()
+    features = Features(numeric=["a", "b"], categorical=["c"])
+    types = {"a": "float", "b": "int", "c": "category"}
+    pipe = build_pipeline(features, types, LogisticRegression()).fit(X.drop(columns="s"), y)
+    numeric = {"a", "b"}
+    head = Scorer(pipe).fast_head(numeric)
+    assert head is not None
+    values = {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 2.5, np.inf, None], "c": ["u", "v", "w", None]}
+    frame = frame_of(["a", "b", "c"], values, numeric)
+    assert np.array_equal(head(values, 4), pipe[:-1].transform(frame), equal_nan=True)
+
+
+def test_other_heads_are_not_compiled_and_still_score() -> None:
+    X, y = data()
+    features = Features(numeric=["a"], categorical=["c"])
+    for types in ({"a": "float", "c": "category", "b": "bool"}, {"a": "float", "b": "datetime"}):
+        pipe = build_pipeline(features, types, LogisticRegression()).fit(X, y)
+        scorer = Scorer(pipe)
+        assert scorer.fast_head({"a", "s"}) is None, types
+        values = as_lists(X.head(4), {"a", "s"})
+        got = scorer.columns(list(X.columns), values, {"a", "s"})
+        assert np.array_equal(
+            got[1], pipe.predict_proba(frame_of(list(X.columns), values, {"a", "s"}))
+        )
+    pre = ColumnTransformer([("num", StandardScaler(), ["a", "b"])])
+    pipe = Pipeline([("pre", pre), ("model", LogisticRegression())]).fit(X, y)
+    assert Scorer(pipe).fast_head({"a", "b"}) is None
+    assert Scorer(pipe, compiled=False).fast_head({"a", "b"}) is None

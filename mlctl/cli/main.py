@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -416,6 +417,12 @@ def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
     from mlctl.serve import prepare
     from mlctl.serve.server import run_server
 
+    if recipe and "=" in recipe and not Path(recipe).exists():
+        raise click.UsageError(
+            f"'{recipe}' is an override, and overrides need a RECIPE first: "
+            f"mlctl serve RECIPE {recipe}"
+            + ("; with --model alone, use the options (--port, --workers ...)" if reference else "")
+        )
     loaded = load_recipe(recipe, list(overrides)) if recipe else None
     if overrides and not recipe:
         raise click.UsageError("overrides need a RECIPE")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import io
 import json
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, get, head, post
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -49,6 +50,7 @@ from mlctl.serve.inputs import (
 )
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.model import Scored
+from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, MlflowOperation, errors
 from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
@@ -155,15 +157,20 @@ async def _score(
     batch: Columns,
     records: list[dict[str, Any]],
     route: str,
+    idempotency_key: str | None = None,
 ) -> tuple[Slot, str, Any, list[str], str, float]:
-    """Score, log and wait for the commit; returns what the response needs."""
+    """Score, log and wait for the commit; returns what the response needs.
+
+    With an ``Idempotency-Key`` the request id is derived from the key, so a client's
+    retry of a request whose answer it lost maps to the same log rows (kept once)."""
     if state.champion is None:
         raise _unavailable(state)
     started = time.perf_counter()
     slot, variant = state.choose(batch, records)
     timeout = state.settings.request_timeout_seconds
     try:
-        scored = await asyncio.wait_for(_cached_or_scored(state, slot, batch, records), timeout)
+        async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task
+            scored = await _cached_or_scored(state, slot, batch, records)
     except Overloaded as exc:
         state.metrics.rows_dropped.labels("overload").inc(batch.rows)
         raise ApiError(
@@ -180,7 +187,11 @@ async def _score(
         raise ApiError(
             422, "UNSCORABLE_INPUT", f"the model cannot score these rows: {first}"
         ) from None
-    request_id = uuid.uuid4().hex
+    if idempotency_key is None:
+        request_id = uuid.uuid4().hex
+    else:
+        key = f"{state.model_name}\0{idempotency_key}".encode()
+        request_id = hashlib.sha256(key).hexdigest()[:32]
     ids = [f"{request_id}-{i}" for i in range(batch.rows)]
     now = time.time()
     latency_ms = (time.perf_counter() - started) * 1000
@@ -200,7 +211,8 @@ async def _score(
     )
     state.metrics.log_queue.inc()
     try:
-        await asyncio.wait_for(asyncio.wrap_future(state.log.write(rows)), timeout)
+        async with asyncio.timeout(timeout):
+            await asyncio.wrap_future(state.log.write(rows))
     except (LogUnavailable, TimeoutError) as exc:
         state.metrics.log_failed.inc(len(rows))
         message = str(exc) or "the prediction log did not commit in time"
@@ -305,6 +317,24 @@ def _invalid(exc: InvalidInput) -> ApiError:
     )
 
 
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The client's ``Idempotency-Key`` header: 1-200 printable ASCII characters."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not (key.isascii() and key.isprintable()):
+        raise ApiError(
+            400,
+            "BAD_REQUEST",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+        )
+    return key
+
+
 def _auth(request: Request) -> None:
     key = _state(request).api_key
     if not key:
@@ -323,7 +353,7 @@ def _auth(request: Request) -> None:
 
 
 # -------------------------------------------------------------------- routes
-@post("/predict", summary="Score rows", status_code=200)
+@post("/predict", summary="Score rows", status_code=200, responses=errors(*SCORING_ERRORS))
 async def predict(request: Request, data: PredictRequest | None = None) -> Response:
     """Rows in (``records`` or ``columns``); per row the prediction, class probabilities
     and a request id; the model name and version; committed to the log before 200."""
@@ -351,7 +381,9 @@ async def predict(request: Request, data: PredictRequest | None = None) -> Respo
         raise _invalid(exc) from None
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
-    slot, variant, scored, ids, request_id, now = await _score(state, batch, records, "predict")
+    slot, variant, scored, ids, request_id, now = await _score(
+        state, batch, records, "predict", _idempotency_key(request)
+    )
     out = []
     for i in range(batch.rows):
         row: dict[str, Any] = {"request_id": ids[i], "prediction": scored.predictions[i]}
@@ -377,7 +409,13 @@ def _version_headers(slot: Slot, request_id: str) -> dict[str, str]:
     }
 
 
-@post("/invocations", summary="MLflow scoring protocol", status_code=200)
+@post(
+    "/invocations",
+    summary="MLflow scoring protocol",
+    status_code=200,
+    operation_class=MlflowOperation,
+    responses=errors(*SCORING_ERRORS),
+)
 async def invocations(request: Request) -> Response:
     """``mlflow models serve``'s protocol: ``dataframe_split``, ``dataframe_records``,
     ``instances`` or ``inputs`` (JSON), or ``text/csv``; answers ``{"predictions": [...]}``."""
@@ -399,7 +437,9 @@ async def invocations(request: Request) -> Response:
         raise _invalid(exc) from None
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
-    slot, _, scored, _, request_id, _ = await _score(state, batch, records, "invocations")
+    slot, _, scored, _, request_id, _ = await _score(
+        state, batch, records, "invocations", _idempotency_key(request)
+    )
     return _json({"predictions": scored.predictions}, headers=_version_headers(slot, request_id))
 
 
@@ -482,7 +522,12 @@ def _csv_records(body: bytes) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
-@post("/feedback", summary="Ground truth for earlier predictions", status_code=200)
+@post(
+    "/feedback",
+    summary="Ground truth for earlier predictions",
+    status_code=200,
+    responses=errors(*SCORING_ERRORS),
+)
 async def feedback(request: Request, data: FeedbackRequest | None = None) -> Response:
     """Labels by request id (one, or a ``feedback`` list); idempotent. Ids the log does
     not hold are kept aside and counted."""
@@ -520,6 +565,11 @@ async def health() -> Response:
     return _json({"status": "ok"})
 
 
+@head("/health", summary="Liveness (status only)")
+async def health_head() -> None:
+    """As ``GET /health``, without a body (for probes that send HEAD)."""
+
+
 @get("/ready", summary="Readiness")
 async def ready(request: Request) -> Response:
     """200 when the model is loaded and the log writable; 503 while loading or draining."""
@@ -528,7 +578,15 @@ async def ready(request: Request) -> Response:
     return _json(body, 200 if ok else 503, None if ok else {"Retry-After": "2"})
 
 
-@get("/model", summary="The served model")
+@head("/ready", summary="Readiness (status only)", responses=errors(503))
+async def ready_head(request: Request) -> None:
+    """As ``GET /ready``: 200, or 503 (not ready), without a body."""
+    ok, _ = _state(request).ready()
+    if not ok:
+        raise _unavailable(_state(request))
+
+
+@get("/model", summary="The served model", responses=errors(503))
 async def model_info(request: Request) -> Response:
     """Name, version, aliases, features with types, training metrics, gate verdict."""
     state = _state(request)
@@ -548,7 +606,12 @@ async def metrics(request: Request) -> Response:
     return Response(state.metrics.render(), media_type=METRICS_TYPE, status_code=200)
 
 
-@post("/admin/reload", summary="Reload the aliased versions now (admin)", status_code=200)
+@post(
+    "/admin/reload",
+    summary="Reload the aliased versions now (admin)",
+    status_code=200,
+    responses=errors(401, 404),
+)
 async def admin_reload(request: Request) -> Response:
     _auth(request)
     state = _state(request)
@@ -609,17 +672,21 @@ def _oip_meta(slot: Slot) -> dict[str, Any]:
     }
 
 
-@get("/v2/models/{name:str}", summary="OIP model metadata")
+@get("/v2/models/{name:str}", summary="OIP model metadata", responses=errors(404, 503))
 async def v2_model(request: Request, name: str) -> Response:
     return _json(_oip_meta(_oip_model(request, name, None)))
 
 
-@get("/v2/models/{name:str}/versions/{version:str}", summary="OIP model version metadata")
+@get(
+    "/v2/models/{name:str}/versions/{version:str}",
+    summary="OIP model version metadata",
+    responses=errors(404, 503),
+)
 async def v2_model_version(request: Request, name: str, version: str) -> Response:
     return _json(_oip_meta(_oip_model(request, name, version)))
 
 
-@get("/v2/models/{name:str}/ready", summary="OIP model readiness")
+@get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404))
 async def v2_model_ready(request: Request, name: str) -> Response:
     state = _state(request)
     if name != state.model_name:
@@ -627,7 +694,11 @@ async def v2_model_ready(request: Request, name: str) -> Response:
     return _json({"name": name, "ready": state.champion is not None})
 
 
-@get("/v2/models/{name:str}/versions/{version:str}/ready", summary="OIP model version readiness")
+@get(
+    "/v2/models/{name:str}/versions/{version:str}/ready",
+    summary="OIP model version readiness",
+    responses=errors(404),
+)
 async def v2_model_version_ready(request: Request, name: str, version: str) -> Response:
     state = _state(request)
     if name != state.model_name:
@@ -640,6 +711,8 @@ async def v2_model_version_ready(request: Request, name: str, version: str) -> R
     "/v2/models/{name:str}/infer",
     summary="OIP inference (tabular, one input per column)",
     status_code=200,
+    operation_class=InferOperation,
+    responses=errors(*SCORING_ERRORS, 404, 409),
 )
 async def v2_infer(request: Request, name: str) -> Response:
     return await _v2_infer(request, name, None)
@@ -649,6 +722,8 @@ async def v2_infer(request: Request, name: str) -> Response:
     "/v2/models/{name:str}/versions/{version:str}/infer",
     summary="OIP inference of a version",
     status_code=200,
+    operation_class=InferOperation,
+    responses=errors(*SCORING_ERRORS, 404, 409),
 )
 async def v2_infer_version(request: Request, name: str, version: str) -> Response:
     return await _v2_infer(request, name, version)
@@ -687,7 +762,9 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
     records = [{k: columns[k][i] for k in keys} for i in range(batch.rows)]
     if version is not None and slot is not state.champion:
         raise ApiError(409, "NOT_ROUTABLE", "only the champion version answers inference")
-    answered, _, scored, _, request_id, _ = await _score(state, batch, records, "v2")
+    answered, _, scored, _, request_id, _ = await _score(
+        state, batch, records, "v2", _idempotency_key(request)
+    )
     m = answered.model
     outputs = [
         {
@@ -863,8 +940,12 @@ def _media_type_middleware(app: Any) -> Any:
 
 
 # -------------------------------------------------------------------- factory
-def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
-    """The app for one server process (see the module docstring)."""
+def create_app(config: ServeConfig, registry: Any = None, load_first: bool = False) -> Litestar:
+    """The app for one server process (see the module docstring).
+
+    ``load_first``: the lifespan returns (and the server starts listening) only once
+    the model was loaded; for a worker started beside others that already serve, so
+    that no connection reaches it while it loads."""
     settings = Serve.model_validate(config.settings)
 
     @contextlib.asynccontextmanager
@@ -895,6 +976,8 @@ def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
         app.state.serve = state
         _announce_shutdown_on_signals()
         loader = asyncio.get_running_loop().create_task(state.load_initial())
+        if load_first:
+            await asyncio.shield(loader)
         state.start_polling()
         try:
             yield
@@ -912,7 +995,9 @@ def create_app(config: ServeConfig, registry: Any = None) -> Litestar:
             invocations,
             feedback,
             health,
+            health_head,
             ready,
+            ready_head,
             model_info,
             metrics,
             admin_reload,
@@ -968,6 +1053,12 @@ def _announce_shutdown_on_signals() -> None:
         signal.signal(sig, handler)
 
 
+LOAD_FIRST_ENV = "MLCTL_SERVE_LOAD_FIRST"
+
+
 def app_from_env() -> Litestar:
     """Uvicorn's factory in each worker process: the config comes from the parent."""
-    return create_app(ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]))
+    load_first = os.environ.get(LOAD_FIRST_ENV) == "1"
+    return create_app(
+        ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]), load_first=load_first
+    )

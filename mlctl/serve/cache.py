@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -60,7 +61,16 @@ class MemoryCache:
 
 
 class RedisCache:
-    """Entries in Redis, shared by every worker, expiring after ``ttl`` seconds."""
+    """Entries in Redis, shared by every worker, expiring after ``ttl`` seconds.
+
+    Redis is an optimisation, never a dependency: any error or timeout (0.5 s) reads as
+    a miss. After an error the cache is skipped for a while (1 s, doubling up to 30 s
+    while errors go on, reset by a success), so a hung or unreachable Redis costs a
+    request at most one timeout per back-off period, not one per request.
+    """
+
+    BACKOFF_FIRST = 1.0
+    BACKOFF_MAX = 30.0
 
     def __init__(self, url: str, ttl: int) -> None:
         import redis.asyncio as redis
@@ -69,13 +79,33 @@ class RedisCache:
         self.ttl = ttl
         self.client = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.errors = 0
+        self.skipped = 0  # calls answered without Redis during a back-off
+        self._backoff = 0.0
+        self._skip_until = 0.0
+
+    def _skipping(self) -> bool:
+        if time.monotonic() < self._skip_until:
+            self.skipped += 1
+            return True
+        return False
+
+    def _failed(self) -> None:
+        self.errors += 1
+        self._backoff = min(self.BACKOFF_MAX, max(self.BACKOFF_FIRST, self._backoff * 2))
+        self._skip_until = time.monotonic() + self._backoff
+
+    def _worked(self) -> None:
+        self._backoff = 0.0
 
     async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        if self._skipping():
+            return [None] * len(keys)
         try:
             raw = await self.client.mget(list(keys))
         except Exception:
-            self.errors += 1
+            self._failed()
             return [None] * len(keys)
+        self._worked()
         entries: list[Entry | None] = []
         for r in raw:
             entry = None if r is None else _decode(r)
@@ -84,13 +114,17 @@ class RedisCache:
         return entries
 
     async def set_many(self, items: Sequence[tuple[str, Entry]]) -> None:
+        if self._skipping():
+            return
         try:
             pipe = self.client.pipeline(transaction=False)
             for key, value in items:
                 pipe.set(key, json.dumps(value, default=str), ex=self.ttl)
             await pipe.execute()
         except Exception:
-            self.errors += 1
+            self._failed()
+            return
+        self._worked()
 
     async def ping(self) -> None:
         await self.client.ping()

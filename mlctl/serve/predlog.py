@@ -6,8 +6,12 @@ it their rows and wait; the thread commits whatever has arrived as ONE transacti
 committed, and many concurrent requests share one commit.
 
 Backends: SQLite (WAL, ``synchronous=NORMAL``: a committed transaction survives a
-crash or ``kill -9`` of the process, not a power cut; a busy timeout so several
-worker processes can share the file) and PostgreSQL (psycopg 3). Rows are keyed by
+crash or ``kill -9`` of the process, not a power cut). Several worker processes
+share the file: their writers take turns through an OS file lock held for each
+write transaction, because SQLite's own busy handler sleeps and polls (1, 2, 5,
+10 ... 100 ms) and under load those sleeps were the service's p99; a lock waiter
+is woken the moment the lock is free, and the kernel drops the lock of a killed
+process and PostgreSQL (psycopg 3). Rows are keyed by
 the per-row request id (``UNIQUE``), so a retried insert is a no-op; a PostgreSQL
 connection that was lost (restart, fail-over, a proxy's idle timeout) is opened
 again and the write retried once. A request that gave up waiting (its timeout
@@ -19,7 +23,7 @@ aside in ``feedback_orphans`` and counted, never dropped.
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 import queue
 import sqlite3
 import threading
@@ -29,6 +33,13 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -44,7 +55,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     probabilities TEXT,
     latency_ms   REAL
 );
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+-- (ts, request_id): the monitor pages through a window in this order.
+CREATE INDEX IF NOT EXISTS predictions_ts_id ON predictions (ts, request_id);
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT PRIMARY KEY,
     label      TEXT NOT NULL,
@@ -72,7 +84,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     probabilities TEXT,
     latency_ms   DOUBLE PRECISION
 );
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+-- (ts, request_id): the monitor pages through a window in this order.
+CREATE INDEX IF NOT EXISTS predictions_ts_id ON predictions (ts, request_id);
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT PRIMARY KEY,
     label      TEXT NOT NULL,
@@ -101,6 +114,9 @@ COLUMNS = (
 )
 
 
+_PROBE = object()  # a queue item: check the database (see PredictionLog.healthy)
+
+
 class LogUnavailable(Exception):
     """The prediction log cannot be opened or written (the server answers 503)."""
 
@@ -109,6 +125,11 @@ class LogUnavailable(Exception):
 class FeedbackResult:
     accepted: int  # joined to a logged prediction (new or repeated)
     unknown: list[str]  # ids the log does not hold: kept in feedback_orphans
+
+
+# Compact JSON; anything JSON has no type for is written as its text, NaN as null
+# (strict JSON, so any reader, PostgreSQL's jsonb and msgspec included, can parse it).
+_encoder = msgspec.json.Encoder(enc_hook=str)
 
 
 def rows_for(
@@ -125,6 +146,7 @@ def rows_for(
     latency_ms: float,
 ) -> list[tuple]:
     """Log rows (tuples in :data:`COLUMNS` order) for one scored request."""
+    encode = _encoder.encode
     out = []
     for i, rid in enumerate(request_ids):
         out.append(
@@ -135,10 +157,10 @@ def rows_for(
                 model_name,
                 model_version,
                 variant,
-                json.dumps(inputs[i], separators=(",", ":"), default=str),
+                encode(inputs[i]).decode(),
                 None if predictions[i] is None else str(predictions[i]),
                 scores[i],
-                None if probabilities is None else json.dumps(probabilities[i]),
+                None if probabilities is None else encode(probabilities[i]).decode(),
                 latency_ms,
             )
         )
@@ -159,7 +181,10 @@ class PredictionLog:
         self.failed_rows = 0
         self.commits = 0
         self.last_error: str | None = None
+        self.failing = False  # the last write (or probe) failed: see healthy()
+        self._probe_queued = False
         self._lock = threading.Lock()  # feedback and reads share the writer's connection
+        self._turns: int | None = None  # SQLite: the file lock writers take turns on
 
     # ------------------------------------------------------------- lifecycle
     def open(self) -> None:
@@ -189,6 +214,9 @@ class PredictionLog:
                 self._conn.close()
             finally:
                 self._conn = None
+        if self._turns is not None:
+            os.close(self._turns)
+            self._turns = None
 
     @property
     def display_url(self) -> str:
@@ -217,11 +245,27 @@ class PredictionLog:
         self._queue.put((rows, fut))
         return fut
 
+    def healthy(self) -> bool:
+        """The writer runs and its last write succeeded (readiness).
+
+        While failing (e.g. PostgreSQL is down), each call asks the writer for a probe
+        (``SELECT 1``, reconnecting if the connection was lost), so that a server with no
+        traffic also notices when the database is back."""
+        if not self.writable():
+            return False
+        if self.failing and not self._probe_queued:
+            self._probe_queued = True
+            self._queue.put(_PROBE)
+        return not self.failing
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
+            if item is _PROBE:
+                self._probe()
+                continue
             batch = [item]
             size = len(item[0])
             stop = False
@@ -233,6 +277,9 @@ class PredictionLog:
                 if more is None:
                     stop = True
                     break
+                if more is _PROBE:  # the commit below probes as well
+                    self._probe_queued = False
+                    continue
                 batch.append(more)
                 size += len(more[0])
             try:
@@ -258,16 +305,36 @@ class PredictionLog:
             return
         self.committed_rows += len(rows)
         self.commits += 1
+        self.failing = False
         for _, fut in live:
             fut.set_result(len(rows))
 
     def _fail(self, batch: list[tuple[list[tuple], Future]], exc: Exception) -> None:
         self.failed_rows += sum(len(rows) for rows, _ in batch)
         self.last_error = f"{type(exc).__name__}: {exc}"
+        self.failing = True
         error = LogUnavailable(f"the prediction could not be logged: {exc}")
         for _, fut in batch:
             with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
                 fut.set_exception(error)
+
+    def _probe(self) -> None:
+        self._probe_queued = False
+        try:
+            with self._lock:
+                self._reconnecting(self._ping)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.failing = False
+
+    def _ping(self) -> None:
+        if self.kind == "postgresql":
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            self._conn.rollback()
+        else:
+            self._conn.execute("SELECT 1").fetchall()
 
     # ---------------------------------------------------------------- backend
     def _connect(self) -> Any:
@@ -281,7 +348,21 @@ class PredictionLog:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
+        if fcntl is not None and self._turns is None:
+            self._turns = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o644)
         return conn
+
+    @contextlib.contextmanager
+    def _write_turn(self) -> Any:
+        """Hold the writers' file lock (SQLite) around one write transaction."""
+        if self._turns is None:
+            yield
+            return
+        fcntl.flock(self._turns, fcntl.LOCK_EX)  # blocks without the GIL; no polling
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turns, fcntl.LOCK_UN)
 
     def _reconnecting(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``; if the connection was lost (the database restarted, a proxy
@@ -326,13 +407,15 @@ class PredictionLog:
             return
         marks = ", ".join(["?"] * len(COLUMNS))
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(f"INSERT OR IGNORE INTO predictions ({cols}) VALUES ({marks})", rows)
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
+        with self._write_turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                sql = f"INSERT OR IGNORE INTO predictions ({cols}) VALUES ({marks})"
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
 
     # --------------------------------------------------------------- feedback
     def feedback(self, items: Sequence[tuple[str, str]]) -> FeedbackResult:
@@ -402,26 +485,27 @@ class PredictionLog:
                 raise
             return
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if good:
-                conn.executemany(
-                    "INSERT INTO feedback (request_id, label, ts) VALUES (?, ?, ?) "
-                    "ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
-                    "ts = excluded.ts",
-                    good,
-                )
-            if orphans:
-                conn.executemany(
-                    "INSERT INTO feedback_orphans (request_id, label, ts) VALUES (?, ?, ?) "
-                    "ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
-                    "ts = excluded.ts, seen = seen + 1",
-                    orphans,
-                )
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
+        with self._write_turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if good:
+                    conn.executemany(
+                        "INSERT INTO feedback (request_id, label, ts) VALUES (?, ?, ?) "
+                        "ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
+                        "ts = excluded.ts",
+                        good,
+                    )
+                if orphans:
+                    conn.executemany(
+                        "INSERT INTO feedback_orphans (request_id, label, ts) VALUES (?, ?, ?) "
+                        "ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
+                        "ts = excluded.ts, seen = seen + 1",
+                        orphans,
+                    )
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
 
     def orphan_count(self) -> int:
         with self._lock:

@@ -1,5 +1,15 @@
 """Run the app under uvicorn: one process, or N worker processes sharing the port.
 
+With several workers on Linux each worker listens on its own ``SO_REUSEPORT``
+socket, so the kernel spreads connections evenly across them. uvicorn's default
+(one socket shared by all workers) lets whichever worker wakes first accept every
+pending connection: measured here, a load of 64 keep-alive clients all landed on
+one of two workers, so the second core did nothing and p99 doubled. A worker also
+starts listening only once its model is loaded, so no connection reaches a worker
+that is still loading. :class:`Supervisor` runs the workers: it restarts one
+that dies, gives up when a worker cannot start the app, and on SIGTERM/SIGINT asks
+every worker to drain.
+
 Before any worker starts, math libraries are pinned to one thread per process
 (``OMP_NUM_THREADS`` & co.; measured here: two workers with default threading
 oversubscribe two cores and stall under load) and Prometheus' multiprocess directory
@@ -10,14 +20,20 @@ commits what it holds and the command exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
+import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from mlctl.serve.app import ServeConfig
+from mlctl.errors import MlctlError
+from mlctl.serve.app import LOAD_FIRST_ENV, ServeConfig
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -44,6 +60,128 @@ def pin_threads() -> None:
 
 def _graceful_exit(signum: int, frame: Any) -> None:
     raise SystemExit(0)
+
+
+def reuse_port_supported() -> bool:
+    """The kernel balances connections across ``SO_REUSEPORT`` listeners (Linux)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port that other workers of this user may bind too."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
+
+
+STARTUP_FAILED = 3  # a worker's exit code when its app did not start (e.g. no model)
+RESTARTS_PER_MINUTE = 5  # more crashes than this and the supervisor gives up
+
+
+def _worker_main(common: dict[str, Any], load_first: bool) -> None:
+    """One worker process: its own SO_REUSEPORT socket, the app from the environment.
+
+    A worker that replaces a dead one loads its model before it listens (``load_first``),
+    so the kernel sends it no connection while it could only answer 503."""
+    import uvicorn
+
+    _die_with_parent()
+    if load_first:
+        os.environ[LOAD_FIRST_ENV] = "1"
+    config = uvicorn.Config("mlctl.serve.app:app_from_env", factory=True, **common)
+    server = uvicorn.Server(config)
+    # uvicorn listens on the socket only after the lifespan (model loading) succeeded.
+    server.run(sockets=[reuse_port_socket(config.host, config.port)])
+    if not server.started:  # the process's exit code tells the supervisor
+        raise SystemExit(STARTUP_FAILED)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker if the supervisor dies (no orphaned workers)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class WorkerFailed(MlctlError):
+    """The workers could not start, or kept dying."""
+
+
+class Supervisor:
+    """Runs N worker processes, restarts one that dies, stops all on SIGTERM/SIGINT.
+
+    Args:
+        workers: Number of worker processes.
+        common: uvicorn.Config keyword arguments (host, port, ...).
+        drain_seconds: How long a worker may drain before it is killed.
+    """
+
+    def __init__(self, workers: int, common: dict[str, Any], drain_seconds: float) -> None:
+        import multiprocessing
+
+        self.workers = workers
+        self.common = common
+        self.drain_seconds = drain_seconds
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+        self._crashes: list[float] = []
+
+    def _start(self, load_first: bool = False) -> Any:
+        proc = self._ctx.Process(
+            target=_worker_main, args=(self.common, load_first), name="mlctl-worker"
+        )
+        proc.start()
+        return proc
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (blocks).
+
+        Raises:
+            WorkerFailed: a worker's app did not start, or workers kept crashing.
+        """
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        procs = [self._start() for _ in range(self.workers)]
+        try:
+            while not self._stop.wait(0.2):
+                for i, proc in enumerate(procs):
+                    if proc.is_alive():
+                        continue
+                    self._check_crash(proc.exitcode)
+                    procs[i] = self._start(load_first=True)
+        finally:
+            self._stop_all(procs)
+
+    def _check_crash(self, exitcode: int | None) -> None:
+        if exitcode == STARTUP_FAILED:
+            raise WorkerFailed("a worker could not start the service (see the messages above)")
+        now = time.monotonic()
+        self._crashes = [t for t in self._crashes if now - t < 60] + [now]
+        if len(self._crashes) > RESTARTS_PER_MINUTE:
+            raise WorkerFailed(
+                f"workers died {len(self._crashes)} times within a minute "
+                f"(last exit code {exitcode}); stopping"
+            )
+
+    def _stop_all(self, procs: list[Any]) -> None:
+        for proc in procs:  # a terminal's Ctrl-C reached them too; SIGTERM does not force
+            if proc.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.drain_seconds + 10
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
 
 
 def run_server(config: ServeConfig, bind: Bind) -> None:
@@ -73,6 +211,8 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
             from mlctl.serve.app import create_app
 
             uvicorn.run(create_app(config), **common)
+        elif reuse_port_supported():
+            Supervisor(bind.workers, common, bind.drain_seconds).run()
         else:
             uvicorn.run(
                 "mlctl.serve.app:app_from_env", factory=True, workers=bind.workers, **common

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import threading
 import time
@@ -210,8 +211,9 @@ class ServeState:
         detail: dict[str, Any] = {
             "model_loaded": self.champion is not None,
             "loading": self.loading,
-            "log_writable": self.log.writable(),
+            "log_writable": self.log.healthy(),
             "draining": self.draining,
+            "worker_pid": os.getpid(),  # which worker process answered
         }
         if self.champion is not None:
             detail["model"] = {"name": self.model_name, "version": self.champion.model.version}
@@ -219,6 +221,8 @@ class ServeState:
             detail["challenger"] = {"version": self.challenger.model.version}
         if self.load_error:
             detail["last_load_error"] = self.load_error
+        if not detail["log_writable"] and self.log.last_error:
+            detail["last_log_error"] = self.log.last_error
         detail["draining"] = self.draining = self.draining or SHUTTING_DOWN.is_set()
         ok = (
             detail["model_loaded"]

@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,25 @@ def server(project):
 def log_rows(project: Path, where: str = "1=1", *params) -> list[tuple]:
     with sqlite3.connect(project / ".mlctl" / "predictions.db") as con:
         return con.execute(f"select * from predictions where {where}", params).fetchall()
+
+
+def test_a_retry_with_the_same_idempotency_key_is_logged_once(server, project) -> None:
+    rows = [ROW, {**ROW, "customerID": "idem-2", "tenure": 7}]
+    key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
+    first = server.post("/predict", {"records": rows}, headers=key)
+    again = server.post("/predict", {"records": rows}, headers=key)  # the answer was "lost"
+    assert first.status == again.status == 200, again.body
+    assert first.json["request_id"] == again.json["request_id"]
+    assert first.json["predictions"] == again.json["predictions"]
+    logged = log_rows(project, "batch_id = ?", first.json["request_id"])
+    assert len(logged) == 2
+    mlflow_style = server.post("/invocations", {"dataframe_records": rows}, headers=key)
+    assert mlflow_style.headers["x-request-id"] == first.json["request_id"]
+    other = server.post("/predict", {"records": rows}, headers={"Idempotency-Key": "other"})
+    assert other.json["request_id"] != first.json["request_id"]
+    for bad in ("", "x" * 201, "caf\u00e9"):
+        res = server.post("/predict", {"records": rows}, headers={"Idempotency-Key": bad})
+        assert res.status == 400 and "Idempotency-Key" in res.json["message"], res.body
 
 
 def test_health_ready_and_model(server) -> None:
@@ -287,6 +307,18 @@ def test_unknown_model_reference_fails_fast(project) -> None:
     res = mlctl(project, "serve", "--model", "churn@nope", timeout=60)
     assert res.returncode == 4
     assert "versions: 1" in res.stderr and "champion" in res.stderr
+
+
+def test_an_override_without_a_recipe_is_a_usage_error(project) -> None:
+    for args in (
+        ["deploy.serve.port=9001"],
+        ["--model", "churn@champion", "deploy.serve.port=9001"],
+    ):
+        res = mlctl(project, "serve", *args, timeout=60)
+        assert res.returncode == 2, res.stderr
+        assert "overrides need a RECIPE first: mlctl serve RECIPE deploy.serve.port=9001" in (
+            " ".join(res.stderr.split())
+        )
 
 
 def test_hot_swap_under_load_and_a_tampered_version_is_refused(tmp_path, churn_project) -> None:

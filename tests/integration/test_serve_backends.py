@@ -210,6 +210,48 @@ def test_postgres_log_reconnects_after_losing_its_connection(pg_server, pg_schem
     assert pg_server.get("/ready").json["ready"] is True
 
 
+def test_ready_is_503_while_the_postgres_log_is_down_and_200_once_it_is_back(
+    pg_schema, project
+) -> None:
+    """An outage of the log database: requests get 503 LOG_UNAVAILABLE (no 2xx without a
+    commit) and /ready turns 503 with the cause; with no traffic at all, /ready alone
+    notices when the database is reachable again."""
+    proxy = Proxy(PG_ADMIN)  # the server reaches PostgreSQL only through it
+    host_port = PG_ADMIN.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
+    url = pg_url(pg_schema).replace(host_port, f"127.0.0.1:{proxy.port}", 1)
+    srv = Server(
+        project,
+        "recipes/churn.yaml",
+        f"deploy.serve.log.url='{url}'",
+        "deploy.serve.request_timeout_seconds=8",
+    )
+    try:
+        srv.wait_ready()
+        predict(srv, [unique_row()])
+        proxy.cut()
+        down = srv.post("/predict", {"records": [unique_row()]})
+        assert down.status == 503 and down.json["error_code"] == "LOG_UNAVAILABLE", down.body
+        ready = srv.get("/ready")
+        assert ready.status == 503 and ready.json["log_writable"] is False, ready.body
+        assert ready.json["last_log_error"], ready.body
+        assert srv.get("/health").status == 200  # liveness never depends on the database
+        proxy = Proxy(PG_ADMIN, port=proxy.port)  # the database is back
+        deadline = time.monotonic() + 30
+        while srv.get("/ready").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert srv.get("/ready").json["log_writable"] is True
+        body = predict(srv, [unique_row()])
+        logged = pg_query(
+            f'SELECT count(*) FROM "{pg_schema}".predictions WHERE batch_id = %s',
+            body["request_id"],
+        )
+        assert logged == [(1,)]
+    finally:
+        proxy.cut()
+        code = srv.stop()
+    assert code == 0, srv.output()
+
+
 def test_a_commit_slower_than_the_request_timeout_does_not_stop_the_log(
     pg_server, pg_schema
 ) -> None:
@@ -288,6 +330,48 @@ def test_two_workers_share_one_sqlite_log_under_concurrent_load(project, tmp_pat
         assert sum(per_worker.values()) == predicted
 
 
+def _ready_pid(port: int) -> int | None:
+    """The worker that answered /ready on a new connection (None: it was not ready)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/ready")
+        reply = conn.getresponse()
+        body = json.loads(reply.read())
+        return body["worker_pid"] if reply.status == 200 else None
+    finally:
+        conn.close()
+
+
+def test_workers_share_connections_and_a_dead_worker_is_replaced(project) -> None:
+    """Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
+    connections over both (a shared socket let one worker take them all); a worker
+    killed with SIGKILL is started again and the service goes on."""
+    if sys.platform != "linux":
+        pytest.skip("SO_REUSEPORT balancing is Linux's")
+    srv = Server(project, "recipes/churn.yaml", "--workers", "2")
+    try:
+        wait_all_ready(srv, 2)
+        with ThreadPoolExecutor(16) as pool:
+            pids = Counter(pool.map(lambda _: _ready_pid(srv.port), range(32)))
+        assert len(pids) == 2 and None not in pids, pids
+        victim = next(iter(pids))
+        os.kill(victim, signal.SIGKILL)
+        deadline, seen = time.monotonic() + 90, set()
+        while time.monotonic() < deadline and (len(seen) < 2 or victim in seen):
+            with contextlib.suppress(OSError):
+                seen = {_ready_pid(srv.port) for _ in range(16)}
+            time.sleep(0.2)
+        assert seen == {p for p in seen if p} and len(seen) == 2, (pids, seen)
+        assert victim not in seen, (pids, seen)
+        # The new worker listened only once its model was loaded: no 503 on any connection.
+        with ThreadPoolExecutor(8) as pool:
+            answers = set(pool.map(lambda _: _ready_pid(srv.port), range(32)))
+        assert answers == seen, answers
+    finally:
+        code = srv.stop()
+    assert code == 0, srv.output()
+
+
 def _load(srv: Server, requests: int, threads: int) -> tuple[Counter, set[str], int, list[str]]:
     """``requests`` predictions from ``threads`` clients, with feedback for every
     fourth answer (so both workers write predictions and labels at once). Returns the
@@ -362,12 +446,13 @@ def _per_worker_predictions(prom_dir: Path) -> dict[str, float]:
 
 # ------------------------------------------------------------- (d) Redis cache
 class Proxy:
-    """A TCP forwarder to Redis that a test can cut, as an outage would."""
+    """A TCP forwarder (to Redis, PostgreSQL) that a test can cut, as an outage would;
+    a new Proxy on the same port brings the service back."""
 
-    def __init__(self, url: str) -> None:
-        host, port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
-        self.target = (host, int(port))
-        self.listener = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, url: str, port: int = 0) -> None:
+        host, port_ = url.split("://", 1)[1].split("/", 1)[0].split("@")[-1].rsplit(":", 1)
+        self.target = (host, int(port_))
+        self.listener = socket.create_server(("127.0.0.1", port))
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()

@@ -1,0 +1,164 @@
+"""What the OpenAPI schema says beyond the handlers' signatures.
+
+Litestar documents a route from its parameters. Two kinds of route read their body
+themselves (so that a bad body gets this service's own 400/422, not the framework's):
+``/invocations`` (MLflow's four JSON layouts and CSV) and the Open Inference Protocol's
+``infer``. Their request bodies are declared here, through an ``operation_class``.
+Every route's error answers are declared too, in the one shape they all have
+(:class:`ErrorBody`), replacing Litestar's own ``{"status_code", "detail"}`` 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error answer: a message, a stable code, and per-row details (422)."""
+
+    error: str
+    error_code: str
+    message: str
+    details: list[dict[str, Any]]
+
+
+_WHY = {
+    400: "BAD_REQUEST: the body is not JSON, is empty, or has the wrong layout.",
+    401: "UNAUTHORIZED: missing or wrong API key (when deploy.serve.api_key_env is set).",
+    404: "NOT_FOUND: unknown model or version, or admin routes are off.",
+    409: "NOT_ROUTABLE: the version asked for is not served.",
+    413: "BODY_TOO_LARGE or TOO_MANY_ROWS: over max_body_bytes or max_batch_rows.",
+    415: "UNSUPPORTED_MEDIA_TYPE: not application/json (or text/csv where accepted).",
+    422: "INVALID_INPUT / UNSCORABLE_INPUT: rows that do not fit the model; `details` "
+    "names each row and column.",
+    503: "UNAVAILABLE, OVERLOADED, TIMEOUT or LOG_UNAVAILABLE: not ready, draining, the "
+    "queue is full, or the prediction was not committed; retry after `Retry-After`.",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """Response specs for these error statuses, all in the :class:`ErrorBody` shape."""
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_WHY[code], generate_examples=False
+        )
+        for code in codes
+    }
+
+
+SCORING_ERRORS = (400, 401, 413, 415, 422, 503)
+
+_ANY = Schema(description="Any JSON value.")
+_ROW = Schema(
+    type=OpenAPIType.OBJECT,
+    description="One row: column name → value.",
+    additional_properties=_ANY,
+)
+
+
+def _layout(key: str, schema: Schema, description: str) -> Schema:
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        properties={key: schema, "params": Schema(type=OpenAPIType.OBJECT)},
+        required=[key],
+        description=description,
+    )
+
+
+MLFLOW_BODY = Schema(
+    one_of=[
+        _layout(
+            "dataframe_split",
+            Schema(
+                type=OpenAPIType.OBJECT,
+                properties={
+                    "columns": Schema(
+                        type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)
+                    ),
+                    "data": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.ARRAY)),
+                    "index": Schema(type=OpenAPIType.ARRAY),
+                },
+                required=["columns", "data"],
+            ),
+            "pandas' split orient: column names and row lists.",
+        ),
+        _layout(
+            "dataframe_records",
+            Schema(type=OpenAPIType.ARRAY, items=_ROW),
+            "A list of row objects.",
+        ),
+        _layout("instances", Schema(type=OpenAPIType.ARRAY), "TF-serving style rows."),
+        _layout(
+            "inputs",
+            Schema(one_of=[Schema(type=OpenAPIType.ARRAY), Schema(type=OpenAPIType.OBJECT)]),
+            "Rows, or column name → values.",
+        ),
+    ]
+)
+
+_TENSOR = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "name": Schema(type=OpenAPIType.STRING, description="The column."),
+        "shape": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER)),
+        "datatype": Schema(
+            type=OpenAPIType.STRING,
+            description="BOOL, INT8..INT64, UINT8..UINT64, FP16..FP64 or BYTES.",
+        ),
+        "data": Schema(type=OpenAPIType.ARRAY, description="Row-major values, flat or nested."),
+        "parameters": Schema(type=OpenAPIType.OBJECT),
+    },
+    required=["name", "shape", "datatype", "data"],
+)
+
+OIP_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "id": Schema(type=OpenAPIType.STRING, description="Echoed in the answer."),
+        "parameters": Schema(
+            type=OpenAPIType.OBJECT, description='{"content_type": "pd"}: one input per column.'
+        ),
+        "inputs": Schema(type=OpenAPIType.ARRAY, items=_TENSOR),
+        "outputs": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                properties={"name": Schema(type=OpenAPIType.STRING)},
+                required=["name"],
+            ),
+        ),
+    },
+    required=["inputs"],
+)
+
+
+@dataclass
+class MlflowOperation(Operation):
+    """``/invocations``: MLflow's JSON layouts or CSV with a header row."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="One of MLflow's four JSON layouts, or CSV with a header row.",
+            content={
+                "application/json": OpenAPIMediaType(schema=MLFLOW_BODY),
+                "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+            },
+        )
+
+
+@dataclass
+class InferOperation(Operation):
+    """Open Inference Protocol v2 ``infer`` with tabular (one input per column) data."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="An inference request; with content_type pd, one input per column.",
+            content={"application/json": OpenAPIMediaType(schema=OIP_BODY)},
+        )

@@ -212,7 +212,7 @@ async def _score(
     state.metrics.log_queue.inc()
     try:
         async with asyncio.timeout(timeout):
-            await asyncio.wrap_future(state.log.write(rows))
+            await state.log.write_async(rows)
     except (LogUnavailable, TimeoutError) as exc:
         state.metrics.log_failed.inc(len(rows))
         message = str(exc) or "the prediction log did not commit in time"
@@ -297,7 +297,7 @@ async def _shadow(
             scored.probabilities,
             0.0,
         )
-        await asyncio.wrap_future(state.log.write(rows))
+        await state.log.write_async(rows)
 
 
 def _check_rows(state: ServeState, n: int) -> None:

@@ -22,6 +22,7 @@ aside in ``feedback_orphans`` and counted, never dropped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -117,6 +118,52 @@ COLUMNS = (
 _PROBE = object()  # a queue item: check the database (see PredictionLog.healthy)
 
 
+@dataclass(frozen=True)
+class _LoopWaiter:
+    """An asyncio Future waiting for a commit, and the loop it belongs to."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+def _claim(waiter: Future | _LoopWaiter) -> bool:
+    """False when the request stopped waiting (its rows are then not written)."""
+    if isinstance(waiter, _LoopWaiter):
+        return not waiter.future.done()  # cancelled by the request's timeout
+    # A Future marked running can no longer be cancelled.
+    return waiter.set_running_or_notify_cancel()
+
+
+def _settle(
+    waiters: Sequence[Future | _LoopWaiter],
+    result: Any = None,
+    error: BaseException | None = None,
+) -> None:
+    """Complete every waiter; asyncio ones with one callback per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+    for waiter in waiters:
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append(waiter.future)
+            continue
+        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+            if error is None:
+                waiter.set_result(result)
+            else:
+                waiter.set_exception(error)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_resolve, futures, result, error)
+
+
+def _resolve(futures: list[asyncio.Future], result: Any, error: BaseException | None) -> None:
+    for future in futures:
+        if not future.done():
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+
 class LogUnavailable(Exception):
     """The prediction log cannot be opened or written (the server answers 503)."""
 
@@ -174,7 +221,7 @@ class PredictionLog:
         self.url = url
         self.kind = "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
         self.max_rows = max_rows
-        self._queue: queue.Queue[tuple[list[tuple], Future] | None] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()  # (rows, waiter), _PROBE or None
         self._thread: threading.Thread | None = None
         self._conn: Any = None
         self.committed_rows = 0
@@ -258,6 +305,19 @@ class PredictionLog:
             self._queue.put(_PROBE)
         return not self.failing
 
+    def write_async(self, rows: list[tuple]) -> asyncio.Future:
+        """As :meth:`write`, for the event loop: an asyncio Future, resolved together with
+        every other request of its commit by one callback into the loop (``wrap_future``
+        would wake the loop once per request). Cancelling it before the commit skips its
+        rows."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self.writable():
+            future.set_exception(LogUnavailable("the prediction log is closed"))
+            return future
+        self._queue.put((rows, _LoopWaiter(loop, future)))
+        return future
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
@@ -289,11 +349,11 @@ class PredictionLog:
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[list[tuple], Future]]) -> None:
+    def _commit(self, batch: list[tuple[list[tuple], Any]]) -> None:
         # A request that stopped waiting (its timeout answered 503) cancelled its
         # Future: its rows are not written, and setting a result on it would raise.
         # A Future marked running can no longer be cancelled.
-        live = [(rows, fut) for rows, fut in batch if fut.set_running_or_notify_cancel()]
+        live = [(rows, fut) for rows, fut in batch if _claim(fut)]
         if not live:
             return
         rows = [row for rows, _ in live for row in rows]
@@ -306,17 +366,14 @@ class PredictionLog:
         self.committed_rows += len(rows)
         self.commits += 1
         self.failing = False
-        for _, fut in live:
-            fut.set_result(len(rows))
+        _settle([fut for _, fut in live], result=len(rows))
 
-    def _fail(self, batch: list[tuple[list[tuple], Future]], exc: Exception) -> None:
+    def _fail(self, batch: list[tuple[list[tuple], Any]], exc: Exception) -> None:
         self.failed_rows += sum(len(rows) for rows, _ in batch)
         self.last_error = f"{type(exc).__name__}: {exc}"
         self.failing = True
         error = LogUnavailable(f"the prediction could not be logged: {exc}")
-        for _, fut in batch:
-            with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
-                fut.set_exception(error)
+        _settle([fut for _, fut in batch], error=error)
 
     def _probe(self) -> None:
         self._probe_queued = False

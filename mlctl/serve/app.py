@@ -599,6 +599,41 @@ async def model_info(request: Request) -> Response:
     return _json(body)
 
 
+@get("/monitoring", summary="The latest monitoring result", responses=errors(401, 404))
+async def monitoring(request: Request) -> Response:
+    """The document ``mlctl monitor`` wrote last for the served model (drift,
+    performance, volume), with its age and whether it is about the served version."""
+    _auth(request)
+    state = _state(request)
+    path = Path(state.monitoring_file) if state.monitoring_file else None
+    try:
+        raw = path.read_bytes() if path is not None else None
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        raise ApiError(503, "UNAVAILABLE", f"cannot read the monitoring result: {exc}") from None
+    if raw is None:
+        raise ApiError(
+            404,
+            "NOT_FOUND",
+            f"no monitoring result for model '{state.model_name}' yet: run mlctl monitor "
+            "with its recipe (on a schedule, see docs/monitoring.md)",
+        )
+    try:
+        result = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise ApiError(503, "UNAVAILABLE", "the monitoring result file is damaged") from None
+    served = state.champion.model.version if state.champion is not None else None
+    monitored = (result.get("model") or {}).get("version") if isinstance(result, dict) else None
+    body = {
+        "served": {"name": state.model_name, "version": served},
+        "about_served_version": served is not None and monitored == served,
+        "age_seconds": round(max(0.0, time.time() - path.stat().st_mtime), 1),
+        "result": result,
+    }
+    return _json(body)
+
+
 @get("/metrics", summary="Prometheus metrics", media_type="text/plain")
 async def metrics(request: Request) -> Response:
     state = _state(request)
@@ -856,6 +891,7 @@ ROUTES = {
     "/health",
     "/ready",
     "/model",
+    "/monitoring",
     "/metrics",
     "/admin/reload",
     "/v2",
@@ -952,6 +988,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from threadpoolctl import threadpool_limits
 
+        from mlctl.monitor.run import latest_path
         from mlctl.tracking.registry import Registry
         from mlctl.tracking.workspace import Workspace
 
@@ -971,6 +1008,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
             positive=config.positive,
             api_key=config.api_key,
             fixed_version=config.fixed_version,
+            monitoring_file=str(latest_path(config.workspace, config.model_name)),
         )
         state.cache = make_cache(settings.cache)
         app.state.serve = state
@@ -999,6 +1037,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
             ready,
             ready_head,
             model_info,
+            monitoring,
             metrics,
             admin_reload,
             v2_server,

@@ -59,6 +59,7 @@ class ServeState:
     positive: Any = None
     api_key: str | None = None
     fixed_version: int | None = None
+    monitoring_file: str | None = None  # the latest `mlctl monitor` result of this model
     champion: Slot | None = None
     challenger: Slot | None = None
     loading: bool = True

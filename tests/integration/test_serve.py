@@ -3,6 +3,7 @@ process on a free port on 127.0.0.1, HTTP requests, and the SQLite prediction lo
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import sqlite3
@@ -55,6 +56,35 @@ def test_a_retry_with_the_same_idempotency_key_is_logged_once(server, project) -
     for bad in ("", "x" * 201, "caf\u00e9"):
         res = server.post("/predict", {"records": rows}, headers={"Idempotency-Key": bad})
         assert res.status == 400 and "Idempotency-Key" in res.json["message"], res.body
+
+
+def test_monitoring_shows_the_latest_monitor_result_of_the_served_model(server, project) -> None:
+    from mlctl.monitor.run import latest_path
+
+    path = latest_path(project / ".mlctl", "churn")
+    path.unlink(missing_ok=True)
+    missing = server.get("/monitoring")
+    assert missing.status == 404 and "mlctl monitor" in missing.json["message"], missing.body
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "schema_version": 1,
+            "status": "attention",
+            "model": {"name": "churn", "version": 1},
+        }
+        path.write_text(json.dumps(document))
+        res = server.get("/monitoring")
+        assert res.status == 200, res.body
+        assert res.json["result"] == document and res.json["about_served_version"] is True
+        assert res.json["served"] == {"name": "churn", "version": 1}
+        assert 0 <= res.json["age_seconds"] < 60
+        path.write_text(json.dumps({**document, "model": {"name": "churn", "version": 99}}))
+        assert server.get("/monitoring").json["about_served_version"] is False
+        path.write_text("{not json")
+        damaged = server.get("/monitoring")
+        assert damaged.status == 503 and damaged.json["error_code"] == "UNAVAILABLE"
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def test_health_ready_and_model(server) -> None:

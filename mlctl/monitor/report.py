@@ -117,6 +117,7 @@ def render_report(result: Mapping[str, Any]) -> str:
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)} {_status_badge(doc.get('status'))}</h1>",
         _reasons(doc.get("reasons")),
+        _notes(doc.get("notes")),
         _summary(doc, model),
         _overview(doc),
     ]
@@ -237,8 +238,18 @@ def _reasons(reasons: Any) -> str:
     return f'<ul class="reasons">{lis}</ul>'
 
 
+def _notes(notes: Any) -> str:
+    items = [n for n in _list(notes) if n not in (None, "")]
+    if not items:
+        return ""
+    lis = "".join(f"<li>{_e(n)}</li>" for n in items)
+    return f'<ul class="reasons muted">{lis}</ul>'
+
+
 def _summary(doc: Mapping[str, Any], model: Mapping[str, Any]) -> str:
     window, source = _map(doc.get("window")), _map(doc.get("source"))
+    by_version = _map(source.get("rows_by_version"))
+    whole = "the whole file" if source.get("kind") == "file" else NA
     start = window.get("start_utc") or window.get("start")
     end = window.get("end_utc") or window.get("end")
     span = f"{_utc(start)} → {_utc(end)}"
@@ -252,9 +263,14 @@ def _summary(doc: Mapping[str, Any], model: Mapping[str, Any]) -> str:
         ("Model", model.get("name")),
         ("Version", version),
         ("Run id", model.get("run_id")),
-        ("Window (UTC, end excluded)", span if window else NA),
+        ("Window (UTC, end excluded)", span if window else whole),
         ("Source", f"{_text(source.get('kind'))}: {_text(source.get('location'))}"),
         ("Rows", source.get("rows")),
+        *(
+            [("Rows by model version", ", ".join(f"v{k}: {v}" for k, v in by_version.items()))]
+            if len(by_version) > 1
+            else []
+        ),
         ("Generated at", _utc(doc.get("generated_at"))),
     ]
     return "<h2>Summary</h2>" + _table(["Item", "Value"], rows)

@@ -245,6 +245,14 @@ def test_an_empty_document_still_renders() -> None:
     assert "unknown" in page.text and "Alerts" not in page.headings
 
 
+def test_a_whole_file_run_with_notes(result: dict) -> None:
+    result.update(window=None, volume=None, notes=["--current lacks input columns: gender"])
+    result["source"] = {"kind": "file", "location": "/data/new.parquet", "rows": 2043}
+    page = Page(render_report(result))
+    assert "the whole file" in page.text and "/data/new.parquet" in page.text
+    assert "--current lacks input columns: gender" in page.text
+
+
 def test_retrain_block_is_shown(result: dict) -> None:
     result["retrain"] = {"status": "promoted", "run_id": "f00", "version": "4"}
     page = Page(section(render_report(result), "Retrain"))

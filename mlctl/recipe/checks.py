@@ -333,3 +333,168 @@ def _compute(loaded: LoadedRecipe) -> list[Issue]:
                 )
             )
     return issues
+
+
+# ------------------------------------------------------------------ monitor
+
+P_VALUE_METHODS = ("ks", "chisquare", "z")
+NUMERIC_ONLY_METHODS = ("ks", "wasserstein")
+JS_MAX = 0.8325546111576977  # sqrt(ln 2): the largest Jensen-Shannon distance (natural log)
+
+
+def _threshold_issue(path: str, method: str, threshold: float | None) -> str | None:
+    """Why a (method, threshold) pair cannot work, or None."""
+    if threshold is None:
+        return None
+    if method in P_VALUE_METHODS and not 0.0 < threshold < 1.0:
+        return (
+            f"{method} drifts when its p-value is below the threshold, so it must be between "
+            f"0 and 1 (exclusive); got {threshold} (typical: 0.05)"
+        )
+    if method == "auto" and threshold >= 1.0:
+        return (
+            f"with method auto the threshold is a p-value for small references (ks, "
+            f"chisquare, z), so {threshold} would flag every column; use a value below 1 or "
+            "name the method"
+        )
+    if method not in P_VALUE_METHODS and threshold == 0.0:
+        return f"a {method} distance is always at least 0, so threshold 0 flags every column"
+    if method == "jensenshannon" and threshold > JS_MAX:
+        return (
+            f"a Jensen-Shannon distance (natural log) is at most {JS_MAX:.4f}, so {threshold} "
+            "never flags a column (typical: 0.1)"
+        )
+    return None
+
+
+@check
+def _monitor_drift(loaded: LoadedRecipe) -> list[Issue]:
+    r = loaded.recipe
+    d = r.monitor.drift
+    issues = []
+    for kind in ("numeric", "categorical"):
+        test = getattr(d, kind)
+        problem = _threshold_issue(f"monitor.drift.{kind}", test.method, test.threshold)
+        if problem:
+            issues.append(_issue(loaded, f"monitor.drift.{kind}.threshold", problem))
+    numeric, categorical = set(r.features.numeric), set(r.features.categorical)
+    derived = {f.name for f in r.features.derived}
+    known = sorted(numeric | categorical)
+    for name, test in d.columns.items():
+        path = f"monitor.drift.columns.{name}"
+        if name not in numeric and name not in categorical:
+            if name in derived:
+                why = (
+                    f"'{name}' is a derived feature; drift is tested on the model's input "
+                    "columns (those in features.numeric and features.categorical)"
+                )
+            else:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"features: {_some(known)}"
+                why = f"'{name}' is not a feature of this recipe; {hint}"
+            issues.append(_issue(loaded, path, why))
+            continue
+        if name in categorical and test.method in NUMERIC_ONLY_METHODS:
+            issues.append(
+                _issue(
+                    loaded,
+                    f"{path}.method",
+                    f"'{name}' is categorical, and {test.method} tests numbers only; use "
+                    "chisquare, z, jensenshannon, psi or kl_div",
+                )
+            )
+        kind_test = getattr(d, "numeric" if name in numeric else "categorical")
+        method = kind_test.method if test.method == "auto" else test.method
+        problem = _threshold_issue(path, method, test.threshold)
+        if problem:
+            issues.append(_issue(loaded, f"{path}.threshold", problem))
+    p = r.monitor.prediction_drift
+    for side in ("score", "prediction"):
+        test = getattr(p, side)
+        problem = _threshold_issue(f"monitor.prediction_drift.{side}", test.method, test.threshold)
+        if problem:
+            issues.append(_issue(loaded, f"monitor.prediction_drift.{side}.threshold", problem))
+    return issues
+
+
+def monitored_metrics(recipe) -> list[str]:
+    """``monitor.performance.metrics``, or the selection metric plus the readiness
+    thresholds' metrics (in that order, without repeats)."""
+    chosen = recipe.monitor.performance.metrics
+    if chosen is not None:
+        return list(dict.fromkeys(chosen))
+    named = [k.partition("_")[2] for k in recipe.readiness.thresholds]
+    return list(dict.fromkeys([recipe.selection_metric, *named]))
+
+
+@check
+def _monitor_performance(loaded: LoadedRecipe) -> list[Issue]:
+    r = loaded.recipe
+    perf = r.monitor.performance
+    names = task_metrics(r.task)
+    issues = []
+    if perf.metrics is not None and not perf.metrics:
+        issues.append(
+            _issue(loaded, "monitor.performance.metrics", "empty: name at least one metric")
+        )
+    for i, metric in enumerate(perf.metrics or []):
+        if metric not in names:
+            close = difflib.get_close_matches(metric, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"expected one of {_some(names)}"
+            issues.append(
+                _issue(
+                    loaded,
+                    f"monitor.performance.metrics.{i}",
+                    f"'{metric}' is not a {r.task} metric; {hint}",
+                )
+            )
+    if isinstance(perf.max_drop, dict):
+        watched = [m for m in monitored_metrics(r) if m in names]
+        for metric in perf.max_drop:
+            if metric not in watched:
+                issues.append(
+                    _issue(
+                        loaded,
+                        f"monitor.performance.max_drop.{metric}",
+                        f"'{metric}' is not among the monitored metrics "
+                        f"({', '.join(watched) or 'none'}); add it to monitor.performance.metrics",
+                    )
+                )
+    return issues
+
+
+@check
+def _monitor_volume_and_alerts(loaded: LoadedRecipe) -> list[Issue]:
+    m = loaded.recipe.monitor
+    issues = []
+    v = m.volume
+    if v.min_baseline_hours > v.baseline_hours:
+        issues.append(
+            _issue(
+                loaded,
+                "monitor.volume.min_baseline_hours",
+                f"{v.min_baseline_hours} is more than monitor.volume.baseline_hours "
+                f"({v.baseline_hours}), so the check could never judge",
+            )
+        )
+    a = m.alerts
+    if a.webhook is not None and not a.webhook.startswith(("http://", "https://")):
+        issues.append(
+            _issue(loaded, "monitor.alerts.webhook", "must be an http:// or https:// URL")
+        )
+    if a.command is not None:
+        empty = not a.command if isinstance(a.command, list) else not a.command.strip()
+        if empty:
+            issues.append(_issue(loaded, "monitor.alerts.command", "empty: name a program to run"))
+        elif isinstance(a.command, str):
+            import shlex
+
+            try:
+                shlex.split(a.command)
+            except ValueError as exc:
+                issues.append(
+                    _issue(
+                        loaded, "monitor.alerts.command", f"does not split into arguments: {exc}"
+                    )
+                )
+    return issues

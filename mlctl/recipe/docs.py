@@ -259,6 +259,20 @@ tracking:
 deploy:
   model_name: customer_churn
   auto_promote: false             # true: gate passed → champion without --promote
+
+monitor:                          # mlctl monitor (docs/monitoring.md)
+  window: 24h                     # how far back a run looks; --window overrides it
+  drift:
+    numeric: {method: auto}       # auto: Evidently's default test per column
+    columns:
+      monthly_fee: {method: psi, threshold: 0.2}
+    drift_share: 0.5              # dataset drift: at least this share of columns drifted
+  performance:
+    max_drop: 0.05                # from the test value at training, per metric or one for all
+    min_labels: 100
+  alerts:
+    webhook: ${oc.env:CHURN_ALERT_URL,null}   # JSON POST when attention is needed
+  retrain: never                  # on_drift | on_performance_drop | on_attention
 ```
 
 The data file it reads, `data/customers.csv` (a few rows; a real one needs many more

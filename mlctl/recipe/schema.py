@@ -448,6 +448,174 @@ class Compute(_Strict):
     )
 
 
+DriftMethod = Literal[
+    "auto", "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "kl_div"
+]
+CategoryMethod = Literal["auto", "chisquare", "z", "jensenshannon", "psi", "kl_div"]
+
+
+class DriftTest(_Strict):
+    """A drift test and its threshold (docs/monitoring.md)."""
+
+    method: DriftMethod = Field(
+        "auto",
+        description="auto (Evidently's default choice by reference size and distinct values), "
+        "ks, chisquare, z (p-value tests), wasserstein, jensenshannon, psi or kl_div "
+        "(distances). ks and wasserstein test numbers only.",
+    )
+    threshold: Annotated[float, Field(ge=0.0)] | None = Field(
+        None,
+        description="p-value below which (ks: at or below) a p-value test drifts, or "
+        "distance at or above which a distance drifts; null: the method's default "
+        "(0.05 for p-values, 0.1 for distances).",
+    )
+
+
+class CategoryDriftTest(DriftTest):
+    """A drift test of categorical columns and its threshold."""
+
+    method: CategoryMethod = Field(
+        "auto",
+        description="auto, chisquare, z, jensenshannon, psi or kl_div (ks and wasserstein "
+        "test numbers only).",
+    )
+
+
+class MonitorDrift(_Strict):
+    """Data drift of the model's input columns against the training split's profile."""
+
+    numeric: DriftTest = Field(default_factory=DriftTest, description="Test of numeric columns.")
+    categorical: CategoryDriftTest = Field(
+        default_factory=CategoryDriftTest, description="Test of categorical columns."
+    )
+    columns: dict[str, DriftTest] = Field(
+        default_factory=dict,
+        description="Per-column test, winning over the kind's; keys are input columns "
+        "(`method: auto` or `threshold: null` keep the kind's choice).",
+    )
+    drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5,
+        description="The dataset drifts (attention) when at least this share of the tested "
+        "columns drift.",
+    )
+    bins: Annotated[int, Field(ge=2, le=1000)] | Literal["sturges"] = Field(
+        30,
+        description="Equal-width bins of numeric columns for jensenshannon, psi and kl_div, "
+        "or `sturges`.",
+    )
+
+
+class MonitorPredictionDrift(_Strict):
+    """Drift of the model's outputs against its outputs on the test split at training."""
+
+    enabled: bool = Field(True, description="Test the scores and predicted classes.")
+    score: DriftTest = Field(
+        default_factory=DriftTest,
+        description="Test of the score (positive-class probability, or the predicted value "
+        "of a regressor).",
+    )
+    prediction: CategoryDriftTest = Field(
+        default_factory=CategoryDriftTest,
+        description="Test of the predicted classes (classification).",
+    )
+
+
+class MonitorPerformance(_Strict):
+    """Metrics on production rows whose ground truth came back (POST /feedback)."""
+
+    metrics: list[str] | None = Field(
+        None,
+        description="Metrics computed on labelled production rows and compared with their "
+        "test value at training; default: the selection metric plus the metrics named in "
+        "readiness.thresholds.",
+    )
+    max_drop: Annotated[float, Field(ge=0.0)] | dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        0.05,
+        description="Largest allowed drop from the training value, in the metric's own "
+        "units and its better direction: one number for every metric, or per metric "
+        "(metrics left out are reported, never flagged).",
+    )
+    min_labels: Annotated[int, Field(ge=1)] = Field(
+        100,
+        description="Fewer labelled rows: `not_enough_labels`, reported but no verdict.",
+    )
+    check_thresholds: bool = Field(
+        True, description="Also check readiness.thresholds on the production values."
+    )
+
+
+class MonitorVolume(_Strict):
+    """Predictions per hour recently against the hours just before."""
+
+    enabled: bool = Field(True, description="Check the volume (prediction log only).")
+    recent_hours: Annotated[int, Field(ge=1, le=8760)] = Field(
+        6, description="Whole hours, ending before the window's end, judged."
+    )
+    baseline_hours: Annotated[int, Field(ge=1, le=8760)] = Field(
+        168, description="Whole hours just before them that set the usual rate."
+    )
+    max_drop_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5, description="Attention when the recent rate is lower by more than this share."
+    )
+    max_spike_factor: Annotated[float, Field(gt=1.0)] = Field(
+        3.0, description="Attention when the recent rate is more than this many times usual."
+    )
+    min_baseline_hours: Annotated[int, Field(ge=0)] = Field(
+        24,
+        description="Fewer baseline hours with history: `not_enough_history` (no verdict).",
+    )
+
+
+class MonitorAlerts(_Strict):
+    """Who is told, and when (docs/monitoring.md#alerts)."""
+
+    webhook: str | None = Field(
+        None,
+        description="URL that gets a JSON POST (status, reasons, model, window, report). "
+        "`${oc.env:NAME}` keeps a secret URL out of the recipe.",
+    )
+    command: list[str] | str | None = Field(
+        None,
+        description="Command run with MLCTL_MONITOR_RESULT (path of the JSON result) and "
+        "MLCTL_MONITOR_STATUS set: a list of arguments (no shell), or one string split "
+        "like a shell would (no shell features).",
+    )
+    timeout_seconds: Annotated[float, Field(gt=0.0, le=600.0)] = Field(
+        10.0, description="Longest a webhook call or the command may take."
+    )
+    when: Literal["attention", "always"] = Field(
+        "attention",
+        description="attention (default: only when a run needs attention) or always (every "
+        "run, e.g. a heartbeat).",
+    )
+
+
+class Monitor(_Strict):
+    """`mlctl monitor`: drift, performance and volume of the served model (docs/monitoring.md)."""
+
+    window: Annotated[str, Field(pattern=r"^\s*[0-9]+[mhdw]\s*$")] = Field(
+        "24h",
+        description="How far back a run looks: a whole number and m, h, d or w (`24h`, `7d`); "
+        "--window overrides it.",
+    )
+    drift: MonitorDrift = Field(default_factory=MonitorDrift, description="Data drift.")
+    prediction_drift: MonitorPredictionDrift = Field(
+        default_factory=MonitorPredictionDrift, description="Prediction drift."
+    )
+    performance: MonitorPerformance = Field(
+        default_factory=MonitorPerformance, description="Performance on delayed labels."
+    )
+    volume: MonitorVolume = Field(default_factory=MonitorVolume, description="Traffic volume.")
+    alerts: MonitorAlerts = Field(default_factory=MonitorAlerts, description="Alert hooks.")
+    retrain: Literal["never", "on_drift", "on_performance_drop", "on_attention"] = Field(
+        "never",
+        description="When a run retrains: never (only with --retrain), on_drift (dataset or "
+        "prediction drift), on_performance_drop, or on_attention (any reason). A retrained "
+        "model is promoted only if it passes the gate and beats the champion on the "
+        "window's labelled rows.",
+    )
+
+
 class Recipe(_Strict):
     """A complete, composed recipe."""
 
@@ -469,6 +637,9 @@ class Recipe(_Strict):
     tracking: Tracking = Field(default_factory=Tracking, description="Tracking and registry.")
     deploy: Deploy = Field(
         default_factory=Deploy, description="Registration, promotion and serving."
+    )
+    monitor: Monitor = Field(
+        default_factory=Monitor, description="Production monitoring (mlctl monitor)."
     )
 
     @property

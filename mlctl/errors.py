@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 4
     TRACKING_UNAVAILABLE = 5
     COMPUTE_UNAVAILABLE = 6
+    CANNOT_RUN = 7  # mlctl monitor: nothing to judge (no rows, no log, no profile, locked)
     INTERRUPTED = 130
 
 

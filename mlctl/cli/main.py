@@ -439,6 +439,112 @@ def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
     run_server(config, bind)
 
 
+EPILOG_MONITOR = """\b
+Examples:
+  mlctl monitor recipes/churn.yaml                  # the last 24 h (monitor.window)
+  mlctl monitor recipes/churn.yaml --window 7d --report reports/churn.html --json
+  mlctl monitor recipes/churn.yaml --current new_batch.parquet --label-column Churn
+  mlctl monitor recipes/churn.yaml --retrain        # retrain, gate, promote only if it wins
+  */30 * * * * cd /srv/churn && mlctl monitor recipes/churn.yaml --quiet
+
+Exit codes: 0 healthy, 3 attention needed, 7 could not run (no rows in the window,
+no prediction log, no reference profile, another run holds the lock), 2 bad usage,
+4 bad recipe or model reference, 5 tracking unavailable (see docs/cli.md)."""
+
+
+def _epoch_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``--end``: epoch seconds or an ISO 8601 time (UTC without a zone)."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a time: use ISO 8601 (2026-11-27T12:00:00Z) or epoch seconds"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+@cli.command(epilog=EPILOG_MONITOR)
+@recipe_argument
+@overrides_argument
+@click.option(
+    "--window", metavar="SPAN", help="How far back: 90m, 24h, 7d, 2w (default monitor.window)."
+)
+@click.option(
+    "--end", metavar="TIME", callback=_epoch_option, help="End of the window (default now)."
+)
+@click.option(
+    "--model",
+    "reference",
+    metavar="REF",
+    help="NAME@ALIAS, NAME/VERSION, an alias or a version (default deploy.serve.alias).",
+)
+@click.option("--current", metavar="PATH", help="Monitor this CSV or Parquet file, not the log.")
+@click.option("--label-column", metavar="NAME", help="--current: the column of true labels.")
+@click.option("--timestamp-column", metavar="NAME", help="--current: the column of event times.")
+@click.option("--report", metavar="PATH", help="Write the HTML report there.")
+@click.option(
+    "--retrain", is_flag=True, help="Retrain; promote only if it passes the gate and wins."
+)
+@click.option("--no-mlflow", is_flag=True, help="Do not log a monitoring run to MLflow.")
+@workspace_option
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing unless attention is needed.")
+@handle_errors
+def monitor(
+    recipe,
+    overrides,
+    window,
+    end,
+    reference,
+    current,
+    label_column,
+    timestamp_column,
+    report,
+    retrain,
+    no_mlflow,
+    workspace,
+    as_json,
+    quiet,
+) -> None:
+    """Check drift, performance and volume of a RECIPE's served model."""
+    from mlctl.cli import render
+    from mlctl.monitor.run import MonitorOptions
+    from mlctl.monitor.run import monitor as run_monitor
+    from mlctl.recipe.loader import load_recipe
+
+    if (label_column or timestamp_column) and not current:
+        raise click.UsageError("--label-column and --timestamp-column need --current")
+    loaded = load_recipe(recipe, list(overrides))
+    options = MonitorOptions(
+        workspace,
+        window,
+        end,
+        reference,
+        current,
+        label_column,
+        timestamp_column,
+        report,
+        retrain,
+        log_run=not no_mlflow,
+    )
+    with render.MonitorProgress(enabled=not quiet and not as_json) as progress:
+        result = run_monitor(loaded, options, progress.on_event)
+    render.monitor_warnings(result.warnings)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif not (quiet and result.healthy):
+        render.monitor_summary(result, quiet=quiet)
+    sys.exit(int(result.exit_code))
+
+
 def _safe_url(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

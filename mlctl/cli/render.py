@@ -471,3 +471,112 @@ def sweep_summary(summary, quiet: bool = False) -> None:
     out.print(f"  jobs:   {summary.sweep_dir}")
     out.print(f"  run:    {summary.sweep_run_id} ({summary.tracking_uri})")
     out.print(f"  time:   {summary.seconds:.1f} s")
+
+
+# ------------------------------------------------------------------ monitor
+
+
+class MonitorProgress:
+    """One status line on stderr while ``mlctl monitor`` works."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.status = err.status("monitoring", spinner="dots") if enabled else None
+        self.message = "monitoring"
+
+    def __enter__(self) -> MonitorProgress:
+        if self.status is not None:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.status is not None:
+            self.status.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if self.status is None:
+            return
+        if kind == "stage":
+            self.message = data.get("message", "")
+            self.status.update(self.message)
+        elif kind == "rows":
+            self.status.update(f"{self.message}: {data['rows']:,} rows")
+
+
+def monitor_warnings(warnings: list[str]) -> None:
+    for line in warnings:
+        err.print(f"[yellow]warning:[/] {line}")
+
+
+def _drift_table(title: str, columns: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, box=box.SIMPLE, title_justify="left")
+    for name in ("column", "kind", "test", "statistic", "p-value", "threshold", ""):
+        table.add_column(
+            name, justify="right" if name in ("statistic", "p-value", "threshold") else "left"
+        )
+    for c in columns:
+        table.add_row(
+            c["column"],
+            c["kind"],
+            c["test"] or "-",
+            fmt(c["statistic"]),
+            fmt(c["p_value"]),
+            fmt(c["threshold"]),
+            "[red]drift[/]" if c["drifted"] else "",
+        )
+    return table
+
+
+def monitor_summary(result, quiet: bool = False) -> None:
+    """The verdict, the reasons, drifted columns, performance and volume."""
+    doc = result.to_dict()
+    model = doc["model"]
+    attention = doc["status"] != "healthy"
+    head = "[bold yellow]attention needed[/]" if attention else "[bold green]healthy[/]"
+    window = doc["window"]
+    span = f"{window['start_utc']} .. {window['end_utc']}" if window else "whole file"
+    src = doc["source"]
+    if quiet:
+        out.print(f"{model['name']} v{model['version']}: {head} ({span}, {src['rows']:,} rows)")
+        for reason in doc["reasons"]:
+            out.print(f"  [yellow]![/] {reason}")
+        return
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    alias = f" (@{model['alias']})" if model["alias"] else ""
+    table.add_row("model", f"{model['name']} v{model['version']}{alias}")
+    table.add_row("window", span)
+    table.add_row("source", f"{src['kind']} {src['location']}: {src['rows']:,} rows")
+    d = doc["drift"]
+    table.add_row(
+        "data drift",
+        f"{d['n_drifted']} of {d['n_tested']} columns drifted "
+        f"({100 * d['share_drifted']:.0f} %; dataset drift at {100 * d['drift_share']:.0f} %)",
+    )
+    pred = doc["prediction_drift"]
+    if pred:
+        shown = ", ".join(
+            f"{c['column']} {'[red]drift[/]' if c['drifted'] else 'ok'}" for c in pred["columns"]
+        )
+        table.add_row("prediction drift", shown)
+    perf = doc["performance"]
+    table.add_row("performance", perf["message"] if perf else "no labels")
+    vol = doc["volume"]
+    table.add_row("volume", vol["message"] if vol else "not checked (file)")
+    if result.report:
+        table.add_row("report", str(result.report))
+    if result.run_id:
+        table.add_row("MLflow run", result.run_id)
+    if doc["retrain"]:
+        table.add_row("retrain", f"{doc['retrain']['outcome']}: {doc['retrain']['reason']}")
+    out.print(Panel(table, title=f"Monitoring: {head}", expand=False))
+    for reason in doc["reasons"]:
+        out.print(f"[yellow]![/] {reason}")
+    for note in doc["notes"]:
+        out.print(f"[dim]• {note}[/]")
+    drifted = [c for c in d["columns"] if c["drifted"]]
+    if drifted:
+        out.print(_drift_table("Drifted columns", drifted))
+    if pred and any(c["drifted"] for c in pred["columns"]):
+        out.print(_drift_table("Prediction drift", [c for c in pred["columns"] if c["drifted"]]))

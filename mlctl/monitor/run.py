@@ -988,8 +988,9 @@ def _compare(ctx: _Context, champion: int, challenger: int) -> dict[str, Any]:
         return out
     scores = {}
     for side, version in (("champion", champion), ("challenger", challenger)):
-        model = ctx.registry.load_reference(f"{ctx.name}/{version}").pipeline
-        value, rows = _metric_on(r, model, frame, metric, list(ctx.profile.columns))
+        model = ctx.registry.load_reference(f"{ctx.name}/{version}")
+        inputs = [c["name"] for c in model.input_schema] or list(ctx.profile.columns)
+        value, rows = _metric_on(r, model.pipeline, frame, metric, inputs)
         scores[side], out["rows"] = value, rows
     out.update(scores)
     better = metrics_for_task(r.task)[metric].greater_is_better
@@ -1000,10 +1001,10 @@ def _compare(ctx: _Context, champion: int, challenger: int) -> dict[str, Any]:
 
 
 def _labelled_inputs(ctx: _Context) -> Any:
-    """Labelled rows of the window with their inputs (any version that answered)."""
+    """Labelled rows of the window with every logged input (any version that answered;
+    the two models compared may read different columns)."""
     import pandas as pd
 
-    columns = list(ctx.profile.columns)
     o = ctx.options
     if o.current:
         if not o.label_column:
@@ -1017,7 +1018,7 @@ def _labelled_inputs(ctx: _Context) -> Any:
         )
     parts = list(
         ctx.source.iter_labelled(
-            ctx.window, model_name=ctx.name, variant="champion", inputs=True, columns=columns
+            ctx.window, model_name=ctx.name, variant="champion", inputs=True, columns=None
         )
     )
     if not parts:

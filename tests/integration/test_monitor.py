@@ -100,7 +100,8 @@ def write_log(
     classes = [str(c) for c in model.pipeline.classes_]
     pred = model.pipeline.predict(X)
     pos = classes.index("Yes")
-    records = X.astype(object).where(X.notna(), None).to_dict("records")
+    sent = frame[INPUTS]  # what clients send (the server logs it all)
+    records = sent.astype(object).where(sent.notna(), None).to_dict("records")
     log = PredictionLog(f"sqlite:///{path}")
     log.open()
     ids: list[str] = []
@@ -537,3 +538,81 @@ def test_monitoring_run_in_mlflow(project, same_log) -> None:
     version = client.get_model_version("churn", "1")
     assert version.tags["mlctl.monitoring.last_run_id"] == run.info.run_id
     assert version.tags["mlctl.monitoring.last_status"] == "healthy"
+
+
+# ------------------------------------------------------------------ report
+
+
+def test_report_is_written_and_logged(project, same_log, tmp_path) -> None:
+    from mlflow import MlflowClient
+
+    log, _ = same_log
+    report = tmp_path / "reports" / "churn.html"
+    res = monitor(project, log, "--window", "24h", "--end", END, "--report", str(report))
+    assert res.returncode == 0, res.stderr
+    assert report.is_file() and "<html" in report.read_text().lower()
+    assert str(report) in " ".join(res.stdout.split()) or report.name in res.stdout
+    uri = f"sqlite:///{project / '.mlctl' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run_id = client.get_model_version("churn", "1").tags["mlctl.monitoring.last_run_id"]
+    files = {a.path for a in client.list_artifacts(run_id, "monitoring")}
+    assert {"monitoring/result.json", "monitoring/report.html"} <= files
+
+
+# ------------------------------------------------------------------ retrain
+
+
+WEAK = [
+    "features.numeric=[tenure]",
+    "features.categorical=[gender]",
+    "features.derived=[]",
+]
+
+
+def test_retrain_promotes_only_a_winner(tmp_path, churn_project, unseen) -> None:
+    """A weak champion (two features); --retrain with the full recipe registers a
+    better model, compares both on the window's labelled rows and promotes it; a
+    second --retrain trains the same model again: it does not beat the new champion,
+    so it stays challenger; with too few labels nothing is compared."""
+    from mlctl.tracking.registry import Registry
+    from mlctl.tracking.workspace import resolve_workspace
+
+    root = churn_project(tmp_path / "p", 900)
+    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, *WEAK, "--promote", "--yes")
+    assert res.returncode == 0, res.stderr
+    old = {k: os.environ.pop(k) for k in list(os.environ) if "TRACKING_URI" in k}
+    try:
+        registry = Registry(resolve_workspace(root / ".mlctl"))
+        weak = registry.load_reference("churn@champion")
+    finally:
+        os.environ.update(old)
+    log = tmp_path / "predictions.db"
+    ids = write_log(log, weak, unseen)
+    give_feedback(log, ids, unseen["Churn"].tolist())
+
+    args = ("--window", "24h", "--end", END, "--json", "--no-mlflow", *FAST)
+    few = monitor(root, log, *args, "--retrain", "monitor.performance.min_labels=5000")
+    assert few.returncode in (0, 3), few.stderr
+    block = one_json(few.stdout)["retrain"]
+    assert block["trigger"] == "--retrain" and block["gate"] == "passed" and block["version"] == 2
+    assert block["outcome"] == "stays_challenger" and not block["promoted"]
+    assert block["reason"].startswith("not enough labels to compare: 1200 of 5000 needed")
+
+    res = monitor(root, log, *args, "--retrain")
+    assert res.returncode in (0, 3), res.stderr
+    block = one_json(res.stdout)["retrain"]
+    cmp = block["comparison"]
+    assert block["outcome"] == "promoted" and block["promoted"] and block["version"] == 3
+    assert cmp["metric"] == "roc_auc" and cmp["rows"] == 1200 and cmp["beats"]
+    assert cmp["challenger"] > cmp["champion"] and cmp["champion_version"] == 1
+    os.environ.pop("MLCTL_TRACKING_URI", None)
+    try:
+        info = registry.version("churn", "champion")
+    finally:
+        os.environ.update(old)
+    assert info.version == 3 and "beats champion v1" in info.tags["mlctl.promoted_reason"]
+
+    again = monitor(root, log, *args, "--retrain", "--model", "churn/1")
+    block = one_json(again.stdout)["retrain"]
+    assert block["outcome"] == "stays_challenger" and block["version"] == 4
+    assert "does not beat champion v3" in block["reason"]

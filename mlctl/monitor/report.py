@@ -193,7 +193,10 @@ def _is_num(value: Any) -> bool:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] = ()
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    classes: Sequence[str] = (),
+    align_numbers: bool = True,
 ) -> str:
     """A table of escaped text; a cell given as ``("html", markup)`` is inserted as is."""
     out = ['<div class="scroll"><table><thead><tr>']
@@ -206,7 +209,7 @@ def _table(
             if isinstance(cell, tuple) and len(cell) == 2 and cell[0] == "html":
                 out.append(f"<td>{cell[1]}</td>")
             else:
-                num = ' class="num"' if _is_num(cell) else ""
+                num = ' class="num"' if align_numbers and _is_num(cell) else ""
                 out.append(f"<td{num}>{_e(_text(cell))}</td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
@@ -273,7 +276,7 @@ def _summary(doc: Mapping[str, Any], model: Mapping[str, Any]) -> str:
         ),
         ("Generated at", _utc(doc.get("generated_at"))),
     ]
-    return "<h2>Summary</h2>" + _table(["Item", "Value"], rows)
+    return "<h2>Summary</h2>" + _table(["Item", "Value"], rows, align_numbers=False)
 
 
 def _overview(doc: Mapping[str, Any]) -> str:
@@ -552,7 +555,7 @@ def _performance_section(perf: Any) -> str:
     versions = _map(perf.get("model_versions"))
     if versions:
         rows.append(("Model versions", ", ".join(f"v{k}: {v}" for k, v in versions.items())))
-    parts.append(_table(["Item", "Value"], rows))
+    parts.append(_table(["Item", "Value"], rows, align_numbers=False))
     if perf.get("status") == "not_enough_labels":
         parts.append(
             '<p class="muted">Not enough labels yet: no verdict on performance. Ground truth '
@@ -681,7 +684,7 @@ def _volume_section(vol: Any) -> str:
             f"{_text(limits.get('min_baseline_hours'))} baseline hours",
         ),
     ]
-    parts.append(_table(["Item", "Value"], rows))
+    parts.append(_table(["Item", "Value"], rows, align_numbers=False))
     hourly = [
         h for h in _list(vol.get("hourly")) if isinstance(h, Mapping) and _is_num(h.get("hour"))
     ]
@@ -762,4 +765,4 @@ def _retrain_section(doc: Mapping[str, Any], retrain: Any) -> str:
     if not isinstance(retrain, Mapping):
         return f"<h2>Retrain</h2><p>{_e(_text(retrain))}</p>"
     rows = [(k, v) for k, v in retrain.items()]
-    return "<h2>Retrain</h2>" + _table(["Item", "Value"], rows)
+    return "<h2>Retrain</h2>" + _table(["Item", "Value"], rows, align_numbers=False)

@@ -120,8 +120,13 @@ def build_result(telco: pd.DataFrame) -> dict:
     )
     vol = volume_check(_hourly(), 24, 168, 0.5, 3.0, 72, end=END)
     window = Window(END - DAY, END)
-    reasons = [f"data drift: {len(drift.drifted)} of {len(drift.tested)} columns drifted"]
-    reasons += [perf.message] if perf.flagged else []
+    reasons = []  # as mlctl monitor words them
+    if drift.dataset_drift:
+        reasons.append(f"data drift: {len(drift.drifted)} of {len(drift.tested)} columns drifted")
+    if pred.drifted:
+        shown = ", ".join(f"{c.column} ({c.test} {c.score:.3g})" for c in pred.drifted)
+        reasons.append(f"prediction drift: {shown}")
+    reasons += [f"performance {perf.message}"] if perf.flagged else []
     reasons += [vol.message] if vol.flagged else []
     return {
         "schema_version": 1,

@@ -206,15 +206,9 @@ class FastColumns:
         try:
             fast = cls(ct)
             batch = fast.verification_batch(ct)
-            expected = np.asarray(ct.transform(batch))
-            got = fast(batch)
+            same = _identical(fast(batch), ct.transform(batch))
         except Exception:
             return None
-        same = (
-            got.dtype == expected.dtype
-            and got.shape == expected.shape
-            and np.array_equal(got, expected, equal_nan=True)
-        )
         return fast if same else None
 
     def verification_batch(self, ct: Any) -> pd.DataFrame:
@@ -288,6 +282,16 @@ def _texts(data: Mapping[str, Any], columns: list[str]) -> list[list[Any]]:
                 raise _Unverified  # only text and NaN were verified
         out.append(values)
     return out
+
+
+def _identical(got: np.ndarray, expected: Any) -> bool:
+    """Bit for bit: the same dtype, shape and values (NaN where sklearn has NaN)."""
+    expected = np.asarray(expected)
+    return (
+        got.dtype == expected.dtype
+        and got.shape == expected.shape
+        and bool(np.array_equal(got, expected, equal_nan=True))
+    )
 
 
 def _is_nan(value: Any) -> bool:
@@ -398,15 +402,10 @@ class FastHead:
         try:
             fast = cls(head, numeric)
             values, n = fast.verification_batch()
-            expected = np.asarray(head.transform(frame_of(fast.names, values, fast.numeric)))
-            got = fast(values, n)
+            expected = head.transform(frame_of(fast.names, values, fast.numeric))
+            same = _identical(fast(values, n), expected)
         except Exception:
             return None
-        same = (
-            got.dtype == expected.dtype
-            and got.shape == expected.shape
-            and np.array_equal(got, expected, equal_nan=True)
-        )
         return fast if same else None
 
     def verification_batch(self) -> tuple[dict[str, list[Any]], int]:

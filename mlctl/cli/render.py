@@ -8,6 +8,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -479,6 +480,8 @@ def sweep_summary(summary, quiet: bool = False) -> None:
 class MonitorProgress:
     """One status line on stderr while ``mlctl monitor`` works."""
 
+    # Messages hold user text (paths, column names): never read as rich markup.
+
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.status = err.status("monitoring", spinner="dots") if enabled else None
@@ -498,14 +501,14 @@ class MonitorProgress:
             return
         if kind == "stage":
             self.message = data.get("message", "")
-            self.status.update(self.message)
+            self.status.update(escape(self.message))
         elif kind == "rows":
-            self.status.update(f"{self.message}: {data['rows']:,} rows")
+            self.status.update(escape(f"{self.message}: {data['rows']:,} rows"))
 
 
 def monitor_warnings(warnings: list[str]) -> None:
     for line in warnings:
-        err.print(f"[yellow]warning:[/] {line}")
+        err.print(f"[yellow]warning:[/] {escape(line)}")
 
 
 def _drift_table(title: str, columns: list[dict[str, Any]]) -> Table:
@@ -516,7 +519,7 @@ def _drift_table(title: str, columns: list[dict[str, Any]]) -> Table:
         )
     for c in columns:
         table.add_row(
-            c["column"],
+            escape(c["column"]),
             c["kind"],
             c["test"] or "-",
             fmt(c["statistic"]),
@@ -539,7 +542,7 @@ def monitor_summary(result, quiet: bool = False) -> None:
     if quiet:
         out.print(f"{model['name']} v{model['version']}: {head} ({span}, {src['rows']:,} rows)")
         for reason in doc["reasons"]:
-            out.print(f"  [yellow]![/] {reason}")
+            out.print(f"  [yellow]![/] {escape(reason)}")
         return
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column("key", style="bold")
@@ -547,7 +550,7 @@ def monitor_summary(result, quiet: bool = False) -> None:
     alias = f" (@{model['alias']})" if model["alias"] else ""
     table.add_row("model", f"{model['name']} v{model['version']}{alias}")
     table.add_row("window", span)
-    table.add_row("source", f"{src['kind']} {src['location']}: {src['rows']:,} rows")
+    table.add_row("source", escape(f"{src['kind']} {src['location']}: {src['rows']:,} rows"))
     d = doc["drift"]
     table.add_row(
         "data drift",
@@ -557,24 +560,26 @@ def monitor_summary(result, quiet: bool = False) -> None:
     pred = doc["prediction_drift"]
     if pred:
         shown = ", ".join(
-            f"{c['column']} {'[red]drift[/]' if c['drifted'] else 'ok'}" for c in pred["columns"]
+            f"{escape(c['column'])} {'[red]drift[/]' if c['drifted'] else 'ok'}"
+            for c in pred["columns"]
         )
         table.add_row("prediction drift", shown)
     perf = doc["performance"]
-    table.add_row("performance", perf["message"] if perf else "no labels")
+    table.add_row("performance", escape(perf["message"]) if perf else "no labels")
     vol = doc["volume"]
-    table.add_row("volume", vol["message"] if vol else "not checked (file)")
+    table.add_row("volume", escape(vol["message"]) if vol else "not checked (file)")
     if result.report:
-        table.add_row("report", str(result.report))
+        table.add_row("report", escape(str(result.report)))
     if result.run_id:
         table.add_row("MLflow run", result.run_id)
     if doc["retrain"]:
-        table.add_row("retrain", f"{doc['retrain']['outcome']}: {doc['retrain']['reason']}")
+        block = doc["retrain"]
+        table.add_row("retrain", escape(f"{block['outcome']}: {block['reason']}"))
     out.print(Panel(table, title=f"Monitoring: {head}", expand=False))
     for reason in doc["reasons"]:
-        out.print(f"[yellow]![/] {reason}")
+        out.print(f"[yellow]![/] {escape(reason)}")
     for note in doc["notes"]:
-        out.print(f"[dim]• {note}[/]")
+        out.print(f"[dim]• {escape(note)}[/]")
     drifted = [c for c in d["columns"] if c["drifted"]]
     if drifted:
         out.print(_drift_table("Drifted columns", drifted))

@@ -593,7 +593,7 @@ class MonitorAlerts(_Strict):
 class Monitor(_Strict):
     """`mlctl monitor`: drift, performance and volume of the served model (docs/monitoring.md)."""
 
-    window: Annotated[str, Field(pattern=r"^\s*[0-9]+[mhdw]\s*$")] = Field(
+    window: str = Field(
         "24h",
         description="How far back a run looks: a whole number and m, h, d or w (`24h`, `7d`); "
         "--window overrides it.",
@@ -614,6 +614,21 @@ class Monitor(_Strict):
         "model is promoted only if it passes the gate and beats the champion on the "
         "window's labelled rows.",
     )
+
+    @field_validator("window")
+    @classmethod
+    def _window_is_a_duration(cls, value: str) -> str:
+        import re
+
+        match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", value)
+        if not match:
+            raise ValueError(
+                "must be a whole number followed by one unit, m (minutes), h (hours), "
+                "d (days) or w (weeks), e.g. 24h or 7d"
+            )
+        if int(match[1]) == 0:
+            raise ValueError(f"is empty: give at least 1{match[2]}")
+        return value.replace(" ", "")
 
 
 class Recipe(_Strict):

@@ -4,11 +4,11 @@ With several workers on Linux each worker listens on its own ``SO_REUSEPORT``
 socket, so the kernel spreads connections evenly across them. uvicorn's default
 (one socket shared by all workers) lets whichever worker wakes first accept every
 pending connection: measured here, a load of 64 keep-alive clients all landed on
-one of two workers, so the second core did nothing and p99 doubled. A worker also
-starts listening only once its model is loaded, so no connection reaches a worker
-that is still loading. :class:`Supervisor` runs the workers: it restarts one
-that dies, gives up when a worker cannot start the app, and on SIGTERM/SIGINT asks
-every worker to drain.
+one of two workers, so the second core did nothing and p99 doubled. Every worker but
+the first (and every restarted one) starts listening only once its model is loaded,
+so no connection reaches a worker that is still loading. :class:`Supervisor` runs the
+workers: it restarts one that dies, gives up when a worker cannot start the app, and
+on SIGTERM/SIGINT asks every worker to drain.
 
 Before any worker starts, math libraries are pinned to one thread per process
 (``OMP_NUM_THREADS`` & co.; measured here: two workers with default threading
@@ -149,7 +149,10 @@ class Supervisor:
         """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        procs = [self._start() for _ in range(self.workers)]
+        # The first worker listens at once (so /health answers and /ready says "loading"
+        # while the model loads); the others only once their model is loaded, so no
+        # connection ever reaches a worker that is still loading: /ready never flips.
+        procs = [self._start(load_first=i > 0) for i in range(self.workers)]
         try:
             while not self._stop.wait(0.2):
                 for i, proc in enumerate(procs):

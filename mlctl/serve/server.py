@@ -94,7 +94,8 @@ def _worker_main(common: dict[str, Any], load_first: bool) -> None:
         os.environ[LOAD_FIRST_ENV] = "1"
     config = uvicorn.Config("mlctl.serve.app:app_from_env", factory=True, **common)
     server = uvicorn.Server(config)
-    # uvicorn listens on the socket only after the lifespan (model loading) succeeded.
+    # uvicorn listens only after the app's lifespan started (with load_first: the model
+    # is loaded by then).
     server.run(sockets=[reuse_port_socket(config.host, config.port)])
     if not server.started:  # the process's exit code tells the supervisor
         raise SystemExit(STARTUP_FAILED)

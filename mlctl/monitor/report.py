@@ -364,7 +364,8 @@ def _column_rows(columns: list[Mapping[str, Any]]) -> tuple[list[list[Any]], lis
         if c.get("band"):
             test += f" ({c.get('band')})"
         new = _list(c.get("new_categories"))
-        n_new = c.get("n_new_categories") or len(new)
+        n_new = c.get("n_new_categories")
+        n_new = int(n_new) if _is_num(n_new) else len(new)
         new_text = ""
         if n_new:
             new_text = ", ".join(map(str, new)) + (
@@ -736,7 +737,8 @@ def _volume_png(hourly, vol, recent, base, limits) -> str:
     ax.set_ylabel("predictions per hour")
     pale = "; pale: before the first prediction" if (~known).any() else ""
     ax.set_title(f"Predictions per hour (UTC{pale})")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", ncol=5)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, frameon=False, loc="upper left", ncol=5)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig, left=0.08, right=0.98, bottom=0.12)
 

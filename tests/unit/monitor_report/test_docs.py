@@ -53,6 +53,23 @@ def test_recipe_examples_validate_against_the_schema(text: str) -> None:
         model.model_validate(doc["monitor"])
 
 
+def test_recipe_examples_pass_the_recipe_checks(text: str) -> None:
+    """The cross-field checks of `mlctl validate`, on the churn recipe with each block."""
+    import dataclasses
+
+    from mlctl.recipe.checks import check_recipe
+    from mlctl.recipe.loader import load_recipe
+
+    model = monitor_schema()
+    loaded = load_recipe(REPO / "recipes" / "churn.yaml")
+    body = re.sub(r"\$\{oc\.env:[A-Z_]+\}", "https://hooks.example.com/T0", text)
+    recipes = [d for d in map(yaml.safe_load, blocks(body, "yaml")) if "monitor" in d]
+    for doc in recipes:
+        recipe = loaded.recipe.model_copy(update={"monitor": model.model_validate(doc["monitor"])})
+        issues = check_recipe(dataclasses.replace(loaded, recipe=recipe))
+        assert [i.render() for i in issues if i.path.startswith("monitor")] == []
+
+
 def test_every_monitor_key_is_in_the_table(text: str) -> None:
     model = monitor_schema()
     table = text[text.index("## Every `monitor` key") :]

@@ -164,6 +164,10 @@ def _g(value: Any) -> str:
     return f"{value:.4g}" if _is_num(value) else NA
 
 
+def _rate(value: Any) -> str:
+    return f"{value:.4g}/h" if _is_num(value) else NA
+
+
 def _share(value: Any) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return NA
@@ -668,13 +672,13 @@ def _volume_section(vol: Any) -> str:
         ("Recent window", f"{_utc(recent.get('start_utc'))} → {_utc(recent.get('end_utc'))}"),
         (
             "Recent predictions",
-            f"{_text(recent.get('total'))} ({_g(recent.get('per_hour'))}/h; "
+            f"{_text(recent.get('total'))} ({_rate(recent.get('per_hour'))}; "
             f"{_text(recent.get('zero_hours'))} hours without any)",
         ),
         ("Baseline window", f"{_utc(base.get('start_utc'))} → {_utc(base.get('end_utc'))}"),
         (
             "Baseline rate",
-            f"{_g(base.get('per_hour'))}/h ({_text(base.get('statistic'))} of "
+            f"{_rate(base.get('per_hour'))} ({_text(base.get('statistic'))} of "
             f"{_text(base.get('hours_with_history'))} hours with history)",
         ),
         ("Ratio recent / baseline", _g(vol.get("ratio"))),
@@ -704,9 +708,13 @@ def _volume_png(hourly, vol, recent, base, limits) -> str:
     known = ~np.isnan(counts)
     edges = np.append(x, x[-1] + 1)  # one artist, not a bar per hour: 10x faster
     ax.stairs(np.where(known, counts, 0.0), edges, fill=True, color=_REF_COLOR, lw=0)
-    if (~known).any():
-        top = max(1.0, float(np.nanmax(counts)) if known.any() else 1.0)
-        ax.stairs(np.where(known, 0.0, top), edges, fill=True, color="#eaeef2", lw=0)
+    if (~known).any():  # hours before the first prediction: a prefix of the hours
+        start = float(x[~known][0])
+        stop = float(x[known][0]) if known.any() else float(x[-1] + 1)
+        ax.axvspan(
+            start, stop, facecolor="#f6f8fa", edgecolor="#d0d7de", hatch="//", lw=0,
+            label="no history yet",
+        )  # fmt: skip
     split = recent.get("start")
     if _is_num(split):
         s = (split - hours[0]) / 3600.0
@@ -735,8 +743,7 @@ def _volume_png(hourly, vol, recent, base, limits) -> str:
     ax.set_xlim(0, x[-1] + 1)
     ax.set_ylim(0, max(ax.get_ylim()[1], 1.0) * 1.2)  # room for the legend
     ax.set_ylabel("predictions per hour")
-    pale = "; pale: before the first prediction" if (~known).any() else ""
-    ax.set_title(f"Predictions per hour (UTC{pale})")
+    ax.set_title("Predictions per hour (UTC)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, frameon=False, loc="upper left", ncol=5)
     ax.grid(axis="y", alpha=0.3)

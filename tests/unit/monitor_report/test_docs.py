@@ -117,6 +117,27 @@ def test_the_crontab_line_escapes_percent_signs(text: str) -> None:
     assert "mlctl monitor recipes/churn.yaml" in line
 
 
+def anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes."""
+    out = set()
+    for title in re.findall(r"^#{1,6} (.+)$", markdown, re.M):
+        slug = re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+        out.add(slug)
+    return out
+
+
+def test_links_point_at_real_headings_and_files(text: str) -> None:
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+        if target.startswith(("http://", "https://", "images/")):
+            continue
+        name, _, anchor = target.partition("#")
+        doc = DOC.parent / name if name else DOC
+        assert doc.is_file(), target
+        if anchor:
+            assert anchor in anchors(doc.read_text(encoding="utf-8")), target
+
+
 def test_the_screenshot_is_there_and_small(text: str) -> None:
     (target,) = re.findall(r"!\[[^\]]*\]\((images/[^)]+\.png)\)", text)
     png = DOC.parent / target

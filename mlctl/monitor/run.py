@@ -423,8 +423,18 @@ class _Context:
     def _drift(self, current: _Current):
         from mlctl.monitor.drift import DriftOptionsError, dataset_drift
 
+        options = drift_options(self.r.monitor)
+        unknown = [c for c in options.per_column if c not in self.profile.columns]
+        if unknown:  # a version trained on other features than the recipe has now
+            options.per_column = {
+                k: v for k, v in options.per_column.items() if k in self.profile.columns
+            }
+            self.notes.append(
+                f"monitor.drift.columns names {', '.join(unknown)}, which version "
+                f"{self.version} was not trained on: not tested"
+            )
         try:
-            return dataset_drift(self.profile, current.frame, drift_options(self.r.monitor))
+            return dataset_drift(self.profile, current.frame, options)
         except DriftOptionsError as exc:
             raise UsageError(f"monitor.drift: {exc.message}") from None
 

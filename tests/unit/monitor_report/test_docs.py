@@ -78,6 +78,18 @@ def test_every_monitor_key_is_in_the_table(text: str) -> None:
     assert set(key_paths(model, "monitor")) == documented
 
 
+def test_the_table_shows_the_schema_defaults(text: str) -> None:
+    defaults = monitor_schema()().model_dump()
+    table = text[text.index("## Every `monitor` key") :]
+    rows = re.findall(r"^\| `monitor\.([^`<]+)` \| `([^`]+)` \|", table, re.M)
+    assert len(rows) >= 25
+    for path, shown in rows:
+        value = defaults
+        for part in path.split("."):
+            value = value[part]
+        assert yaml.safe_load(shown) == value, path
+
+
 def key_paths(model, prefix: str) -> list[str]:
     """Every leaf key of a pydantic section; dict values as ``<column>``."""
     from pydantic import BaseModel

@@ -617,3 +617,11 @@ def test_retrain_promotes_only_a_winner(tmp_path, churn_project, unseen) -> None
     block = one_json(again.stdout)["retrain"]
     assert block["outcome"] == "stays_challenger" and block["version"] == 4
     assert "does not beat champion v3" in block["reason"]
+
+
+def test_before_any_training_is_a_clear_error(tmp_path, churn_project) -> None:
+    root = churn_project(tmp_path / "fresh", 900)
+    res = mlctl(root, "monitor", "recipes/churn.yaml")
+    assert res.returncode == ExitCode.BAD_INPUT, res.stderr
+    assert "no tracking database at" in res.stderr and "mlctl run RECIPE" in res.stderr
+    assert "Traceback" not in res.stderr and res.stdout == ""

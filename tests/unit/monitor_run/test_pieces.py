@@ -101,3 +101,36 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
         assert exc.value.exit_code == ExitCode.CANNOT_RUN == 7
     with MonitorLock(path):  # released on exit
         pass
+
+
+def _doc(status="attention", dataset=False, pred=0, perf=False) -> dict:
+    return {
+        "status": status,
+        "drift": {"dataset_drift": dataset},
+        "prediction_drift": {"n_drifted": pred},
+        "performance": {"flagged": perf},
+    }
+
+
+@pytest.mark.parametrize(
+    ("policy", "flag", "doc", "trigger"),
+    [
+        ("never", False, _doc(dataset=True), None),
+        ("never", True, _doc("healthy"), "--retrain"),
+        ("on_drift", False, _doc(dataset=True), "on_drift"),
+        ("on_drift", False, _doc(pred=1), "on_drift"),
+        ("on_drift", False, _doc(perf=True), None),
+        ("on_drift", False, _doc("healthy"), None),
+        ("on_performance_drop", False, _doc(perf=True), "on_performance_drop"),
+        ("on_performance_drop", False, _doc(dataset=True), None),
+        ("on_attention", False, _doc(), "on_attention"),
+    ],
+)
+def test_retrain_policy(policy, flag, doc, trigger) -> None:
+    from mlctl.monitor.run import _retrain_trigger
+
+    ctx = SimpleNamespace(
+        options=SimpleNamespace(retrain=flag),
+        r=SimpleNamespace(monitor=SimpleNamespace(retrain=policy)),
+    )
+    assert _retrain_trigger(ctx, doc) == trigger

@@ -91,7 +91,7 @@ def unseen() -> pd.DataFrame:
 
 
 def write_log(
-    path: Path, model: Any, frame: pd.DataFrame, start: float = T0, span: float = DAY
+    path: Path | str, model: Any, frame: pd.DataFrame, start: float = T0, span: float = DAY
 ) -> list[str]:
     """Score ``frame`` with the model and log it as requests of 4 rows spread over
     ``[start, start + span)``; returns the request ids (with the true labels' order)."""
@@ -102,7 +102,7 @@ def write_log(
     pos = classes.index("Yes")
     sent = frame[INPUTS]  # what clients send (the server logs it all)
     records = sent.astype(object).where(sent.notna(), None).to_dict("records")
-    log = PredictionLog(f"sqlite:///{path}")
+    log = PredictionLog(_url(path))
     log.open()
     ids: list[str] = []
     try:
@@ -132,8 +132,12 @@ def write_log(
     return ids
 
 
-def give_feedback(path: Path, ids: list[str], labels: list[str]) -> None:
-    log = PredictionLog(f"sqlite:///{path}")
+def _url(log: Path | str) -> str:
+    return log if isinstance(log, str) else f"sqlite:///{log}"
+
+
+def give_feedback(path: Path | str, ids: list[str], labels: list[str]) -> None:
+    log = PredictionLog(_url(path))
     log.open()
     try:
         log.feedback(list(zip(ids, labels, strict=True)))
@@ -141,8 +145,8 @@ def give_feedback(path: Path, ids: list[str], labels: list[str]) -> None:
         log.close()
 
 
-def monitor(project: Path, log: Path | None, *args: str, env: dict | None = None):
-    extra = [f"deploy.serve.log.url=sqlite:///{log}"] if log else []
+def monitor(project: Path, log: Path | str | None, *args: str, env: dict | None = None):
+    extra = [f"deploy.serve.log.url='{_url(log)}'"] if log else []
     return mlctl(project, "monitor", "recipes/churn.yaml", *extra, *args, env=env, timeout=300)
 
 
@@ -625,3 +629,42 @@ def test_before_any_training_is_a_clear_error(tmp_path, churn_project) -> None:
     assert res.returncode == ExitCode.BAD_INPUT, res.stderr
     assert "no tracking database at" in res.stderr and "mlctl run RECIPE" in res.stderr
     assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+def test_a_postgresql_log(project, model, unseen) -> None:
+    """The same checks on a PostgreSQL log (a schema of its own, dropped afterwards)."""
+    import uuid
+
+    import psycopg
+    from serve_helpers import PG_ADMIN, pg_url, require
+
+    require(
+        f"PostgreSQL at {PG_ADMIN}", lambda: psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+    )
+    schema = f"mlctl_monitor_run_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as con:
+        con.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = pg_url(schema)
+        ids = write_log(url, model, unseen)
+        give_feedback(url, ids[:300], unseen["Churn"].iloc[:300].tolist())
+        res = monitor(project, url, "--window", "24h", "--end", END, "--json", "--no-mlflow")
+        assert res.returncode == 0, res.stderr
+        doc = one_json(res.stdout)
+        assert doc["source"]["kind"] == "log" and doc["source"]["rows"] == len(unseen)
+        assert doc["source"]["location"].startswith("postgresql://")
+        assert doc["performance"]["n_evaluated"] == 300
+        assert doc["volume"]["status"] == "not_enough_history"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as con:
+            con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_an_unreachable_postgresql_log_exits_7_without_the_password(project) -> None:
+    res = monitor(project, "postgresql://mon:s3cret@127.0.0.1:1/nowhere", "--end", END)
+    assert res.returncode == 7, res.stderr
+    assert "cannot connect to the PostgreSQL prediction log at 127.0.0.1:1" in res.stderr
+    assert "s3cret" not in res.stderr and "Traceback" not in res.stderr

@@ -45,6 +45,13 @@ Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
 unavailable, 130 interrupted (see docs/cli.md)."""
 
 
+def escape(text: str) -> str:
+    """User text (column names, values) printed by rich, never read as markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _console(stderr: bool = True):
     from rich.console import Console
 
@@ -63,9 +70,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if traceback:
                 raise
             err = _console()
-            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            # Messages quote user text (column names, values): never read it as markup.
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
             if exc.hint:
-                err.print(f"[dim]hint: {exc.hint}[/]")
+                err.print(f"[dim]hint: {escape(exc.hint)}[/]")
             sys.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             _console().print("[yellow]interrupted[/]")
@@ -76,7 +84,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if traceback:
                 raise
             _console().print(
-                f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}\n"
+                f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                 "[dim]run again with --traceback for details[/]"
             )
             sys.exit(int(ExitCode.ERROR))

@@ -22,15 +22,34 @@ distance), the absolute difference and both verdicts. A second Evidently report 
 ``method="psi"`` is compared with mlctl's PSI with 30 bins (protocols.md) and with
 ``bins="sturges"`` (what Evidently 0.7's code does).
 
-Timing: mlctl = ``ReferenceProfile.from_json`` + ``dataset_drift`` on the current frame
-(the profile was built at training time; its build time is shown apart); Evidently =
-``Dataset.from_pandas`` (both frames) + ``Report.run``. Each in its own process, data
-already in memory, median of ``--repeats`` runs.
+Two modes:
 
-If Evidently cannot be installed, the script says so and compares with exact scipy
-computations on the raw frames (Evidently's selection and formulas) instead.
+* ``--mode cli`` (default): the product as a user runs it. For each reference size, a
+  temporary project whose recipe is ``recipes/churn.yaml`` without its ``monitor:``
+  section (so every column gets the default tests, Evidently's) reads the reference
+  (with ``Churn`` and a unique ``customerID``) from a parquet file; ``mlctl run ...
+  models=fast models.cv_folds=2 evaluation.importance_repeats=0 readiness=lenient
+  split.test_size=0.01 --promote --yes`` trains and promotes a model, which logs the
+  reference profile of its *training split* (99 % of the reference; ``--test-size``).
+  Training is timed apart, not counted. Then ``mlctl monitor RECIPE --current FILE
+  --json --no-mlflow`` runs in a subprocess and the per-column drift is read from its
+  JSON document; Evidently's runner gets the exact training rows (the recipe's own
+  split, ``mlctl.data.prepare.load_dataset``) and the same current file. Both sides are
+  timed as whole processes (interpreter start, imports, reading parquet, and for mlctl
+  loading the model and scoring the current rows for prediction drift, which Evidently
+  does not do), with the peak RSS of each process (``ru_maxrss`` from ``os.wait4``).
+  "drift alone" = ``dataset_drift`` on the logged profile in this process (current
+  frame in memory); "Evid. report" = ``Dataset.from_pandas`` + ``Report.run`` inside
+  Evidently's process. One run each: the ratio compares two runs made back to back.
+* ``--mode library``: ``ReferenceProfile.from_json`` + ``dataset_drift`` on the current
+  frame (the profile was built from the whole reference; its build time is shown
+  apart) against ``Dataset.from_pandas`` + ``Report.run``; each in its own process,
+  data already in memory, median of ``--repeats`` runs; plus the PSI comparison below.
 
-Results (2 CPUs, Evidently 0.7.23 with pandas 2.3.3 and scipy 1.17.1; mlctl with pandas
+If Evidently cannot be installed, the library mode says so and compares with exact
+scipy computations on the raw frames (Evidently's selection and formulas) instead.
+
+Library-mode results (2 CPUs, Evidently 0.7.23 with pandas 2.3.3 and scipy 1.17.1; mlctl with pandas
 3.1.1; median of 3):
 
 =================  =========  ========  =========  ==========  =========  =====================
@@ -52,8 +71,9 @@ gets PSI 0.107 (≥ 0.1: drift) with 30 bins, 0.013 with Sturges.
 
 Usage::
 
-    .venv/bin/python benchmarks/drift_vs_evidently.py                  # ~12 min on 2 cores
-    .venv/bin/python benchmarks/drift_vs_evidently.py --quick          # 100k rows, ~1 min
+    .venv/bin/python benchmarks/drift_vs_evidently.py                  # CLI mode, 1M rows
+    .venv/bin/python benchmarks/drift_vs_evidently.py --quick          # 100k rows, ~2 min
+    .venv/bin/python benchmarks/drift_vs_evidently.py --mode library   # ~12 min on 2 cores
     .venv/bin/python benchmarks/drift_vs_evidently.py --evidently-venv ~/.cache/ev07 --json out.json
 """
 
@@ -62,6 +82,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -69,6 +90,7 @@ import tempfile
 import time
 import venv
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -277,18 +299,221 @@ def exact_scipy(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
     return {"auto": {"columns": cols, "dataset": {"share": share, "drift": share >= 0.5}}}
 
 
+# ------------------------------------------------------------------- CLI mode
+
+TRAIN_OVERRIDES = [
+    "models=fast",
+    "models.cv_folds=2",
+    "evaluation.importance_repeats=0",
+    "readiness=lenient",
+]
+
+
+def measured(cmd: list[str], cwd: Path, stdout: Path) -> tuple[int, float, int]:
+    """Run ``cmd``; returns its exit code, wall seconds and peak RSS in bytes (the
+    child's own ``ru_maxrss`` from ``wait4``, so earlier children do not count)."""
+    env = {k: v for k, v in os.environ.items() if "TRACKING_URI" not in k}
+    with stdout.open("w") as out, (stdout.with_suffix(".err")).open("w") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, seconds, usage.ru_maxrss * 1024
+
+
+def project(root: Path, ref: pd.DataFrame, test_size: float) -> tuple[Path, list[str]]:
+    """A project whose recipe is churn.yaml's, without its ``monitor:`` section (so the
+    tests are Evidently's defaults), reading ``ref`` (with a unique id column)."""
+    import yaml
+
+    shutil.copytree(REPO / "conf", root / "conf")
+    (root / "recipes").mkdir()
+    ref.insert(0, "customerID", [f"c{i:08d}" for i in range(len(ref))])
+    ref.to_parquet(root / "reference.parquet")
+    ref.pop("customerID")
+    recipe = yaml.safe_load((REPO / "recipes" / "churn.yaml").read_text())
+    recipe.pop("monitor")
+    recipe["data"]["source"] = "../reference.parquet"
+    (root / "recipes" / "bench.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return root / "recipes" / "bench.yaml", [*TRAIN_OVERRIDES, f"split.test_size={test_size}"]
+
+
+def train(root: Path, ref: pd.DataFrame, test_size: float) -> dict:
+    """``mlctl run`` on ``ref`` (promoted); returns the training rows of ``ref`` too."""
+    from mlctl.data.prepare import load_dataset
+    from mlctl.recipe.loader import load_recipe
+
+    recipe, overrides = project(root, ref, test_size)
+    cmd = [sys.executable, "-m", "mlctl", "run", str(recipe), *overrides]
+    cmd += ["--promote", "--yes", "--workspace", "ws", "--json"]
+    code, seconds, rss = measured(cmd, root, root / "run.json")
+    if code != 0:
+        err = (root / "run.err").read_text()[-3000:]
+        raise SystemExit(f"mlctl run failed ({code}):\n{err}")
+    # The exact training split: the project's own split of the same recipe.
+    rows = load_dataset(load_recipe(recipe, overrides)).X_train.index
+    profile = next((root / "ws").glob("artifacts/*/artifacts/monitoring/reference_profile.json"))
+    return {
+        "recipe": recipe,
+        "seconds": seconds,
+        "rss": rss,
+        "train": ref.loc[rows, NUMERIC + CATEGORICAL].reset_index(drop=True),
+        "profile": profile,
+    }
+
+
+def run_cli(root: Path, model: dict, cur: Path) -> dict:
+    """``mlctl monitor --current`` timed as a whole; then ``dataset_drift`` alone on the
+    logged profile (in this process, current frame in memory) for the drift share."""
+    cmd = [sys.executable, "-m", "mlctl", "monitor", str(model["recipe"]), "--current", str(cur)]
+    cmd += ["--json", "--no-mlflow", "--workspace", "ws"]
+    code, seconds, rss = measured(cmd, root, root / "monitor.json")
+    if code not in (0, 3):
+        err = (root / "monitor.err").read_text()[-3000:]
+        raise SystemExit(f"mlctl monitor failed ({code}):\n{err}")
+    doc = json.loads((root / "monitor.json").read_text())
+    frame = pd.read_parquet(cur)
+    text = model["profile"].read_text()
+    t = time.perf_counter()
+    alone = dataset_drift(ReferenceProfile.from_json(text), frame)
+    drift_seconds = time.perf_counter() - t
+    drift = doc["drift"]
+    mismatch = [c.column for c in alone.columns if c.drifted != _doc_col(doc, c.column)["drifted"]]
+    result = SimpleNamespace(
+        columns=[SimpleNamespace(**c) for c in drift["columns"] if c["status"] == "tested"],
+        dataset_drift=drift["dataset_drift"],
+        share_drifted=drift["share_drifted"],
+    )
+    return {
+        "result": result,
+        "exit": code,
+        "seconds": seconds,
+        "rss": rss,
+        "drift_seconds": drift_seconds,
+        "library_mismatch": mismatch,
+        "n_ref": drift["columns"][0]["n_ref"],
+    }
+
+
+def _doc_col(doc: dict, name: str) -> dict:
+    return next(c for c in doc["drift"]["columns"] if c["column"] == name)
+
+
+def run_evidently_measured(python: Path, ref: Path, cur: Path, work: Path) -> dict:
+    """Evidently's DataDriftPreset in its own process: wall time and peak RSS of it all."""
+    spec = {"numeric": NUMERIC, "categorical": CATEGORICAL, "runs": [["auto", None, 1]]}
+    (work / "spec.json").write_text(json.dumps(spec))
+    (work / "runner.py").write_text(EVIDENTLY_RUNNER)
+    out = work / "evidently.json"
+    cmd = [str(python), str(work / "runner.py"), str(ref), str(cur), str(work / "spec.json")]
+    code, seconds, rss = measured([*cmd, str(out)], work, work / "evidently.out")
+    if code != 0:
+        raise SystemExit(f"Evidently failed:\n{(work / 'evidently.err').read_text()[-3000:]}")
+    return {**json.loads(out.read_text()), "seconds": seconds, "rss": rss}
+
+
+def cli_mode(args: argparse.Namespace, python: Path, work: Path, rows: int) -> list[dict]:
+    raw = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
+    df = telco().assign(Churn=raw["Churn"])
+    out, models = [], {}
+    for name, ref, cur in scenarios(df, rows):
+        size = name.split("/")[0]
+        root = work / size
+        if size not in models:
+            root.mkdir()
+            models[size] = model = train(root, ref.copy(), args.test_size)
+            print(
+                f"\n# {size}: mlctl run on {len(ref):,} reference rows (test_size "
+                f"{args.test_size}): training split {len(model['train']):,} rows = "
+                f"{len(model['train']) / len(ref):.2%} of the reference; "
+                f"{model['seconds']:.1f} s, peak RSS {_mb(model['rss'])} (not counted)"
+            )
+            model["train"].to_parquet(root / "train.parquet")
+        trained = models[size]
+        cur_path = root / f"{name.split('/')[1]}.parquet"
+        cur[NUMERIC + CATEGORICAL].to_parquet(cur_path)
+        ours = run_cli(root, trained, cur_path)
+        assert ours["n_ref"] == len(trained["train"]), (ours["n_ref"], len(trained["train"]))
+        theirs = run_evidently_measured(python, root / "train.parquet", cur_path, root)
+        out.append(cli_compare(name, trained, cur, ours, theirs))
+    summary(out)
+    return out
+
+
+def cli_compare(name: str, model: dict, cur: pd.DataFrame, ours: dict, theirs: dict) -> dict:
+    ref = model["train"]
+    agree_test, agree_drift, diffs = columns_table(
+        f"{name}: Evidently reference = mlctl's training split", ref, cur, ours, theirs
+    )
+    ds = theirs["auto"]["dataset"]
+    res = ours["result"]
+    if ours["library_mismatch"]:
+        print(f"!! dataset_drift in-process disagrees with the CLI on {ours['library_mismatch']}")
+    return {
+        "scenario": name,
+        "ref_rows": len(ref),
+        "cur_rows": len(cur),
+        "columns": len(res.columns),
+        "tests_agree": agree_test,
+        "verdicts_agree": agree_drift,
+        "max_diff_exact": max(diffs["exact"], default=None),
+        "max_diff_sketch": max(diffs["sketch"], default=None),
+        "dataset_drift": [res.dataset_drift, ds.get("drift")],
+        "share": [res.share_drifted, ds.get("share")],
+        "ours_seconds": ours["seconds"],
+        "ours_rss": ours["rss"],
+        "ours_drift_seconds": ours["drift_seconds"],
+        "monitor_exit": ours["exit"],
+        "evidently_seconds": theirs["seconds"],
+        "evidently_rss": theirs["rss"],
+        "evidently_report_seconds": theirs["auto"]["seconds"],
+        "ratio": theirs["seconds"] / ours["seconds"],
+        "train_seconds": model["seconds"],
+    }
+
+
+def summary(rows: list[dict]) -> None:
+    head = (
+        f"{'scenario':<13} {'ref rows':>9} {'cur rows':>9} {'mlctl s':>8} {'Evid. s':>8} "
+        f"{'ratio':>6} {'mlctl RSS':>10} {'Evid. RSS':>10} {'verdicts':>8} {'tests':>6} "
+        f"{'drift (share)':>22} {'drift alone':>11} {'Evid. report':>12}"
+    )
+    print("\n## summary: whole processes (imports, reading parquet, scoring, JSON)\n")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ds = r["dataset_drift"]
+        share = f"{_yn(ds[0])}/{_yn(ds[1])} ({r['share'][0]:.2f}/{r['share'][1]:.2f})"
+        print(
+            f"{r['scenario']:<13} {r['ref_rows']:>9,} {r['cur_rows']:>9,} "
+            f"{r['ours_seconds']:>8.2f} {r['evidently_seconds']:>8.2f} {r['ratio']:>5.1f}x "
+            f"{_mb(r['ours_rss']):>10} {_mb(r['evidently_rss']):>10} "
+            f"{r['verdicts_agree']:>5}/{r['columns']:<2} {r['tests_agree']:>3}/{r['columns']:<2} "
+            f"{share:>22} {r['ours_drift_seconds']:>10.3f}s {r['evidently_report_seconds']:>11.2f}s"
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
 # ---------------------------------------------------------------------- report
 
 
-def compare(name: str, ref: pd.DataFrame, cur: pd.DataFrame, ours: dict, theirs: dict) -> dict:
+def columns_table(
+    name: str, ref: pd.DataFrame, cur: pd.DataFrame, ours: dict, theirs: dict
+) -> tuple[int, int, dict[str, list[float]]]:
+    """Per column: the test each side chose, its score (p-value or distance), the
+    verdicts; prints the agreement counts and returns them with the score differences."""
     other = theirs.get("label", "evidently")
     res = ours["result"]
     print(f"\n## {name}: reference {len(ref):,} rows, current {len(cur):,} rows")
-    head = f"{'column':<17} {'test ours/' + other[:9]:<28} {'ours':>11} {other[:11]:>11} {'|diff|':>9}  drift"
+    head = f"{'column':<17} {'test ours/' + other[:9]:<28} {'ours':>11} {other[:11]:>11} {'|diff|':>9}  drift     agree"
     print(head)
     print("-" * len(head))
     agree_test = agree_drift = 0
-    diffs = {"exact": [], "sketch": []}
+    diffs: dict[str, list[float]] = {"exact": [], "sketch": []}
     for col in res.columns:
         ev = theirs["auto"]["columns"][col.column]
         diff = abs(col.score - ev["score"]) if col.score is not None else float("nan")
@@ -296,9 +521,11 @@ def compare(name: str, ref: pd.DataFrame, cur: pd.DataFrame, ours: dict, theirs:
         agree_test += col.test == ev["test"]
         agree_drift += col.drifted == ev["drifted"]
         mark = "~" if col.approximate else " "
+        verdicts = f"{_yn(col.drifted)}/{_yn(ev['drifted'])}"
         print(
             f"{col.column:<17} {col.test + '/' + ev['test']:<28} {col.score:>11.4g}{mark}"
-            f"{ev['score']:>11.4g} {diff:>9.1e}  {_yn(col.drifted)}/{_yn(ev['drifted'])}"
+            f"{ev['score']:>11.4g} {diff:>9.1e}  {verdicts:<9} "
+            f"{'yes' if col.drifted == ev['drifted'] else 'NO'}"
         )
     n = len(res.columns)
     ds = theirs["auto"]["dataset"]
@@ -310,6 +537,14 @@ def compare(name: str, ref: pd.DataFrame, cur: pd.DataFrame, ours: dict, theirs:
         f"dataset drift: ours {_yn(res.dataset_drift)} (share {res.share_drifted:.3f}), "
         f"{other} {_yn(ds.get('drift'))} (share {ds.get('share', float('nan')):.3f})"
     )
+    return agree_test, agree_drift, diffs
+
+
+def compare(name: str, ref: pd.DataFrame, cur: pd.DataFrame, ours: dict, theirs: dict) -> dict:
+    res = ours["result"]
+    agree_test, agree_drift, diffs = columns_table(name, ref, cur, ours, theirs)
+    n = len(res.columns)
+    ds = theirs["auto"]["dataset"]
     row = {
         "scenario": name,
         "ref_rows": len(ref),
@@ -371,10 +606,19 @@ def _max(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--mode",
+        choices=["cli", "library"],
+        default="cli",
+        help="cli: mlctl run + mlctl monitor --current (default); library: dataset_drift",
+    )
     parser.add_argument("--evidently-venv", type=Path, help="venv holding Evidently (kept)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the big case")
     parser.add_argument("--quick", action="store_true", help="100,000 rows instead of 1M")
-    parser.add_argument("--repeats", type=int, default=3, help="timing runs (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="library mode: timing runs")
+    parser.add_argument(
+        "--test-size", type=float, default=0.01, help="cli mode: split.test_size of mlctl run"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
@@ -383,6 +627,8 @@ def main() -> None:
         target = args.evidently_venv or work / "evidently-venv"
         python, how = ensure_evidently(target.expanduser().resolve())
         if python is None:
+            if args.mode == "cli":
+                raise SystemExit(f"Evidently is not available ({how}); try --mode library")
             print(f"Evidently is not available ({how}); comparing with exact scipy instead")
         else:
             version = subprocess.run(
@@ -392,23 +638,30 @@ def main() -> None:
             print(
                 f"Evidently {version[0]} (pandas {version[1]}, scipy {version[2]}) in {target} "
                 f"({how}); mlctl: pandas {pd.__version__}, numpy {np.__version__}; "
-                f"{os.cpu_count()} CPUs"
+                f"{os.cpu_count()} CPUs; mode {args.mode}"
             )
-        df = telco()
-        out = []
-        for name, ref, cur in scenarios(df, rows):
-            ref.to_parquet(work / "ref.parquet")
-            cur.to_parquet(work / "cur.parquet")
-            ours = run_mlctl(ref, cur, args.repeats)
-            if python is None:
-                theirs = {"label": "scipy", **exact_scipy(ref, cur)}
-            else:
-                theirs = run_evidently(
-                    python, work / "ref.parquet", work / "cur.parquet", work, args.repeats
-                )
-            out.append(compare(name, ref, cur, ours, theirs))
+        if args.mode == "cli":
+            out = cli_mode(args, python, work, rows)
+        else:
+            out = library_mode(args, python, work, rows)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))
+
+
+def library_mode(args: argparse.Namespace, python: Path | None, work: Path, rows: int) -> list:
+    out = []
+    for name, ref, cur in scenarios(telco(), rows):
+        ref.to_parquet(work / "ref.parquet")
+        cur.to_parquet(work / "cur.parquet")
+        ours = run_mlctl(ref, cur, args.repeats)
+        if python is None:
+            theirs = {"label": "scipy", **exact_scipy(ref, cur)}
+        else:
+            theirs = run_evidently(
+                python, work / "ref.parquet", work / "cur.parquet", work, args.repeats
+            )
+        out.append(compare(name, ref, cur, ours, theirs))
+    return out
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -119,12 +120,9 @@ from mlctl.monitor.drift import DriftOptions, dataset_drift  # noqa: E402
 from mlctl.monitor.profile import ReferenceProfile, build_profile  # noqa: E402
 
 TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
-NUMERIC = ["tenure", "MonthlyCharges", "TotalCharges"]
-CATEGORICAL = [
-    "SeniorCitizen", "gender", "Partner", "Dependents", "PhoneService", "MultipleLines",
-    "InternetService", "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport",
-    "StreamingTV", "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod",
-]  # fmt: skip
+# The churn recipe's input columns (the recipe is where they are written down).
+_FEATURES = yaml.safe_load((REPO / "recipes" / "churn.yaml").read_text())["features"]
+NUMERIC, CATEGORICAL = _FEATURES["numeric"], _FEATURES["categorical"]
 REQUIREMENTS = ["evidently>=0.7,<0.8", "pandas<3", "pyarrow"]
 
 # Runs in the Evidently venv: argv = ref.parquet cur.parquet spec.json out.json

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mlctl.monitor.profile import (
     ProfileCaps,
@@ -23,12 +24,9 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
 TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
-NUMERIC = ["tenure", "MonthlyCharges", "TotalCharges"]
-CATEGORICAL = [
-    "SeniorCitizen", "gender", "Partner", "Dependents", "PhoneService", "MultipleLines",
-    "InternetService", "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport",
-    "StreamingTV", "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod",
-]  # fmt: skip
+# The churn recipe's input columns (the recipe is where they are written down).
+_FEATURES = yaml.safe_load((REPO / "recipes" / "churn.yaml").read_text())["features"]
+NUMERIC, CATEGORICAL = _FEATURES["numeric"], _FEATURES["categorical"]
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mlctl.monitor.drift import DriftOptions, dataset_drift, prediction_drift
 from mlctl.monitor.performance import performance
@@ -24,12 +25,9 @@ from mlctl.monitor.volume import volume_check
 
 REPO = Path(__file__).resolve().parents[3]
 TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
-NUMERIC = ["tenure", "MonthlyCharges", "TotalCharges"]
-CATEGORICAL = [
-    "SeniorCitizen", "gender", "Partner", "Dependents", "PhoneService", "MultipleLines",
-    "InternetService", "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport",
-    "StreamingTV", "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod",
-]  # fmt: skip
+# The churn recipe's input columns (the recipe is where they are written down).
+_FEATURES = yaml.safe_load((REPO / "recipes" / "churn.yaml").read_text())["features"]
+NUMERIC, CATEGORICAL = _FEATURES["numeric"], _FEATURES["categorical"]
 H, DAY = 3600, 86400
 END = 1_714_521_600 + 8 * DAY  # 2024-05-09T00:00:00Z
 EVIL = "<script>alert(1)</script>"

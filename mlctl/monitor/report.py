@@ -116,8 +116,8 @@ def render_report(result: Mapping[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)} {_status_badge(doc.get('status'))}</h1>",
-        _reasons(doc.get("reasons")),
-        _notes(doc.get("notes")),
+        _bullets(doc.get("reasons")),
+        _bullets(doc.get("notes"), "reasons muted"),
         _summary(doc, model),
         _overview(doc),
     ]
@@ -237,20 +237,13 @@ def _not_computed(what: str) -> str:
     return f'<p class="muted">{_e(what)}: {NOT_COMPUTED}.</p>'
 
 
-def _reasons(reasons: Any) -> str:
-    items = [r for r in _list(reasons) if r not in (None, "")]
+def _bullets(lines: Any, css: str = "reasons") -> str:
+    """The document's reasons or notes as a list ('' when there are none)."""
+    items = [line for line in _list(lines) if line not in (None, "")]
     if not items:
         return ""
-    lis = "".join(f"<li>{_e(r)}</li>" for r in items)
-    return f'<ul class="reasons">{lis}</ul>'
-
-
-def _notes(notes: Any) -> str:
-    items = [n for n in _list(notes) if n not in (None, "")]
-    if not items:
-        return ""
-    lis = "".join(f"<li>{_e(n)}</li>" for n in items)
-    return f'<ul class="reasons muted">{lis}</ul>'
+    lis = "".join(f"<li>{_e(line)}</li>" for line in items)
+    return f'<ul class="{css}">{lis}</ul>'
 
 
 def _summary(doc: Mapping[str, Any], model: Mapping[str, Any]) -> str:

@@ -6,18 +6,27 @@ Heavy libraries (MLflow, pandas, sklearn) are imported inside the commands so
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mlctl import __version__
-from mlctl.errors import ExitCode, MlctlError
+from mlctl.cli.common import (
+    console,
+    handle_errors,
+    json_option,
+    overrides_argument,
+    recipe_argument,
+    workspace_option,
+)
+from mlctl.cli.deploy import deploy as deploy_command
+from mlctl.cli.import_recipe import import_recipe as import_recipe_command
+from mlctl.cli.init import init as init_command
+from mlctl.errors import ExitCode
 
 EPILOG_RUN = """\b
 Examples:
@@ -43,68 +52,6 @@ Examples:
 Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
 4 bad input, columns or model reference, 5 tracking unavailable, 6 Dask cluster
 unavailable, 130 interrupted (see docs/cli.md)."""
-
-
-def escape(text: str) -> str:
-    """User text (column names, values) printed by rich, never read as markup."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
-
-def _console(stderr: bool = True):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one line on stderr and a documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        traceback = kwargs.pop("traceback", False) or os.environ.get("MLCTL_TRACEBACK") == "1"
-        try:
-            return fn(*args, **kwargs)
-        except MlctlError as exc:
-            if traceback:
-                raise
-            err = _console()
-            # Messages quote user text (column names, values): never read it as markup.
-            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
-            if exc.hint:
-                err.print(f"[dim]hint: {escape(exc.hint)}[/]")
-            sys.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
-            _console().print("[yellow]interrupted[/]")
-            sys.exit(int(ExitCode.INTERRUPTED))
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-            raise
-        except Exception as exc:
-            if traceback:
-                raise
-            _console().print(
-                f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                "[dim]run again with --traceback for details[/]"
-            )
-            sys.exit(int(ExitCode.ERROR))
-
-    return click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")(
-        wrapper
-    )
-
-
-recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
-overrides_argument = click.argument("overrides", nargs=-1)
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print only a JSON document on stdout."
-)
-workspace_option = click.option(
-    "--workspace",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Workspace folder; overrides the recipe's tracking.workspace (default .mlctl in the current folder).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -378,7 +325,7 @@ def models_promote(name, version, reason, force, yes, workspace) -> None:
     """Make VERSION of model NAME the champion."""
     _confirm(yes, f"Make version {version} of '{name}' the champion?")
     info = _registry(workspace).promote(name, version, reason, force=force)
-    _console().print(f"[green]✓[/] {name} version {info.version} is now champion")
+    console().print(f"[green]✓[/] {name} version {info.version} is now champion")
 
 
 @models.command("rollback")
@@ -391,7 +338,7 @@ def models_rollback(name, reason, yes, workspace) -> None:
     """Move the champion alias of model NAME back to the previous champion."""
     _confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
     old, new = _registry(workspace).rollback(name, reason)
-    _console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
+    console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
 
 
 EPILOG_SERVE = """\b
@@ -440,7 +387,7 @@ def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
         if config.fixed_version
         else (f"{config.model_name}@{config.alias}")
     )
-    _console().print(
+    console().print(
         f"[dim]•[/] serving models:/{target} on http://{bind.host}:{bind.port} "
         f"({bind.workers} worker{'s' if bind.workers > 1 else ''}); log: {_safe_url(config.log_url)}"
     )
@@ -588,6 +535,12 @@ def _registry(workspace: str | None):
     ws = resolve_workspace(workspace)
     open_existing(ws)
     return Registry(ws)
+
+
+# Commands that live in their own modules (they import from mlctl.cli.common, not here).
+cli.add_command(init_command)
+cli.add_command(deploy_command)
+cli.add_command(import_recipe_command)
 
 
 def main() -> None:

@@ -24,23 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    make_scorer,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
-from sklearn.preprocessing import label_binarize
 
 from mlctl.errors import DataError, RecipeError
 
@@ -197,6 +180,14 @@ def cv_scorer(
     pr_auc, where it returns a scorer bound to ``positive_class`` (default: the
     last of ``classes``). Its values are in the same sign convention as the name.
     """
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        make_scorer,
+        precision_score,
+        recall_score,
+    )
+
     classes = list(classes)
     name = cv_scoring(metric, task, len(classes))
     if task != "classification" or len(classes) != 2:
@@ -301,6 +292,18 @@ def classification_metrics(
     may also be the 1-D probability of the positive class. Raises
     :class:`~mlctl.errors.DataError` only if ``positive_class`` is not in ``classes``.
     """
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        balanced_accuracy_score,
+        f1_score,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+    from sklearn.preprocessing import label_binarize
+
     y_true = _as_1d(y_true)
     y_pred = _as_1d(y_pred)
     classes = list(classes)
@@ -375,6 +378,8 @@ def confusion(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> dict[str, lis
 
     Rows are true classes, columns predicted classes, both in the order of ``classes``.
     """
+    from sklearn.metrics import confusion_matrix
+
     labels = list(classes)
     y_true = _as_1d(y_true)
     y_pred = _as_1d(y_pred)
@@ -425,6 +430,13 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     ``r2`` is nan for fewer than two rows or a constant ``y_true``; ``mape`` is nan
     when any ``y_true`` is 0.
     """
+    from sklearn.metrics import (
+        mean_absolute_error,
+        mean_absolute_percentage_error,
+        r2_score,
+        root_mean_squared_error,
+    )
+
     out = dict.fromkeys(REGRESSION_METRICS, NAN)
     try:
         y_true = _as_1d(y_true).astype(float)

@@ -54,8 +54,10 @@ class Scorer:
     churn pipeline ~10 ms whether 1 row or 200, half of it in the ColumnTransformer
     (pandas column selection, validation, joblib). When the last preprocessing step
     is a ColumnTransformer of imputers, scalers and one-hot encoders, it is compiled
-    into plain numpy (:class:`FastColumns`) and used for batches of up to
-    :data:`FAST_MAX_ROWS` rows, but only after it gave exactly sklearn's output on a
+    into plain numpy (:class:`FastColumns`): per value for batches of up to
+    :data:`FAST_MAX_ROWS` rows, per column (hash lookups of the categories) above,
+    where sklearn's object-array imputers and encoders are slow. Both are used only
+    after they gave exactly sklearn's output on a
     verification batch holding every known category, unseen and missing values; any
     input outside what was verified (another dtype, infinities, non-text categories)
     takes sklearn's path, which also gives sklearn's errors. :meth:`columns` goes
@@ -133,7 +135,7 @@ class Scorer:
     def _transform(self, X: pd.DataFrame) -> Any:
         if self.head is None:
             return X
-        if len(X) > FAST_MAX_ROWS or self.fast is None or not _default_output():
+        if self.fast is None or not _default_output():
             return self.head.transform(X)
         steps = self.head.steps
         for _, step in steps[:-1]:  # what Pipeline.transform does, minus its overhead
@@ -142,8 +144,9 @@ class Scorer:
         return self._compiled_or_sklearn(steps[-1][1], X)
 
     def _compiled_or_sklearn(self, columns: Any, X: pd.DataFrame) -> Any:
+        fast = self._fast
         try:
-            return self._fast(X)
+            return fast(X) if len(X) <= FAST_MAX_ROWS else fast.columns(X)
         except Exception:  # not verified for this input: sklearn decides (and raises)
             return columns.transform(X)
 

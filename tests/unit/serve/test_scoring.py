@@ -71,6 +71,32 @@ def test_compiled_scores_exactly_like_sklearn(scale: str) -> None:
         assert np.array_equal(fast._transform(frame), pipe[:-1].transform(frame))
 
 
+def test_big_batches_take_the_per_column_path_exactly_like_sklearn() -> None:
+    pipe, _ = recipe_pipeline()
+    X, _ = data(n=5000, seed=2)  # above FAST_MAX_ROWS
+    X = X.astype({"c": object})
+    X.loc[::7, "c"] = np.nan  # missing → imputed
+    X.loc[::11, "c"] = "never seen"
+    X.loc[::13, "s"] = 9  # an unseen category as a number: the coercer makes it text
+    fast, slow = Scorer(pipe), Scorer(pipe, compiled=False)
+    ct, ct_input = pipe.named_steps["columns"], pipe[:-1][:-1].transform(X)
+    assert np.array_equal(fast.fast.columns(ct_input), ct.transform(ct_input))
+    got, want = fast(X), slow(X)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize(
+    "value", [None, pd.NA, True, 3, np.str_("u")], ids=["None", "NA", "bool", "int", "str_"]
+)
+def test_per_column_path_refuses_values_it_was_not_verified_on(value) -> None:
+    pipe, X = recipe_pipeline()
+    ct_input = pipe[:-1][:-1].transform(X).astype({"c": object})
+    ct_input.loc[3, "c"] = value
+    fast = Scorer(pipe).fast
+    with pytest.raises(_Unverified):
+        fast.columns(ct_input)
+
+
 def test_inputs_outside_what_was_verified_take_sklearns_path() -> None:
     pipe, X = recipe_pipeline()
     fast, slow = Scorer(pipe), Scorer(pipe, compiled=False)

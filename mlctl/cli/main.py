@@ -205,7 +205,7 @@ def predict(
     if address and engine != "dask":
         raise click.UsageError("--address needs --engine dask")
     _terminate_as_interrupt()  # kill / a CI timeout removes the partial output like Ctrl-C
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, training=False)
     # Dask's own logs only with --traceback (handle_errors takes the flag; click keeps it).
     verbose = bool(click.get_current_context().params.get("traceback"))
     verbose = verbose or os.environ.get("MLCTL_TRACEBACK") == "1"
@@ -378,7 +378,7 @@ def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
             f"mlctl serve RECIPE {recipe}"
             + ("; with --model alone, use the options (--port, --workers ...)" if reference else "")
         )
-    loaded = load_recipe(recipe, list(overrides)) if recipe else None
+    loaded = load_recipe(recipe, list(overrides), training=False) if recipe else None
     if overrides and not recipe:
         raise click.UsageError("overrides need a RECIPE")
     config, bind = prepare(loaded, reference, workspace, host, port, workers)
@@ -477,7 +477,7 @@ def monitor(
 
     if (label_column or timestamp_column) and not current:
         raise click.UsageError("--label-column and --timestamp-column need --current")
-    loaded = load_recipe(recipe, list(overrides))
+    loaded = load_recipe(recipe, list(overrides), training=False)  # retraining checks apart
     options = MonitorOptions(
         workspace,
         window,

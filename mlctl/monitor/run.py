@@ -68,7 +68,14 @@ from pathlib import Path
 from typing import Any
 
 from mlctl import __version__
-from mlctl.errors import ExitCode, MlctlError, PredictionLogError, TrackingError, UsageError
+from mlctl.errors import (
+    ExitCode,
+    MlctlError,
+    PredictionLogError,
+    RecipeError,
+    TrackingError,
+    UsageError,
+)
 from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
 
 SCHEMA_VERSION = 1
@@ -214,6 +221,11 @@ def monitor(loaded: Any, options: MonitorOptions, on_event: Emit | None = None) 
 
     emit = on_event or (lambda kind, data: None)
     r = loaded.recipe
+    if options.retrain or r.monitor.retrain != "never":
+        from mlctl.recipe.checks import training_issues
+
+        if issues := training_issues(loaded):  # fail now, not after the checks
+            raise RecipeError(issues)
     if options.report:
         _report_writer()  # fail before any work when the report cannot be written
     ws = for_recipe(loaded, options.workspace)
@@ -366,17 +378,41 @@ class _Context:
 
     def _read_file(self) -> _Current:
         from mlctl.monitor.sources import FileSource
-        from mlctl.predict.score import Scorer
 
         o = self.options
         probe = FileSource(o.current, o.label_column, o.timestamp_column)
         header = probe.header()
         wanted = [c for c in self.profile.columns if c in header]
         src = FileSource(o.current, o.label_column, o.timestamp_column, columns=wanted)
-        model = self._load_model()
-        scorer = Scorer(model.pipeline)
         acc = _Accumulator(self.profile, self.version)
         labelled: list[Any] = []
+        if self.r.monitor.prediction_drift.enabled or o.label_column:
+            self._score_file(src, wanted, acc, labelled)
+        else:  # nothing needs the model's answers: data drift reads the inputs only
+            for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
+                acc.add_unscored_chunk(chunk[[c for c in wanted if c in chunk.columns]])
+                self.emit("rows", {"rows": acc.rows})
+        out = acc.finish()
+        out.labelled = labelled
+        out.source = {
+            "kind": "file",
+            "location": str(Path(o.current).resolve()),
+            "rows": out.rows,
+            "rows_by_version": {str(self.version): out.rows} if out.rows else {},
+            "monitored_version_rows": out.rows,
+            "variant": None,
+            "undecodable_inputs": 0,
+        }
+        if missing := [c for c in self.profile.columns if c not in header]:
+            out.notes.append(f"--current lacks input columns: {', '.join(missing)}")
+        return out
+
+    def _score_file(self, src: Any, wanted: list[str], acc: Any, labelled: list[Any]) -> None:
+        """Score each chunk of ``--current`` with the monitored version; keep the labels."""
+        from mlctl.predict.score import Scorer
+
+        o = self.options
+        scorer = Scorer(self._load_model().pipeline)
         for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
             X = chunk[[c for c in wanted if c in chunk.columns]]
             missing = [c for c in self.profile.columns if c not in X.columns]
@@ -398,20 +434,6 @@ class _Context:
                     _labelled_frame(chunk, o, pred, proba, scorer.classes, self.version)
                 )
             self.emit("rows", {"rows": acc.rows})
-        out = acc.finish()
-        out.labelled = labelled
-        out.source = {
-            "kind": "file",
-            "location": str(Path(o.current).resolve()),
-            "rows": out.rows,
-            "rows_by_version": {str(self.version): out.rows} if out.rows else {},
-            "monitored_version_rows": out.rows,
-            "variant": None,
-            "undecodable_inputs": 0,
-        }
-        if missing := [c for c in self.profile.columns if c not in header]:
-            out.notes.append(f"--current lacks input columns: {', '.join(missing)}")
-        return out
 
     def _load_model(self):
         if self._model is None:
@@ -609,6 +631,12 @@ class _Accumulator:
             self.scores.append(chunk[meta.get("score", "score")].to_numpy(dtype=np.float64)[mine])
             self.preds.add(chunk[meta.get("prediction", "prediction")][mine])
 
+    def add_unscored_chunk(self, X: Any) -> None:
+        """Inputs of the monitored version that were not scored (no check needs it)."""
+        self.add_inputs(X)
+        self.by_version[self.version] += len(X)
+        self.version_rows += len(X)
+
     def add_scored_chunk(self, X: Any, pred: Any, scores: Any) -> None:
         import numpy as np
         import pandas as pd
@@ -620,7 +648,10 @@ class _Accumulator:
         self.version_rows += len(X)
         if scores is not None:
             self.scores.append(np.asarray(scores, dtype=np.float64))
-        self.preds.add(pd.Series([class_text(p) for p in pred], dtype=object))
+        # A classifier's predictions hold a few classes of one dtype: convert each once.
+        codes, classes = pd.factorize(np.asarray(pred))
+        texts = np.array([class_text(c) for c in np.asarray(classes)], dtype=object)
+        self.preds.add(pd.Series(texts[codes], dtype=object))
 
     def finish(self) -> _Current:
         import numpy as np

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 Check = Callable[["LoadedRecipe"], list[Issue]]
 CHECKS: list[Check] = []
+TRAINING_CHECKS: list[Check] = []  # matter only to a command that trains
 
 
 def check(fn: Check) -> Check:
@@ -25,12 +26,30 @@ def check(fn: Check) -> Check:
     return fn
 
 
-def check_recipe(loaded: LoadedRecipe) -> list[Issue]:
-    """Run every registered check; return all issues found."""
+def training_check(fn: Check) -> Check:
+    """Register a check of what only training uses (candidates and their params).
+
+    Building every candidate class to check its params imports most of scikit-learn
+    (~1-4 s); ``mlctl serve``, ``predict`` and ``monitor`` (without retraining) load
+    a recipe to read its data, serve and monitor sections, and skip these checks.
+    """
+    TRAINING_CHECKS.append(fn)
+    return fn
+
+
+def check_recipe(loaded: LoadedRecipe, training: bool = True) -> list[Issue]:
+    """Run every registered check (``training``: the training checks too); return
+    all issues found."""
     issues: list[Issue] = []
-    for fn in CHECKS:
+    for fn in CHECKS + (TRAINING_CHECKS if training else []):
         issues.extend(fn(loaded))
     return issues
+
+
+def training_issues(loaded: LoadedRecipe) -> list[Issue]:
+    """Only the training checks: for a recipe loaded with ``training=False`` that is
+    about to train after all (``mlctl monitor --retrain``)."""
+    return [issue for fn in TRAINING_CHECKS for issue in fn(loaded)]
 
 
 def _issue(loaded: LoadedRecipe, path: str, message: str) -> Issue:
@@ -197,7 +216,7 @@ def _split(loaded: LoadedRecipe) -> list[Issue]:
     return issues
 
 
-@check
+@training_check
 def _candidates(loaded: LoadedRecipe) -> list[Issue]:
     from mlctl.catalog import resolve_estimator_class
 

@@ -79,8 +79,14 @@ def conf_dirs(recipe_path: Path) -> list[Path]:
     return out
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedRecipe:
+def load_recipe(
+    path: str | Path, overrides: list[str] | None = None, *, training: bool = True
+) -> LoadedRecipe:
     """Compose and validate a recipe file with Hydra-style ``key=value`` overrides.
+
+    ``training=False`` skips the checks of what only training uses (the candidate
+    models and their params; :func:`mlctl.recipe.checks.training_check`): for
+    commands that serve, score or monitor a model already trained.
 
     Raises:
         RecipeError: with every issue found.
@@ -90,7 +96,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedR
     check_overrides(overrides)
     dirs = conf_dirs(recipe_path)
     composed, choices = _compose(recipe_path, dirs, overrides, locations)
-    return from_composed(recipe_path, composed, choices, overrides, locations)
+    return from_composed(recipe_path, composed, choices, overrides, locations, training)
 
 
 def read_recipe_file(path: str | Path) -> tuple[Path, dict[str, str]]:
@@ -131,8 +137,10 @@ def from_composed(
     choices: dict[str, str],
     overrides: list[str],
     locations: dict[str, str] | None = None,
+    training: bool = True,
 ) -> LoadedRecipe:
-    """Validate a recipe Hydra has already composed (e.g. one job of a sweep).
+    """Validate a recipe Hydra has already composed (e.g. one job of a sweep); see
+    :func:`load_recipe` for ``training``.
 
     Raises:
         RecipeError: with every issue found.
@@ -152,7 +160,7 @@ def from_composed(
     loaded = LoadedRecipe(recipe, recipe_path, composed, list(overrides), locations, choices)
     from mlctl.recipe.checks import check_recipe
 
-    issues = check_recipe(loaded)
+    issues = check_recipe(loaded, training)
     if issues:
         raise RecipeError(issues)
     return loaded

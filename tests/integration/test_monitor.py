@@ -259,10 +259,20 @@ def test_current_file_with_labels(project, unseen, tmp_path) -> None:
     assert doc["prediction_drift"]["rows"] == len(unseen)
     shifted = tmp_path / "shifted.csv"
     unseen.assign(MonthlyCharges=unseen["MonthlyCharges"] * 1.5).to_csv(shifted, index=False)
-    res = monitor(project, None, "--current", str(shifted), "--json", "--no-mlflow")
+    # Without prediction drift and labels nothing needs the model: it is not loaded.
+    res = monitor(
+        project,
+        None,
+        "monitor.prediction_drift.enabled=false",
+        "--current",
+        str(shifted),
+        "--json",
+        "--no-mlflow",
+    )
     doc = one_json(res.stdout)
     assert any(c["column"] == "MonthlyCharges" and c["drifted"] for c in doc["drift"]["columns"])
-    assert doc["performance"] is None
+    assert doc["performance"] is None and doc["prediction_drift"] is None
+    assert doc["source"]["rows"] == doc["source"]["monitored_version_rows"] == len(unseen)
 
 
 # ------------------------------------------------------------------ (e, f) JSON

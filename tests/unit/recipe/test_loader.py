@@ -197,3 +197,15 @@ def test_any_mapping_is_recipe_or_recipe_error(data) -> None:
         validate(data if isinstance(data, dict) else {"name": data})
     except RecipeError as exc:
         assert exc.issues
+
+
+def test_commands_that_do_not_train_skip_the_candidate_checks(tmp_path: Path) -> None:
+    from mlctl.recipe.checks import training_issues
+
+    path = write(tmp_path, BASE.replace("C: [0.1, 1.0]", "Cc: [0.1, 1.0]"))
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(path)
+    assert any("no parameter 'Cc'" in line for line in issues_of(exc))
+    loaded = load_recipe(path, training=False)  # serve, predict, monitor: nothing trains
+    assert [i.path for i in training_issues(loaded)] == ["models.candidates.lr.search.Cc"]
+    assert training_issues(load_recipe(write(tmp_path, BASE, "ok.yaml"))) == []

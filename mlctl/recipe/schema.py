@@ -8,9 +8,12 @@ unquoted ``NO`` or ``1.10`` are caught rather than silently coerced.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_EPOCH = datetime(2000, 1, 1)
 
 Task = Literal["classification", "regression"]
 ColumnType = Literal["float", "int", "str", "category", "bool", "datetime"]
@@ -410,14 +413,142 @@ class Serve(_Strict):
     )
 
 
+class DeployImage(_Strict):
+    """The container image `mlctl deploy` describes (docs/deployment.md#the-image)."""
+
+    name: str | None = Field(
+        None,
+        description="Image repository name: lower-case letters, digits, `.`, `_`, `-` and "
+        "`/`; default the model name in lower case.",
+    )
+    registry: str | None = Field(
+        None,
+        description="Registry and namespace the image is pushed to, e.g. `ghcr.io/acme`; "
+        "none: a local image.",
+    )
+    base: str = Field(
+        "python:3.11-slim", description="Base image: a slim Python of a supported version."
+    )
+    mlctl_requirement: str = Field(
+        ".",
+        description="What `pip install` installs mlctl from inside the image: `.` (the build "
+        "context is an mlctl checkout, with its pyproject.toml), or a pip requirement such "
+        "as `mlctl @ git+https://github.com/acme/mlctl@v0.1.0` or a wheel in the context.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _image_name(cls, value: str | None) -> str | None:
+        import re
+
+        part = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+        if value is not None and not re.fullmatch(rf"{part}(?:/{part})*", value):
+            raise ValueError(
+                f"{value!r} is not an image name: use lower-case letters and digits, "
+                "separated by '.', '_', '-' or '/' (e.g. acme/churn-api)"
+            )
+        return value
+
+
+class DeployDocker(_Strict):
+    """`mlctl deploy --target docker`: Dockerfile and compose file."""
+
+    restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
+        "unless-stopped", description="Restart policy of every compose service."
+    )
+    host_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        None, description="Port published on the host; default `deploy.serve.port`."
+    )
+    postgres_image: str = Field(
+        "postgres:16-alpine",
+        description="Image of the PostgreSQL service (added when the prediction log is "
+        "PostgreSQL).",
+    )
+    redis_image: str = Field(
+        "redis:7-alpine", description="Image of the Redis service (added for a Redis cache)."
+    )
+
+
+class DeployRequests(_Strict):
+    """What the scheduler reserves for each API container (Kubernetes quantities)."""
+
+    cpu: str | None = Field("500m", description="CPU (`500m`, `2`); null: none.")
+    memory: str | None = Field("1Gi", description="Memory (`512Mi`, `2Gi`); null: none.")
+
+
+class DeployLimits(_Strict):
+    """Hard caps of each API container (Kubernetes quantities)."""
+
+    cpu: str | None = Field(
+        None, description="CPU cap; default none, since CPU throttling hurts latency."
+    )
+    memory: str | None = Field("2Gi", description="Memory cap; null: none.")
+
+
+class DeployK8sResources(_Strict):
+    """Requests and limits of the API container."""
+
+    requests: DeployRequests = Field(default_factory=DeployRequests, description="Requests.")
+    limits: DeployLimits = Field(default_factory=DeployLimits, description="Limits.")
+
+
+class DeployK8s(_Strict):
+    """`mlctl deploy --target k8s`: Deployment, Service, CronJob, ConfigMap."""
+
+    namespace: str = Field("default", description="Namespace of every object.")
+    replicas: Annotated[int, Field(ge=1, le=1000)] = Field(2, description="API pods.")
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Type of the Service in front of the API pods."
+    )
+    resources: DeployK8sResources = Field(
+        default_factory=DeployK8sResources, description="API container resources."
+    )
+    secret: str | None = Field(
+        None,
+        description="Secret holding the API key (key `api-key`) and the other secrets "
+        "(docs/deployment.md#secrets); default `<image name>-secrets`.",
+    )
+    workspace_claim: str | None = Field(
+        None,
+        description="PersistentVolumeClaim mounted as the workspace (registry, SQLite "
+        "prediction log); none: the image's workspace (`--bake`) or an emptyDir.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Image pull policy of every container."
+    )
+
+
+class DeployGithubActions(_Strict):
+    """`mlctl deploy --target github-actions`: a CI workflow."""
+
+    python: str = Field("3.11", description="Python version of the job.")
+    run_overrides: list[str] = Field(
+        default_factory=list,
+        description="Overrides passed to `mlctl validate` and `mlctl run` in CI, e.g. "
+        "`[models=fast]`.",
+    )
+    timeout_minutes: Annotated[int, Field(ge=1, le=360)] = Field(60, description="Job timeout.")
+
+
 class Deploy(_Strict):
-    """Registration, promotion and serving."""
+    """Registration, promotion, serving and deployment files."""
 
     model_name: str | None = Field(None, description="Registered model name; default `name`.")
     auto_promote: bool = Field(
         False, description="Promote to champion when the gate passes, without --promote."
     )
     serve: Serve = Field(default_factory=Serve, description="`mlctl serve` settings.")
+    image: DeployImage = Field(
+        default_factory=DeployImage, description="Container image of `mlctl deploy`."
+    )
+    docker: DeployDocker = Field(
+        default_factory=DeployDocker, description="`mlctl deploy --target docker`."
+    )
+    k8s: DeployK8s = Field(default_factory=DeployK8s, description="`mlctl deploy --target k8s`.")
+    github_actions: DeployGithubActions = Field(
+        default_factory=DeployGithubActions,
+        description="`mlctl deploy --target github-actions`.",
+    )
 
 
 class Compute(_Strict):
@@ -607,6 +738,12 @@ class Monitor(_Strict):
     )
     volume: MonitorVolume = Field(default_factory=MonitorVolume, description="Traffic volume.")
     alerts: MonitorAlerts = Field(default_factory=MonitorAlerts, description="Alert hooks.")
+    schedule: str = Field(
+        "0 * * * *",
+        description="When deployed monitoring runs (`mlctl deploy`: the compose monitor "
+        "service and the Kubernetes CronJob): a 5-field cron expression in UTC, "
+        "e.g. `*/30 * * * *`.",
+    )
     retrain: Literal["never", "on_drift", "on_performance_drop", "on_attention"] = Field(
         "never",
         description="When a run retrains: never (only with --retrain), on_drift (dataset or "
@@ -629,6 +766,25 @@ class Monitor(_Strict):
         if int(match[1]) == 0:
             raise ValueError(f"is empty: give at least 1{match[2]}")
         return value.replace(" ", "")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_cron(cls, value: str) -> str:
+        from cronsim import CronSim, CronSimError
+
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(
+                f"must be a cron expression of 5 fields (minute hour day month weekday), "
+                f"e.g. '0 * * * *'; got {len(fields)} field(s)"
+            )
+        if any(c in value for c in "LW#"):
+            raise ValueError("L, W and # are not understood by Kubernetes CronJobs; drop them")
+        try:
+            CronSim(value, _EPOCH)
+        except CronSimError as exc:
+            raise ValueError(f"is not a valid cron expression: {exc}") from None
+        return " ".join(fields)
 
 
 class Recipe(_Strict):

@@ -1,0 +1,269 @@
+"""Read a sample of a table and describe its columns: what kind each one is and why.
+
+Kinds (what :func:`column_kind` returns):
+
+- ``numeric``: numbers (also numbers stored as text with blanks, which need a coercion);
+- ``categorical``: text, booleans or anything else with a manageable number of values;
+- ``id``: a unique value per row (an identifier carries no signal and never generalises);
+- ``constant``: one value (or none) in every row;
+- ``high_cardinality``: text with so many distinct values that one-hot encoding would
+  mostly learn noise;
+- ``text``: free text (several words per value, mostly distinct);
+- ``datetime``: dates or times (usable as a time split, not as a feature).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlctl.errors import DataError
+
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Text read as "no value" when a numeric column is stored as text.
+NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?", "-", "--", "."}
+DATE_PATTERN = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{4}-\d{2}|\d{8}T\d{4}")
+ID_NAME = re.compile(r"(id|ids|uuid|guid|key|index)$|^unnamed", re.I)
+
+#: Columns with more distinct values than this (or than half the rows) are dropped.
+MAX_CATEGORIES = 100
+#: From this many distinct values up, rare categories are grouped (min_frequency).
+MANY_CATEGORIES = 20
+
+
+@dataclass
+class Table:
+    """A sample of a file and what is known about the whole file."""
+
+    frame: pd.DataFrame
+    path: Path
+    format: str
+    separator: str
+    rows_total: int  # exact for Parquet and fully read CSV files, else estimated from lines
+    rows_exact: bool
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.frame) < self.rows_total or not self.rows_exact
+
+
+@dataclass
+class ColumnProfile:
+    """Facts about one column of the sample, and the kind decided from them."""
+
+    name: str
+    dtype: str
+    missing: int
+    distinct: int
+    kind: str = ""
+    reason: str = ""
+    coerce: str | None = None  # a data.coerce type the column needs
+    coerce_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ reading
+def file_format(path: Path) -> str:
+    """``csv`` or ``parquet`` from the extension.
+
+    Raises:
+        DataError: the extension is neither.
+    """
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"cannot tell the format of {path} from its extension '{path.suffix}'",
+            hint="mlctl init reads .csv, .txt, .tsv, .parquet and .pq files",
+        )
+    return fmt
+
+
+def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Table:
+    """The first ``sample_rows`` rows of a CSV or Parquet file.
+
+    Raises:
+        DataError: the file is missing, a folder, empty, or cannot be parsed; the
+            message names the file.
+    """
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a CSV or Parquet file")
+    fmt = file_format(path)
+    if separator is None:
+        separator = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"cannot read {path}: the file is empty (0 bytes)")
+        if fmt == "parquet":
+            table = _read_parquet(path, sample_rows)
+        else:
+            table = _read_csv(path, sample_rows, separator)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"cannot read {path}: no columns (empty file)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # pyarrow raises its own types for corrupt files
+        raise DataError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from None
+    if table.frame.empty:
+        raise DataError(f"cannot use {path}: it has a header but no data rows")
+    table.frame.columns = [str(c) for c in table.frame.columns]
+    return table
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_csv(path: Path, sample_rows: int, separator: str) -> Table:
+    frame = pd.read_csv(path, sep=separator, nrows=sample_rows + 1, low_memory=False)
+    if len(frame.columns) == 1:
+        other = _other_separator(str(frame.columns[0]), separator)
+        if other:
+            raise DataError(
+                f"cannot use {path}: it reads as a single column '{frame.columns[0][:60]}'",
+                hint=f"the values look separated by {other!r}: pass --sep {other!r}",
+            )
+    if len(frame) <= sample_rows:
+        return Table(frame, path, "csv", separator, len(frame), True)
+    frame = frame.head(sample_rows)
+    return Table(frame, path, "csv", separator, _count_lines(path) - 1, False)
+
+
+def _other_separator(header: str, separator: str) -> str | None:
+    for sep in (";", "\t", "|", ","):
+        if sep != separator and sep in header:
+            return sep
+    return None
+
+
+def _count_lines(path: Path) -> int:
+    """Lines in a file (quoted line breaks count too, hence an estimate of rows)."""
+    count = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            count += block.count(b"\n")
+    return count
+
+
+def _read_parquet(path: Path, sample_rows: int) -> Table:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    total = pf.metadata.num_rows
+    batch = next(pf.iter_batches(batch_size=sample_rows), None)
+    frame = batch.to_pandas() if batch is not None else pf.schema_arrow.empty_table().to_pandas()
+    return Table(frame, path, "parquet", ",", total, True)
+
+
+# ------------------------------------------------------------------ columns
+def profile_columns(frame: pd.DataFrame, exclude: set[str]) -> list[ColumnProfile]:
+    """The kind of every column except ``exclude`` (the target), in file order."""
+    rows = len(frame)
+    out = []
+    for name in frame.columns:
+        if name in exclude:
+            continue
+        s = frame[name]
+        p = ColumnProfile(
+            name=name,
+            dtype=str(s.dtype),
+            missing=int(s.isna().sum()),
+            distinct=int(s.nunique(dropna=True)),
+        )
+        p.kind, p.reason = column_kind(s, p, rows)
+        out.append(p)
+    return out
+
+
+def column_kind(s: pd.Series, p: ColumnProfile, rows: int) -> tuple[str, str]:
+    """The kind of a column and a one-line reason (see the module docstring)."""
+    present = rows - p.missing
+    if p.distinct <= 1:
+        if present == 0:
+            return "constant", "empty: no value in any row"
+        return "constant", f"one value ({_show(s.dropna().iloc[0])}) in every row"
+    if pd.api.types.is_bool_dtype(s):
+        return "categorical", "true/false values"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime", "dates or times"
+    if pd.api.types.is_numeric_dtype(s):
+        return _numeric_kind(s, p, present)
+    text = s.dropna().astype(str).str.strip()
+    blanks = text[text.str.lower().isin(NA_TOKENS)]
+    filled = text[~text.str.lower().isin(NA_TOKENS)]
+    numbers = pd.to_numeric(filled, errors="coerce")
+    if len(filled) and numbers.notna().all():
+        p.coerce = "float"
+        first = blanks.index[0] if len(blanks) else None
+        example = f" (e.g. {_show(s[first])} at row {first + 1})" if first is not None else ""
+        p.coerce_reason = (
+            f"numbers stored as text; {len(blanks)} blank or NA value"
+            f"{'' if len(blanks) == 1 else 's'} become missing{example}"
+        )
+        return "numeric", "numbers stored as text"
+    if _looks_like_dates(filled):
+        return "datetime", "dates or times stored as text"
+    unique_share = p.distinct / max(present, 1)
+    words = filled.str.split().str.len().mean() if len(filled) else 0.0
+    if words >= 4 and (p.distinct > MANY_CATEGORIES or unique_share > 0.5):
+        return "text", (
+            f"free text (about {words:.0f} words per value, {p.distinct:,} distinct values); "
+            "mlctl has no text features"
+        )
+    if p.distinct == present and present >= 20 and p.missing == 0:
+        return "id", f"a different value in every row ({p.distinct:,} values), like an identifier"
+    if p.distinct > MAX_CATEGORIES or unique_share > 0.5:
+        return "high_cardinality", (
+            f"{p.distinct:,} distinct values in {present:,} rows; one-hot encoding them "
+            "would mostly learn noise"
+        )
+    return "categorical", f"{p.distinct} distinct values"
+
+
+def _numeric_kind(s: pd.Series, p: ColumnProfile, present: int) -> tuple[str, str]:
+    values = s.dropna()
+    integral = pd.api.types.is_integer_dtype(s) or bool((values % 1 == 0).all())
+    if integral and p.distinct == present and present >= 20 and p.missing == 0:
+        steps = np.diff(values.to_numpy(dtype=float))
+        if ID_NAME.search(p.name) or (len(steps) and (steps == 1).all()):
+            return "id", (
+                f"a different whole number in every row ({p.distinct:,} values), like a row "
+                "number or identifier"
+            )
+    if p.distinct == 2:
+        return "numeric", "two values (a 0/1 flag)"
+    return "numeric", "numbers"
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    """Most values look like dates (digits and separators) and parse as dates."""
+    if text.empty:
+        return False
+    head = text.head(500)
+    if head.str.contains(DATE_PATTERN).mean() < 0.95:
+        return False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(head, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)

@@ -1,0 +1,127 @@
+"""Column kinds and file reading of ``mlctl init`` (mlctl/scaffold/profile.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlctl.errors import DataError
+from mlctl.scaffold.profile import profile_columns, read_table
+
+pytestmark = pytest.mark.unit
+
+N = 200
+
+
+def kinds(frame: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
+    return {p.name: (p.kind, p.coerce) for p in profile_columns(frame, set())}
+
+
+def test_every_kind_is_recognised() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(N),
+            "user_id": rng.permutation(N) + 1000,
+            "code": [f"C-{i:05d}" for i in range(N)],
+            "amount": rng.normal(50, 10, N),
+            "count": rng.integers(0, 9, N),
+            "flag": rng.integers(0, 2, N),
+            "price_text": [" " if i % 40 == 0 else f"{i * 1.5:.2f}" for i in range(N)],
+            "plan": rng.choice(["basic", "pro", "team"], N),
+            "active": rng.choice([True, False], N),
+            "country": "NL",
+            "empty": [np.nan] * N,
+            "email": [f"user{i % 150}@example.com" for i in range(N)],
+            "signup": pd.date_range("2024-01-01", periods=N, freq="D").strftime("%Y-%m-%d"),
+            "note": [f"customer {i} called about the invoice of month {i % 12}" for i in range(N)],
+        }
+    )
+    assert kinds(frame) == {
+        "row": ("id", None),
+        "user_id": ("id", None),
+        "code": ("id", None),
+        "amount": ("numeric", None),
+        "count": ("numeric", None),
+        "flag": ("numeric", None),
+        "price_text": ("numeric", "float"),
+        "plan": ("categorical", None),
+        "active": ("categorical", None),
+        "country": ("constant", None),
+        "empty": ("constant", None),
+        "email": ("high_cardinality", None),
+        "signup": ("datetime", None),
+        "note": ("text", None),
+    }
+
+
+def test_numbers_as_text_reason_names_the_blanks_and_a_row() -> None:
+    frame = pd.DataFrame({"TotalCharges": ["29.85", " ", "108.15", "NA"] * 10})
+    (p,) = profile_columns(frame, set())
+    assert p.coerce == "float"
+    assert "20 blank or NA values become missing" in p.coerce_reason
+    assert "(e.g. ' ' at row 2)" in p.coerce_reason
+
+
+def test_unique_floats_are_measurements_not_ids() -> None:
+    frame = pd.DataFrame({"weight": np.linspace(1.5, 99.5, N)})
+    assert kinds(frame)["weight"] == ("numeric", None)
+
+
+def test_unique_integers_without_id_name_or_order_stay_numeric() -> None:
+    values = np.random.default_rng(1).permutation(N) * 7
+    assert kinds(pd.DataFrame({"income": values}))["income"] == ("numeric", None)
+
+
+def test_the_target_is_excluded() -> None:
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]})
+    assert [p.name for p in profile_columns(frame, {"y"})] == ["x"]
+
+
+def test_read_csv_sample_and_estimated_total(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"a": range(1000), "b": ["x"] * 1000}).to_csv(path, index=False)
+    table = read_table(path, 100)
+    assert len(table.frame) == 100
+    assert table.rows_total == 1000 and table.sampled and not table.rows_exact
+    whole = read_table(path, 5000)
+    assert whole.rows_total == 1000 and not whole.sampled
+
+
+def test_read_parquet_knows_the_exact_total(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"a": range(500)}).to_parquet(path)
+    table = read_table(path, 100)
+    assert (len(table.frame), table.rows_total, table.rows_exact) == (100, 500, True)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "file not found: "),
+        ("empty.csv", "", "the file is empty"),
+        ("header.csv", "a,b\n", "header but no data rows"),
+        ("data.xlsx", "a,b\n1,2\n", "cannot tell the format"),
+        ("bad.parquet", "not parquet", "cannot read "),
+    ],
+)
+def test_unreadable_files_are_named(tmp_path: Path, name: str, content, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_table(path, 100)
+    assert message in err.value.message
+    assert name in err.value.message
+
+
+def test_a_semicolon_file_read_with_commas_suggests_the_separator(tmp_path: Path) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_text("a;b;c\n1;2;3\n4;5;6\n")
+    with pytest.raises(DataError) as err:
+        read_table(path, 100)
+    assert "--sep ';'" in err.value.hint
+    assert read_table(path, 100, ";").frame.shape == (2, 3)

@@ -100,7 +100,7 @@ def load_dataset(loaded: LoadedRecipe) -> Dataset:
 
 def check_frame(r: Recipe, df: pd.DataFrame) -> tuple[pd.DataFrame, list, Any, list[str], int]:
     """Coerce and check a raw frame; returns it with the classes and notes."""
-    from mlctl.features.transformers import coerce_frame
+    from mlctl.features.coerce import coerce_frame
 
     problems = _missing_columns(r, df)
     if problems:

@@ -337,7 +337,7 @@ def read_numeric(series: pd.Series, coerce: str = "float") -> NumericValues:
     are present but cannot be read (``"abc"``, a fraction for ``int``) are invalid.
     Both are left out of the sorted values.
     """
-    from mlctl.features.transformers import coerce_frame
+    from mlctl.features.coerce import coerce_frame
 
     if coerce not in NUMERIC_TYPES:
         raise ProfileError(
@@ -359,7 +359,7 @@ def read_numeric(series: pd.Series, coerce: str = "float") -> NumericValues:
 def read_categories(series: pd.Series, coerce: str = "category") -> CategoryValues:
     """Read a column as categories the way the model's first step does: text, so
     ``0``, ``0.0`` and ``"0"`` are the one category ``"0"``; blank text is missing."""
-    from mlctl.features.transformers import coerce_frame
+    from mlctl.features.coerce import coerce_frame
 
     if coerce not in CATEGORICAL_TYPES:
         raise ProfileError(

@@ -34,13 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlctl.features.coerce import _text_value
 from mlctl.features.expressions import Expression, _Context
-from mlctl.features.transformers import (
-    ColumnCoercer,
-    DerivedFeatures,
-    _parse_all,
-    _text_value,
-)
+from mlctl.features.transformers import ColumnCoercer, DerivedFeatures, _parse_all
 
 _NAN = float("nan")
 _HEAD_KINDS = (None, "float", "int", "str", "category")  # coercions compiled here

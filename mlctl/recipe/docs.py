@@ -30,7 +30,7 @@ from pydantic_core import PydanticUndefined
 
 from mlctl.catalog import CATALOG
 from mlctl.evaluate.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, MetricInfo
-from mlctl.features import expressions, transformers
+from mlctl.features import coerce, expressions
 from mlctl.recipe.schema import Recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ FUNCTION_HELP: dict[str, str] = {
     "the training split.",
 }
 
-#: What each ``data.coerce`` type does; every entry of ``transformers.COERCE_TYPES``
+#: What each ``data.coerce`` type does; every entry of ``coerce.COERCE_TYPES``
 #: must have one.
 COERCE_HELP: dict[str, str] = {
     "float": "Numbers and numeric text become floats; blank or unreadable text becomes "
@@ -827,8 +827,8 @@ def expressions_section() -> str:
 
 
 def coerce_section() -> str:
-    """The ``data.coerce`` types from :data:`mlctl.features.transformers.COERCE_TYPES`."""
-    rows = [f"| `{t}` | {_cell(COERCE_HELP[t])} |" for t in transformers.COERCE_TYPES]
+    """The ``data.coerce`` types from :data:`mlctl.features.coerce.COERCE_TYPES`."""
+    rows = [f"| `{t}` | {_cell(COERCE_HELP[t])} |" for t in coerce.COERCE_TYPES]
     return COERCE_INTRO + "\n".join(rows) + "\n"
 
 

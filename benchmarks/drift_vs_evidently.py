@@ -32,12 +32,15 @@ Two modes:
   split.test_size=0.01 --promote --yes`` trains and promotes a model, which logs the
   reference profile of its *training split* (99 % of the reference; ``--test-size``).
   Training is timed apart, not counted. Then ``mlctl monitor RECIPE --current FILE
-  --json --no-mlflow`` runs in a subprocess and the per-column drift is read from its
-  JSON document; Evidently's runner gets the exact training rows (the recipe's own
-  split, ``mlctl.data.prepare.load_dataset``) and the same current file. Both sides are
-  timed as whole processes (interpreter start, imports, reading parquet, and for mlctl
-  loading the model and scoring the current rows for prediction drift, which Evidently
-  does not do), with the peak RSS of each process (``ru_maxrss`` from ``os.wait4``).
+  --json --no-mlflow`` runs in a subprocess twice, with
+  ``monitor.prediction_drift.enabled=false`` ("same": Evidently's tests; no model is
+  loaded) and as configured ("+pred": also loading the model and scoring the current
+  rows for prediction drift, which Evidently does not do); the per-column drift is
+  read from the JSON documents, which must agree. Evidently's runner gets the exact
+  training rows (the recipe's own split, ``mlctl.data.prepare.load_dataset``) and the
+  same current file. Both sides are timed as whole processes (interpreter start,
+  imports, reading parquet), with the peak RSS of each process (``ru_maxrss`` from
+  ``os.wait4``).
   "drift alone" = ``dataset_drift`` on the logged profile in this process (current
   frame in memory); "Evid. report" = ``Dataset.from_pandas`` + ``Report.run`` inside
   Evidently's process. One run each: the ratio compares two runs made back to back.
@@ -46,21 +49,25 @@ Two modes:
   apart) against ``Dataset.from_pandas`` + ``Report.run``; each in its own process,
   data already in memory, median of ``--repeats`` runs; plus the PSI comparison below.
 
-CLI-mode results (2 CPUs shared with a test suite; one run each; training split = 99 %
-of the reference; benchmarks/README.md has the discussion):
+CLI-mode results (2 idle CPUs; one run each; training split = 99 % of the reference;
+"same": mlctl with the tests Evidently's preset runs, no model loaded; "+pred": also
+prediction drift, scoring every current row; benchmarks/README.md has the discussion):
 
-=============  =========  =========  =======  =======  =====  ======  =======  ========
-scenario       ref rows   cur rows   mlctl    Evid.    ratio  mlctl   Evid.    verdicts
-                                     (whole processes)        peak RSS
-=============  =========  =========  =======  =======  =====  ======  =======  ========
-small/same     990        800        4.98 s   4.86 s   1.0x   350 MB  312 MB   19/19
-small/drifted  990        800        5.01 s   4.73 s   0.9x   352 MB  315 MB   19/19
-1M/same        990,000    1,000,000  10.0 s   42.3 s   4.2x   594 MB  2.1 GB   19/19
-1M/drifted     990,000    1,000,000  10.3 s   40.8 s   4.0x   594 MB  2.1 GB   19/19
-=============  =========  =========  =======  =======  =====  ======  =======  ========
+=============  =========  =========  ======  =====  ======  =====  =======  ======  ======  ========
+scenario       ref rows   cur rows   same    ratio  +pred   ratio  Evid.    mlctl   Evid.   verdicts
+                                     (whole processes)                      peak RSS
+=============  =========  =========  ======  =====  ======  =====  =======  ======  ======  ========
+small/same     990        800        3.67 s  1.3x   4.92 s  1.0x   4.73 s   349 MB  313 MB  19/19
+small/drifted  990        800        3.81 s  1.3x   5.31 s  0.9x   4.91 s   349 MB  315 MB  19/19
+1M/same        990,000    1,000,000  4.98 s  8.2x   7.71 s  5.3x   40.7 s   610 MB  2.1 GB  19/19
+1M/drifted     990,000    1,000,000  4.97 s  8.1x   7.51 s  5.4x   40.2 s   604 MB  2.1 GB  19/19
+3M/same        2,970,000  3,000,000  8.11 s  15.8x  14.6 s  8.8x   128 s    964 MB  5.6 GB  19/19
+3M/drifted     2,970,000  3,000,000  7.40 s  16.1x  14.1 s  8.4x   119 s    959 MB  5.5 GB  19/19
+=============  =========  =========  ======  =====  ======  =====  =======  ======  ======  ========
 
-(drift tests alone at 1M: 0.6-0.7 s against Evidently's 35-36 s report; the rest of
-mlctl's 10 s is imports and scoring the current rows for prediction drift.)
+(drift tests alone at 1M: 0.6-0.7 s against Evidently's 35 s report; the rest of
+mlctl's 5 s is a fixed ~3.7 s start-up, MLflow's import the largest part, and reading
+the data.)
 
 If Evidently cannot be installed, the library mode says so and compares with exact
 scipy computations on the raw frames (Evidently's selection and formulas) instead.

@@ -131,7 +131,7 @@ def facts_for(loaded: Any, options: DeployOptions, served: Served, recipe: Any =
                 f"the model name '{served.name}' is not an image name",
                 hint="set deploy.image.name or pass --image",
             ) from None
-    return Facts(
+    facts = Facts(
         recipe=recipe,
         recipe_path=recipe_path,
         recipe_text=recipe_text,
@@ -144,9 +144,15 @@ def facts_for(loaded: Any, options: DeployOptions, served: Served, recipe: Any =
         pinned=served.pinned,
         image_repo=image_repo,
         registry=recipe.deploy.image.registry,
-        env_refs=sorted(set(ENV_REF.findall(recipe_text))),
+        env_refs=[],
         bake=options.bake,
     )
+    # The containers resolve these: the recipe file's, and those of the overrides they get.
+    refs = ENV_REF.findall(recipe_text)
+    for override in facts.runtime_overrides():
+        refs += ENV_REF.findall(override)
+    facts.env_refs = sorted(set(refs))
+    return facts
 
 
 def generate(facts: Facts, target: str, bake: Bake | None = None) -> Plan:
@@ -191,6 +197,7 @@ def write_plan(plan: Plan, force: bool = False) -> list[Path]:
     Raises:
         UsageError: some files exist and ``force`` is not set (the message names them).
     """
+    _check_paths(plan)
     existing = [p for p in plan.paths() if p.exists()]
     if existing and not force:
         shown = ", ".join(_shown(p) for p in existing[:6]) + (" ..." if len(existing) > 6 else "")
@@ -211,6 +218,37 @@ def write_plan(plan: Plan, force: bool = False) -> list[Path]:
         bake(plan.bake.source, plan.bake.database, dest, WORKSPACE_DIR)
         written.append(dest)
     return written
+
+
+def _check_paths(plan: Plan) -> None:
+    """Before anything is written: every file's folder can be a folder, and no file
+    would replace a folder (not even with ``force``).
+
+    Raises:
+        UsageError: naming the path in the way.
+    """
+    bake = plan.out / plan.bake.dest if plan.bake else None
+    for folder in [plan.out, *plan.out.parents]:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(
+                f"--out ({_shown(plan.out)}): {_shown(folder)} is a file, not a folder",
+                hint="choose another --out",
+            )
+    for path in plan.paths():
+        for parent in path.relative_to(plan.out).parents:
+            folder = plan.out / parent
+            if folder != plan.out and folder.exists() and not folder.is_dir():
+                raise UsageError(
+                    f"{_shown(folder)} is a file; mlctl deploy writes a folder there",
+                    hint="remove or rename it, or choose another --out",
+                )
+        if path.exists() and path.is_dir() != (path == bake):
+            kind = "a file" if path.is_dir() else "a folder"
+            raise UsageError(
+                f"{_shown(path)} is {'a folder' if path.is_dir() else 'a file'}; "
+                f"mlctl deploy writes {kind} there",
+                hint="remove or rename it, or choose another --out",
+            )
 
 
 def _with_options(loaded: Any, options: DeployOptions) -> Any:
@@ -333,6 +371,9 @@ def _build_hint(facts: Facts, baked: bool) -> str:
     args = [recipe, *facts.overrides, "--target", "docker"]
     if facts.registry:
         args += ["--registry", facts.registry]
+    requirement = facts.recipe.deploy.image.mlctl_requirement
+    if requirement != ".":  # the docker target checks it: '.' needs an mlctl checkout
+        args += ["--mlctl-requirement", requirement]
     if baked:
         args.append("--bake")
     return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from typing import Any
 
 from mlctl.deploy.plan import (
@@ -53,7 +54,7 @@ def generate(
         GeneratedFile(ignore_name, _ignore(facts), "build context exclusions"),
     ]
     compose = _rel(facts.out / "compose.yaml", os.getcwd())
-    steps = [f"docker compose -f {compose} up -d --build"]
+    steps = [f"docker compose -f {shlex.quote(compose)} up -d --build"]
     if facts.serve.api_key_env:
         steps.insert(0, f"export {facts.serve.api_key_env}=...   # the API key")
     if facts.log_kind == "postgresql":
@@ -101,7 +102,8 @@ def _dockerfile(facts: Facts, bake_dest: str | None) -> str:
         lines += [
             f"# --bake: the registry of model {facts.model_name} version {facts.version}, "
             "so the image needs no registry.",
-            f"COPY --chown={UID}:{UID} {rel} {WORKSPACE_DIR}",
+            # The JSON form: a path with spaces stays one source.
+            f"COPY --chown={UID}:{UID} {json.dumps([rel, str(WORKSPACE_DIR)])}",
         ]
     lines += [
         f"RUN mkdir -p {WORKSPACE_DIR} && chown -R {UID}:{UID} {WORKSPACE_DIR.parent}",

@@ -3,6 +3,7 @@ default branch."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -14,6 +15,20 @@ ON_DEFAULT_BRANCH = "github.ref == format('refs/heads/{0}', github.event.reposit
 
 def workflow_path(facts: Facts) -> str:
     return f".github/workflows/mlctl-{facts.app}.yml"
+
+
+# ${oc.env:NAME} without a default: loading the recipe fails unless NAME is set.
+REQUIRED_ENV = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def required_env(facts: Facts) -> list[str]:
+    """The variables the job's recipe needs (no default): each from the repository secret
+    of that name. One with a default is left out, so that an absent secret (an empty
+    string in GitHub) does not replace the default."""
+    gha = facts.recipe.deploy.github_actions
+    texts = [facts.recipe_text, *facts.overrides, *gha.run_overrides]
+    names = {n for text in texts for n in REQUIRED_ENV.findall(text)}
+    return sorted(names - {"MLCTL_TRACKING_URI"})
 
 
 def generate(facts: Facts) -> tuple[list[GeneratedFile], list[str]]:
@@ -131,6 +146,7 @@ def _workflow(facts: Facts) -> dict[str, Any]:
             # A team tracking server, if the repository has one (empty: the job's .mlctl).
             "MLCTL_TRACKING_URI": "${{ secrets.MLCTL_TRACKING_URI }}",
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+            **{name: "${{ secrets." + name + " }}" for name in required_env(facts)},
         },
         "jobs": {
             "train": {

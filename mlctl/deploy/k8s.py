@@ -6,6 +6,8 @@ password come from one Secret (``deploy.k8s.secret``) that the operator creates.
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import Any
 
 from mlctl.deploy.plan import (
@@ -72,7 +74,7 @@ def generate(facts: Facts, recipe_text: str) -> tuple[list[GeneratedFile], list[
             f"kubectl -n {k.namespace} create secret generic {secret} {literal}"
             + ("   # optional keys may be left out" if any(not r for r in keys.values()) else "")
         )
-    steps.append(f"kubectl apply -k {_shown(facts.out)}")
+    steps.append(f"kubectl apply -k {shlex.quote(_shown(facts.out))}")
     return files, warnings, steps
 
 
@@ -132,8 +134,14 @@ def _configmap(facts: Facts, recipe_text: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(facts, f"{facts.app}-recipe", "config"),
-        "data": {facts.recipe_path.name: recipe_text},
+        "data": {_recipe_key(facts): recipe_text},
     }
+
+
+def _recipe_key(facts: Facts) -> str:
+    """The recipe's key in the ConfigMap: its file name, with the characters a ConfigMap
+    key may not hold (a space, ...) turned into '-'."""
+    return re.sub(r"[^-._a-zA-Z0-9]", "-", facts.recipe_path.name)
 
 
 def _env(facts: Facts, secret: str) -> list[dict[str, Any]]:
@@ -159,7 +167,7 @@ def _volumes(facts: Facts) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         {
             "name": RECIPE_VOLUME,
             "mountPath": str(facts.recipe_in_image),
-            "subPath": facts.recipe_path.name,
+            "subPath": _recipe_key(facts),
             "readOnly": True,
         }
     ]

@@ -106,7 +106,7 @@ class Facts:
     pinned: bool  # serve the version itself, not the alias
     image_repo: str
     registry: str | None
-    env_refs: list[str]  # ${oc.env:NAME} names in the recipe file
+    env_refs: list[str]  # ${oc.env:NAME} names in the recipe file and the containers' overrides
     bake: bool = False
 
     @property
@@ -119,9 +119,12 @@ class Facts:
 
     @property
     def app(self) -> str:
-        """A DNS-1123 label for object and service names."""
+        """A DNS-1035 label (a DNS-1123 label that starts with a letter, as Service names
+        must) for object, service and project names."""
         name = re.sub(r"[^a-z0-9-]+", "-", self.model_name.lower()).strip("-")
-        return (name or "mlctl")[:40].rstrip("-")
+        if not name[:1].isalpha():
+            name = f"mlctl-{name}".rstrip("-")
+        return name[:40].rstrip("-")
 
     @property
     def recipe_in_image(self) -> PurePosixPath:
@@ -189,8 +192,17 @@ class Facts:
             out.append(f"deploy.serve.cache.url=${{oc.env:{CACHE_URL_ENV}}}")
         return out
 
+    def model_option(self) -> list[str]:
+        """``--model`` for serve and monitor when the deployment serves another model or
+        alias than the recipe's (``mlctl deploy --model``)."""
+        if self.pinned:
+            return ["--model", f"{self.model_name}/{self.version}"]
+        if (self.model_name, self.alias) != (self.recipe.model_name, self.serve.alias):
+            return ["--model", f"{self.model_name}@{self.alias}"]
+        return []
+
     def serve_command(self) -> list[str]:
-        model = ["--model", f"{self.model_name}/{self.version}"] if self.pinned else []
+        model = self.model_option()
         return [
             "mlctl",
             "serve",
@@ -207,7 +219,7 @@ class Facts:
         ]
 
     def monitor_command(self) -> list[str]:
-        model = ["--model", f"{self.model_name}/{self.version}"] if self.pinned else []
+        model = self.model_option()
         return [
             "mlctl",
             "monitor",

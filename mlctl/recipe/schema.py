@@ -449,6 +449,30 @@ class DeployImage(_Strict):
             )
         return value
 
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        """A registry host (with a `.`, a port or `localhost`) and/or lower-case
+        namespaces, as in Docker's image references: `ghcr.io/acme`, `localhost:5000`."""
+        import re
+
+        if value is None:
+            return None
+        label = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+        host = rf"{label}(?:\.{label})*(?::[0-9]+)?"
+        part = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+        first, _, rest = value.removesuffix("/").partition("/")
+        is_host = "." in first or ":" in first or first == "localhost"
+        ok = re.fullmatch(host if is_host else part, first) and all(
+            re.fullmatch(part, p) for p in (rest.split("/") if rest else [])
+        )
+        if not ok:
+            raise ValueError(
+                f"{value!r} is not an image registry: a host (with a '.' or a port) and/or "
+                "lower-case namespaces, without a scheme (e.g. ghcr.io/acme, localhost:5000)"
+            )
+        return value.removesuffix("/")
+
 
 class DeployDocker(_Strict):
     """`mlctl deploy --target docker`: Dockerfile and compose file."""
@@ -516,6 +540,33 @@ class DeployK8s(_Strict):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Image pull policy of every container."
     )
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        import re
+
+        if len(value) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value):
+            raise ValueError(
+                f"{value!r} is not a Kubernetes namespace: at most 63 lower-case letters, "
+                "digits and '-', starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("secret", "workspace_claim")
+    @classmethod
+    def _object_name(cls, value: str | None) -> str | None:
+        import re
+
+        part = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+        if value is not None and (
+            len(value) > 253 or not re.fullmatch(rf"{part}(\.{part})*", value)
+        ):
+            raise ValueError(
+                f"{value!r} is not a Kubernetes object name: lower-case letters, digits, "
+                "'-' and '.', starting and ending with a letter or digit"
+            )
+        return value
 
 
 class DeployGithubActions(_Strict):

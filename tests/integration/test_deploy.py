@@ -63,7 +63,7 @@ def test_docker_bake_writes_valid_files_and_a_registry_that_works_in_its_new_pla
     assert summary["image"] == "churn:v1"
     out = project / "deploy"
     ins = checks.dockerfile_instructions((out / "Dockerfile").read_text())
-    assert "--chown=10001:10001 deploy/bake/workspace /data/.mlctl" in [
+    assert '--chown=10001:10001 ["deploy/bake/workspace", "/data/.mlctl"]' in [
         r for w, r in ins if w == "COPY"
     ]
     compose = checks.check_compose((out / "compose.yaml").read_text())

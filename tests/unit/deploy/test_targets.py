@@ -25,10 +25,18 @@ POSTGRES = "deploy.serve.log.url=postgresql://churn@db.internal:5432/predictions
 REDIS = ["deploy.serve.cache.backend=redis", "deploy.serve.cache.url=redis://127.0.0.1:6379/2"]
 
 
-def plan(target: str, *overrides: str, bake: bool = False, version: int = 3, **options):
+def plan(
+    target: str,
+    *overrides: str,
+    bake: bool = False,
+    version: int = 3,
+    served: Served | None = None,
+    out: str = "deploy",
+    **options,
+):
     loaded = load_recipe(CHURN, list(overrides))
-    opts = DeployOptions(target, out=str(REPO / "deploy"), context=str(REPO), bake=bake, **options)
-    served = Served(loaded.recipe.model_name, version, "champion")
+    opts = DeployOptions(target, out=str(REPO / out), context=str(REPO), bake=bake, **options)
+    served = served or Served(loaded.recipe.model_name, version, "champion")
     facts = facts_for(loaded, opts, served)
     baked = Bake(REPO / ".mlctl", REPO / ".mlctl" / "mlflow.db", "bake/workspace") if bake else None
     return generate(facts, target, baked if target == "docker" else None)
@@ -188,7 +196,14 @@ def test_docker_bake_copies_the_workspace_into_the_image() -> None:
     assert plan("docker", bake=True).warnings == []
     ins, _, _ = docker_files(bake=True)
     copies = [r for w, r in ins if w == "COPY"]
-    assert "--chown=10001:10001 deploy/bake/workspace /data/.mlctl" in copies
+    assert '--chown=10001:10001 ["deploy/bake/workspace", "/data/.mlctl"]' in copies
+    # The JSON form keeps a folder with spaces one source; the next step quotes it too.
+    p = plan("docker", bake=True, out="my deploy")
+    ins = checks.dockerfile_instructions(files(p)["Dockerfile"])
+    assert '--chown=10001:10001 ["my deploy/bake/workspace", "/data/.mlctl"]' in [
+        r for w, r in ins if w == "COPY"
+    ]
+    assert any("'" in step and "my deploy/compose.yaml" in step for step in p.next_steps)
 
 
 def test_workflow_is_valid_and_gates_with_the_exit_code() -> None:
@@ -213,6 +228,7 @@ def test_workflow_pushes_with_a_registry(tmp_path: Path) -> None:
     wf = checks.check_workflow(plan("github-actions", registry="ghcr.io/acme").files[0].content)
     steps = {s["name"]: s for s in wf["jobs"]["train"]["steps"]}
     assert steps["Log in to the image registry"]["with"]["registry"] == "ghcr.io"
+    assert plan("k8s", registry="localhost:5000/").image == "localhost:5000/churn:v3"
     assert 'docker push "$IMAGE"' in steps["Build the image and push it"]["run"]
     assert "--registry ghcr.io/acme" in steps["Generate the deployment files"]["run"]
 
@@ -237,6 +253,11 @@ def test_the_schemas_are_not_vacuous() -> None:
         ("monitor.schedule=61 * * * *", "not a valid cron"),
         ("monitor.schedule=0 0 L * *", "Kubernetes"),
         ("deploy.image.name=Churn API", "not an image name"),
+        ("deploy.image.registry=ghcr.io/Acme", "not an image registry"),
+        ("deploy.image.registry='https://ghcr.io/acme'", "not an image registry"),
+        ("deploy.k8s.namespace=Prod_NS", "not a Kubernetes namespace"),
+        ("deploy.k8s.secret=Churn_Secrets", "not a Kubernetes object name"),
+        ("deploy.k8s.workspace_claim=-pvc", "not a Kubernetes object name"),
     ],
 )
 def test_bad_deploy_settings_name_the_key(override: str, message: str) -> None:
@@ -334,3 +355,86 @@ def test_the_healthcheck_passes_on_a_live_health_route_and_fails_without_one() -
         assert subprocess.run(command, capture_output=True, timeout=20).returncode == 0
     finally:
         server.shutdown()
+
+
+def test_another_alias_reaches_the_containers_commands() -> None:
+    """--model churn@challenger: the pods serve and monitor that alias, not the recipe's."""
+    p = plan("k8s", served=Served("churn", 2, "challenger"))
+    dep = checks.check_k8s(files(p)["deployment.yaml"])
+    [api] = dep["spec"]["template"]["spec"]["containers"]
+    assert api["command"][api["command"].index("--model") + 1] == "churn@challenger"
+    cron = checks.check_k8s(files(p)["cronjob.yaml"])
+    [mon] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert mon["command"][mon["command"].index("--model") + 1] == "churn@challenger"
+    assert "--model" not in files(plan("k8s"))["deployment.yaml"]  # the recipe's alias
+
+
+def test_a_model_name_starting_with_a_digit_gives_valid_object_names() -> None:
+    import re
+
+    p = plan("k8s", served=Served("2024_Churn", 1, "champion"), image="churn")
+    for name in ("deployment.yaml", "service.yaml", "cronjob.yaml", "configmap.yaml"):
+        doc = checks.check_k8s(files(p)[name])
+        # A Service name is a DNS-1035 label: it starts with a letter.
+        assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"]), doc
+    assert yaml.safe_load(files(p)["service.yaml"])["metadata"]["name"] == "mlctl-2024-churn"
+
+
+def test_env_references_of_overrides_reach_the_containers(monkeypatch) -> None:
+    monkeypatch.setenv("HOOK_URL", "https://hooks.example/abc")
+    hook = "monitor.alerts.webhook=${oc.env:HOOK_URL}"
+    compose = checks.check_compose(files(plan("docker", hook))["compose.yaml"])
+    assert "HOOK_URL" in compose["services"]["monitor"]["environment"]
+    assert "hooks.example" not in files(plan("docker", hook))["compose.yaml"]
+    cron = checks.check_k8s(files(plan("k8s", hook))["cronjob.yaml"])
+    [mon] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in mon["env"] if "valueFrom" in e}
+    assert refs["HOOK_URL"] == {"name": "churn-secrets", "key": "HOOK_URL", "optional": True}
+
+
+def test_paths_in_the_way_are_refused_before_writing(tmp_path: Path) -> None:
+    from mlctl.deploy import GeneratedFile, Plan, write_plan
+
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "out" / "compose.yaml").mkdir(parents=True)
+    files_ = [GeneratedFile("Dockerfile", "FROM x\n", ""), GeneratedFile("compose.yaml", "", "")]
+    for out, message in [
+        ("a-file", "is a file, not a folder"),
+        ("a-file/deploy", "is a file, not a folder"),
+        ("out", "compose.yaml is a folder"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            write_plan(Plan("docker", tmp_path / out, files_), force=True)
+    assert not (tmp_path / "out" / "Dockerfile").exists()  # nothing was written
+
+
+def test_a_recipe_file_name_with_a_space_is_a_valid_configmap_key() -> None:
+    import dataclasses
+    import re
+
+    from mlctl.deploy import k8s
+
+    loaded = load_recipe(CHURN, [])
+    opts = DeployOptions("k8s", out=str(REPO / "deploy"), context=str(REPO))
+    facts = facts_for(loaded, opts, Served("churn", 3, "champion"))
+    facts = dataclasses.replace(facts, recipe_path=REPO / "recipes" / "churn v2.yaml")
+    out = {f.path: f.content for f in k8s.generate(facts, "name: churn\n")[0]}
+    [key] = checks.check_k8s(out["configmap.yaml"])["data"]
+    assert key == "churn-v2.yaml" and re.fullmatch(r"[-._a-zA-Z0-9]+", key)
+    dep = checks.check_k8s(out["deployment.yaml"])
+    [api] = dep["spec"]["template"]["spec"]["containers"]
+    [mount] = [m for m in api["volumeMounts"] if m["name"] == "recipe"]
+    assert mount == {
+        "name": "recipe",
+        "mountPath": "/app/recipes/churn v2.yaml",  # where the image has it
+        "subPath": "churn-v2.yaml",
+        "readOnly": True,
+    }
+
+
+def test_the_workflow_maps_required_env_references_to_repository_secrets(monkeypatch) -> None:
+    monkeypatch.setenv("PG_URL", "postgresql://churn@db/x")
+    p = plan("github-actions", "deploy.serve.log.url=${oc.env:PG_URL}")
+    env = checks.check_workflow(p.files[0].content)["env"]
+    assert env["PG_URL"] == "${{ secrets.PG_URL }}"
+    assert "CHURN_ALERT_WEBHOOK" not in env  # it has a default, which an empty secret would hide

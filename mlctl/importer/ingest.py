@@ -48,7 +48,19 @@ def map_data(conv: Conversion) -> tuple[dict, Columns | None]:
         positive = p.config["positive_class"]
         positive = _positive_like_data(conv.target_values, positive)
         data["positive_class"] = positive
-        report.mapped("positive_class", "data.positive_class", repr(positive), "positive_class")
+        labels = _labels(conv.target_values)
+        if labels is not None and not any(c == positive or str(c) == str(positive) for c in labels):
+            report.unmapped(
+                "positive_class",
+                f"{positive!r} is not a value of target '{target}' (values: {labels[:20]})",
+                "set data.positive_class to one of the target's values",
+            )
+            conv.blockers.append(
+                f"data.positive_class: {positive!r} is not a value of target '{target}'; "
+                f"values: {labels[:20]}"
+            )
+        else:
+            report.mapped("positive_class", "data.positive_class", repr(positive), "positive_class")
     elif p.task == "classification":
         report.mapped(
             "positive_class",
@@ -168,7 +180,7 @@ def _read_columns(conv: Conversion, path: Path, fmt: str, target: str) -> Column
     try:
         df, _ = read_table(path, fmt)
     except DataError as exc:
-        conv.blockers.append(f"data.source: {exc.message}")
+        conv.blockers.append(f"data.source: {exc.message.removeprefix('data.source: ')}")
         return None
     if target not in df.columns:
         conv.blockers.append(
@@ -178,6 +190,13 @@ def _read_columns(conv: Conversion, path: Path, fmt: str, target: str) -> Column
         return None
     conv.target_values = df[target]
     return sort_columns(df, target)
+
+
+def _labels(y: Any) -> list | None:
+    """The target's distinct values as mlctl compares them, or None when not read."""
+    if y is None:
+        return None
+    return sorted(y.dropna().unique().tolist(), key=str)
 
 
 def _positive_like_data(y: Any, positive: Any) -> Any:

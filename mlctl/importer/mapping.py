@@ -225,8 +225,16 @@ def _readiness(conv: Conversion) -> dict:
                 "readiness.thresholds takes min_/max_ of mlctl metrics (docs/recipes.md#metrics)",
             )
             continue
+        threshold = crit["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            report.unmapped(
+                f"{src} ({crit['metric']})",
+                f"threshold {threshold!r} is not a number",
+                "set the readiness.thresholds entry by hand",
+            )
+            continue
         key = metrics.threshold_key(mapping)
-        value = mapping.threshold(float(crit["threshold"]))
+        value = mapping.threshold(float(threshold))
         thresholds[key] = value
         text = f"{crit['metric']} {crit['threshold']} → {key}: {value}"
         if mapping.note:

@@ -131,7 +131,7 @@ def _custom(project: RecipesProject, train: dict, report: Report) -> tuple[dict,
         return _fallback_result(project, train, report, source)
     cls = import_class(candidate.get("_target_") or _catalog_path(name, project.task))
     valid = set(cls().get_params())
-    extra = train.get("estimator_params") or {}
+    extra = _mapping(train.get("estimator_params"), "steps.train.estimator_params", report)
     candidate["params"] = _known({**info.params, **extra}, valid, cls, report)
     report.mapped(
         source,
@@ -152,10 +152,11 @@ def _custom(project: RecipesProject, train: dict, report: Report) -> tuple[dict,
             f"{kept}: {info.name}() does not pass **estimator_params to {cls.__name__}; "
             "they are set as its params anyway",
         )
-    tuning_cfg = train.get("tuning") or {}
-    tuning = _tuning(train, report, bool(tuning_cfg.get("enabled")))
+    tuning_cfg = _mapping(train.get("tuning"), "steps.train.tuning", report)
+    tuning = _tuning({**train, "tuning": tuning_cfg}, report, bool(tuning_cfg.get("enabled")))
     if tuning_cfg.get("enabled"):
-        search = _search_space(tuning_cfg.get("parameters") or {}, valid, cls, report)
+        parameters = _mapping(tuning_cfg.get("parameters"), "steps.train.tuning.parameters", report)
+        search = _search_space(parameters, valid, cls, report)
         if search:
             candidate["search"] = search
             report.comments[f"models.candidates.{name}.search"] = (
@@ -193,6 +194,18 @@ def _candidate_for_class(cls_path: str, task: str) -> tuple[str | None, dict | N
     return snake, {"_target_": cls_path}
 
 
+def _mapping(value: Any, where: str, report: Report) -> dict:
+    """``value`` when it is a mapping (or empty); anything else is reported and skipped."""
+    if value is None or isinstance(value, dict):
+        return value or {}
+    report.unmapped(
+        where,
+        f"expected a mapping of names to values, found {type(value).__name__} {value!r}",
+        "left out of the recipe; write it as `name: value` lines",
+    )
+    return {}
+
+
 def _known(params: dict, valid: set[str], cls: type, report: Report) -> dict:
     out = {}
     for key, value in params.items():
@@ -219,7 +232,14 @@ def _tuning(train: dict, report: Report, enabled: bool) -> dict:
             )
         return {"strategy": "none"}
     algorithm = str(cfg.get("algorithm", "hyperopt.rand.suggest"))
-    trials = int(cfg.get("max_trials", 10))
+    trials = cfg.get("max_trials", 10)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        report.unmapped(
+            "steps.train.tuning.max_trials",
+            f"expected a whole number of at least 1, found {trials!r}",
+            "the recipe uses 10 trials; set tuning.n_iter / tuning.n_trials",
+        )
+        trials = 10
     if algorithm.endswith("rand.suggest"):
         tuning = {"strategy": "random", "n_iter": trials}
         report.mapped(
@@ -297,32 +317,56 @@ def hyperopt_space(spec: Any) -> tuple[Any, str | None]:
         values = spec.get("values", spec.get("options"))
         if not isinstance(values, list) or not values:
             return None, "choice needs a non-empty list of values"
+        if any(isinstance(v, dict | list) for v in values):
+            return None, "a choice between nested spaces or lists has no mlctl equivalent"
         return list(values), None
     dist = spec.get("distribution")
     try:
-        low, high = spec.get("low"), spec.get("high")
-        if dist == "uniform":
-            return {"distribution": "uniform", "low": float(low), "high": float(high)}, None
-        if dist == "loguniform":  # hyperopt bounds are natural logs
-            space = {"distribution": "loguniform", "low": _exp(low), "high": _exp(high)}
-            return space, None
-        if dist in ("randint", "uniformint"):
-            if dist == "randint" and high is None:  # hp.randint(label, upper): [0, upper)
-                low, high = 0, spec["upper"]
-            top = int(high) - 1 if dist == "randint" else int(high)
-            return {"distribution": "int", "low": int(low), "high": top}, None
-        if dist == "quniform":
-            return _quantized(float(low), float(high), float(spec["q"]))
-        if dist == "qloguniform":
-            space = {"distribution": "loguniform", "low": _exp(low), "high": _exp(high)}
-            q = float(spec["q"])
-            if q.is_integer():
-                space = {**space, "distribution": "int", "log": True}
-                space["low"], space["high"] = math.ceil(space["low"]), math.floor(space["high"])
-            return space, f"q={spec['q']} steps are not kept; sampled on a log scale"
-    except (KeyError, TypeError, ValueError) as exc:
+        space, note = _range_space(spec, dist)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         return None, f"{dist}: missing or bad bound ({exc})"
+    if space is None or isinstance(space, list):
+        return (space, note) if space else (None, note or f"{dist}: no value in range")
+    low, high = space["low"], space["high"]
+    bounds = f"low {spec.get('low')!r}, high {spec.get('high', spec.get('upper'))!r}"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None, f"{dist}: {bounds} are not finite numbers"
+    if low > high:
+        return None, f"{dist}: {bounds} leave no value in range"
+    if (space.get("log") or space["distribution"] == "loguniform") and low <= 0:
+        return None, f"{dist}: {bounds} reach 0, which a log scale cannot sample"
+    return space, note
+
+
+def _range_space(spec: dict, dist: Any) -> tuple[Any, str | None]:
+    low, high = spec.get("low"), spec.get("high")
+    if dist == "uniform":
+        return {"distribution": "uniform", "low": float(low), "high": float(high)}, None
+    if dist == "loguniform":  # hyperopt bounds are natural logs
+        space = {"distribution": "loguniform", "low": _exp(low), "high": _exp(high)}
+        return space, None
+    if dist in ("randint", "uniformint"):
+        if dist == "randint" and high is None:  # hp.randint(label, upper): [0, upper)
+            low, high = 0, spec["upper"]
+        top = int(high) - 1 if dist == "randint" else int(high)
+        return {"distribution": "int", "low": int(low), "high": top}, None
+    if dist == "quniform":
+        return _quantized(float(low), float(high), _step(spec))
+    if dist == "qloguniform":
+        space = {"distribution": "loguniform", "low": _exp(low), "high": _exp(high)}
+        q = _step(spec)
+        if q.is_integer():
+            space = {**space, "distribution": "int", "log": True}
+            space["low"], space["high"] = math.ceil(space["low"]), math.floor(space["high"])
+        return space, f"q={spec['q']} steps are not kept; sampled on a log scale"
     return None, f"distribution '{dist}' is unbounded or has no mlctl equivalent"
+
+
+def _step(spec: dict) -> float:
+    q = float(spec["q"])
+    if not q > 0 or not math.isfinite(q):
+        raise ValueError(f"q must be a positive number, found {spec['q']!r}")
+    return q
 
 
 def _exp(value: Any) -> float:
@@ -344,11 +388,13 @@ def _quantized(low: float, high: float, q: float) -> tuple[Any, str | None]:
 
 
 def _automl(project: RecipesProject, train: dict, report: Report) -> tuple[dict, dict]:
-    flaml = dict(train.get("flaml_params") or {})
+    flaml = dict(_mapping(train.get("flaml_params"), "steps.train.flaml_params", report))
     learners = flaml.pop("estimator_list", None)
     given = learners is not None
     if learners in (None, "auto"):
         learners = FLAML_DEFAULT[project.task]
+    elif not isinstance(learners, list):
+        learners = [learners]  # one learner written without a list
     usable = set(available_names(project.task))
     candidates: dict[str, dict] = {}
     dropped = []
@@ -383,8 +429,17 @@ def _automl(project: RecipesProject, train: dict, report: Report) -> tuple[dict,
     budget = train.get("time_budget_secs")
     tuning: dict[str, Any] = {"strategy": "optuna", "n_trials": 20}
     report.comments["tuning"] = f"from {source}: Optuna per candidate"
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0
+    ):
+        report.unmapped(
+            "steps.train.time_budget_secs",
+            f"expected a positive number of seconds, found {budget!r}",
+            "set tuning.timeout (seconds per candidate) if you want a time limit",
+        )
+        budget = None
     if budget:
-        per = round(float(budget) / max(len(candidates), 1), 1)
+        per = max(round(float(budget) / max(len(candidates), 1), 1), 0.1)
         tuning["timeout"] = per
         report.approximated(
             "steps.train.time_budget_secs",

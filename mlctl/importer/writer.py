@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from mlctl.importer.ingest import display
 from mlctl.importer.mapping import Conversion
+from mlctl.scaffold.recipe import scalar
 
 FLOW_MAX_ITEMS = 4
 
@@ -44,17 +43,12 @@ def _one_line(comment: str) -> str:
 
 
 def _scalar(value: Any) -> str:
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000)
-    text = text.strip()
-    if text.endswith("\n..."):
-        text = text[: -len("\n...")]
-    return text.removesuffix("...").strip()
+    """One value on one line, reading back exactly (``${`` escaped for OmegaConf, line
+    breaks in column names escaped), as ``mlctl init`` writes them."""
+    return scalar(value)
 
 
-def _flow(value: Any) -> str:
-    return yaml.safe_dump(
-        value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=10_000
-    ).strip()
+_flow = _scalar
 
 
 def _is_scalar(value: Any) -> bool:

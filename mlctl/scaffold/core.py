@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from mlctl.errors import DataError, UsageError
 from mlctl.scaffold.plan import Plan, analyse_target, make_plan
-from mlctl.scaffold.profile import profile_columns, read_table
+from mlctl.scaffold.profile import COMPRESSIONS, profile_columns, read_table
 from mlctl.scaffold.recipe import render
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -47,8 +48,12 @@ class InitResult:
 
 
 def default_name(source: Path) -> str:
-    """A valid recipe name from a file name: ``My data (v2).csv`` → ``My-data-v2``."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.stem).strip("-._")[:100]
+    """A valid recipe name from a file name: ``My data (v2).csv`` → ``My-data-v2``,
+    ``données été.csv`` → ``donnees-ete``, ``data.csv.gz`` → ``data``."""
+    stem = source.stem if source.suffix.lower() not in COMPRESSIONS else Path(source.stem).stem
+    # Accents folded first (données → donnees), then anything else becomes '-'.
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:100]
     return stem or "model"
 
 
@@ -70,7 +75,8 @@ def scaffold(options: InitOptions, cwd: Path | None = None) -> InitResult:
         )
     out = (cwd / Path(options.out or f"recipes/{name}.yaml").expanduser()).resolve()
     check_output(out, options.force)
-    table = read_table(source, options.sample_rows, options.separator)
+    separator = check_separator(options.separator)
+    table = read_table(source, options.sample_rows, separator)
     target = analyse_target(table, options.target, options.task)
     columns = profile_columns(table.frame, {options.target})
     relative = Path(os.path.relpath(source, out.parent)).as_posix()
@@ -82,6 +88,28 @@ def scaffold(options: InitOptions, cwd: Path | None = None) -> InitResult:
     replaced = out.exists()
     _write(out, text)
     return InitResult(plan, out, text, replaced)
+
+
+#: Escapes a shell passes through literally (``--sep '\\t'``) and the character meant.
+SEPARATOR_ESCAPES = {"\\t": "\t", "tab": "\t", "\\x09": "\t"}
+
+
+def check_separator(separator: str | None) -> str | None:
+    """One field separator character (``\\t`` typed literally means a tab).
+
+    Raises:
+        UsageError: empty, several characters, a quote or a line break.
+    """
+    if separator is None:
+        return None
+    separator = SEPARATOR_ESCAPES.get(separator.lower(), separator)
+    if len(separator) != 1 or separator in '"\r\n':
+        raise UsageError(
+            f"--sep {separator!r}: the field separator must be one character other than "
+            "a quote or a line break",
+            hint="e.g. --sep ';', --sep '|', or --sep '\\t' for tabs",
+        )
+    return separator
 
 
 def check_output(out: Path, force: bool, other: str = "--out / --name") -> None:

@@ -160,6 +160,13 @@ def analyse_target(table: Table, target: str, task: str = "auto") -> Target:
             hint="choose a column whose value varies between rows",
         )
     numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if numeric and np.isinf(values.to_numpy(dtype=float)).any():
+        rows = [int(i) + 1 for i in values.index[np.isinf(values.to_numpy(dtype=float))][:5]]
+        raise DataError(
+            f"target '{target}' has infinite values (inf or -inf at row "
+            f"{', '.join(map(str, rows))}) in {table.path}: no model can learn them",
+            hint="replace or remove those rows first",
+        )
     integral = numeric and bool((values % 1 == 0).all())
     if task == "auto":
         task, reason = _infer_task(y, counts, numeric, integral)

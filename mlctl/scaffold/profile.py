@@ -9,7 +9,8 @@ Kinds (what :func:`column_kind` returns):
 - ``high_cardinality``: text with so many distinct values that one-hot encoding would
   mostly learn noise;
 - ``text``: free text (several words per value, mostly distinct);
-- ``datetime``: dates or times (usable as a time split, not as a feature).
+- ``datetime``: dates or times (usable as a time split, not as a feature);
+- ``infinite``: numbers with ``inf`` or ``-inf`` values, which no model can fit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pandas as pd
 from mlctl.errors import DataError
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Compressed CSV files pandas reads (the compression comes from the last extension).
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
 #: Text read as "no value" when a numeric column is stored as text.
 NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?", "-", "--", "."}
 DATE_PATTERN = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{4}-\d{2}|\d{8}T\d{4}")
@@ -76,13 +79,23 @@ def file_format(path: Path) -> str:
     Raises:
         DataError: the extension is neither.
     """
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    fmt = FORMATS.get(_data_suffix(path))
+    if fmt is None or (fmt == "parquet" and path.suffix.lower() in COMPRESSIONS):
+        suffix = "".join(path.suffixes[-2:]) if path.suffix.lower() in COMPRESSIONS else path.suffix
         raise DataError(
-            f"cannot tell the format of {path} from its extension '{path.suffix}'",
-            hint="mlctl init reads .csv, .txt, .tsv, .parquet and .pq files",
+            f"cannot tell the format of {path} from its extension '{suffix}'",
+            hint="mlctl init reads .csv, .txt, .tsv, .parquet and .pq files, and CSV "
+            "files compressed as .gz, .bz2 or .xz (e.g. data.csv.gz)",
         )
     return fmt
+
+
+def _data_suffix(path: Path) -> str:
+    """The extension that names the format: ``.csv`` for ``data.csv.gz``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSIONS:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
 
 
 def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Table:
@@ -92,13 +105,22 @@ def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Ta
         DataError: the file is missing, a folder, empty, or cannot be parsed; the
             message names the file.
     """
+    if any(ch in str(path) for ch in "*?["):
+        raise DataError(
+            f"{path} is a glob; mlctl init reads one CSV or Parquet file",
+            hint=_one_file_hint(sorted(p for p in path.parent.glob(path.name) if p.is_file())),
+        )
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if path.is_dir():
-        raise DataError(f"{path} is a folder; give a CSV or Parquet file")
+        files = sorted(p for p in path.iterdir() if p.is_file() and _data_suffix(p) in FORMATS)
+        raise DataError(
+            f"{path} is a folder; mlctl init reads one CSV or Parquet file",
+            hint=_one_file_hint(files),
+        )
     fmt = file_format(path)
     if separator is None:
-        separator = "\t" if path.suffix.lower() == ".tsv" else ","
+        separator = "\t" if _data_suffix(path) == ".tsv" else ","
     try:
         if path.stat().st_size == 0:
             raise DataError(f"cannot read {path}: the file is empty (0 bytes)")
@@ -120,6 +142,21 @@ def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Ta
         raise DataError(f"cannot use {path}: it has a header but no data rows")
     table.frame.columns = [str(c) for c in table.frame.columns]
     return table
+
+
+def _one_file_hint(files: list[Path]) -> str:
+    """How to init from one file of a folder or glob, and run on all of them."""
+    if not files:
+        return "no .csv, .tsv, .txt, .parquet or .pq file is there"
+    suffix = (
+        "".join(files[0].suffixes[-2:])
+        if files[0].suffix.lower() in COMPRESSIONS
+        else (files[0].suffix)
+    )
+    return (
+        f"run mlctl init on one of its {len(files)} file(s), e.g. {files[0]}; then set "
+        f"data.source to {files[0].parent}/*{suffix} in the recipe and mlctl run reads them all"
+    )
 
 
 def _first_line(exc: Exception) -> str:
@@ -152,7 +189,14 @@ def _other_separator(header: str, separator: str) -> str | None:
 def _count_lines(path: Path) -> int:
     """Lines in a file (quoted line breaks count too, hence an estimate of rows)."""
     count = 0
-    with path.open("rb") as fh:
+    opener = COMPRESSIONS.get(path.suffix.lower())
+    if opener:
+        import importlib
+
+        open_file = importlib.import_module(opener).open
+    else:
+        open_file = Path.open
+    with open_file(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             count += block.count(b"\n")
     return count
@@ -200,12 +244,15 @@ def column_kind(s: pd.Series, p: ColumnProfile, rows: int) -> tuple[str, str]:
     if pd.api.types.is_datetime64_any_dtype(s):
         return "datetime", "dates or times"
     if pd.api.types.is_numeric_dtype(s):
-        return _numeric_kind(s, p, present)
+        return _infinite(s, s) or _numeric_kind(s, p, present)
     text = s.dropna().astype(str).str.strip()
     blanks = text[text.str.lower().isin(NA_TOKENS)]
     filled = text[~text.str.lower().isin(NA_TOKENS)]
     numbers = pd.to_numeric(filled, errors="coerce")
     if len(filled) and numbers.notna().all():
+        infinite = _infinite(numbers, s)
+        if infinite:
+            return infinite
         p.coerce = "float"
         first = blanks.index[0] if len(blanks) else None
         example = f" (e.g. {_show(s[first])} at row {first + 1})" if first is not None else ""
@@ -231,6 +278,19 @@ def column_kind(s: pd.Series, p: ColumnProfile, rows: int) -> tuple[str, str]:
             "would mostly learn noise"
         )
     return "categorical", f"{p.distinct} distinct values"
+
+
+def _infinite(numbers: pd.Series, s: pd.Series) -> tuple[str, str] | None:
+    """``infinite`` when a number is ±inf: mlctl run cannot scale or fit on it."""
+    flags = np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
+    if not flags.any():
+        return None
+    first = numbers.index[flags][0]
+    return "infinite", (
+        f"{int(flags.sum())} infinite value{'' if flags.sum() == 1 else 's'} (e.g. "
+        f"{_show(s[first])} at row {first + 1}), which models cannot use: replace them in "
+        "the file to use this column"
+    )
 
 
 def _numeric_kind(s: pd.Series, p: ColumnProfile, present: int) -> tuple[str, str]:

@@ -8,34 +8,70 @@ reads back as the same string.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
+from mlctl.data.load import SUFFIXES
 from mlctl.scaffold.plan import Plan
 
 COMMENT_COLUMN = 34
 
 
+class _OneLineDumper(yaml.SafeDumper):
+    """Writes text with line breaks or control characters double-quoted, with escapes
+    (``"a\\nb"``), so every value stays on its line of the recipe."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = None if data.isprintable() else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_OneLineDumper.add_representer(str, _represent_str)
+
+
+def _escape_interpolation(value: Any) -> Any:
+    """OmegaConf would read ${...} in a column name as an interpolation: write \\${."""
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, dict):
+        return {_escape_interpolation(k): _escape_interpolation(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_interpolation(v) for v in value]
+    return value
+
+
+def one_line(text: str) -> str:
+    """Text for a comment: line breaks and control characters written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def scalar(value: Any) -> str:
-    """One YAML value in flow style (quoted when plain text would change meaning)."""
-    text = yaml.safe_dump(
-        value, default_flow_style=True, width=1_000_000, allow_unicode=True, sort_keys=False
+    """One YAML value in flow style, on one line (quoted when plain text would change
+    meaning, double-quoted with escapes when it holds line breaks)."""
+    text = yaml.dump(
+        _escape_interpolation(value),
+        Dumper=_OneLineDumper,
+        default_flow_style=True,
+        width=1_000_000,
+        allow_unicode=True,
+        sort_keys=False,
     )
     text = text.strip()
     if text.endswith("\n..."):
         text = text[: -len("\n...")]
     if text.endswith("..."):
         text = text[: -len("...")].rstrip()
-    # OmegaConf would read ${...} in a column name as an interpolation.
-    return text.replace("${", "\\${")
+    return text
 
 
 def _line(indent: int, body: str, comment: str = "") -> str:
     text = " " * indent + body
     if comment:
         pad = max(COMMENT_COLUMN - len(text), 2)
-        text += " " * pad + "# " + comment
+        text += " " * pad + "# " + one_line(comment)
     return text
 
 
@@ -47,9 +83,9 @@ def render(plan: Plan, when: str = "", path: str = "<this file>") -> str:
     rows = (
         f"{plan.rows_total:,} rows" if not plan.sampled else f"a sample of {plan.rows_read:,} rows"
     )
-    add(f"# Written by `mlctl init`{' on ' + when if when else ''} from {plan.source}")
+    add(f"# Written by `mlctl init`{' on ' + when if when else ''} from {one_line(plan.source)}")
     add(f"# ({rows}, {len(plan.columns) + 1} columns). A starting point: read the comments, then")
-    add(f"#   mlctl validate {path}   and   mlctl run {path}")
+    add(f"#   mlctl validate {one_line(path)}   and   mlctl run {one_line(path)}")
     add("# Every key is described in docs/recipes.md.")
     add("")
     add(_line(0, f"name: {scalar(plan.name)}"))
@@ -58,6 +94,15 @@ def render(plan: Plan, when: str = "", path: str = "<this file>") -> str:
     add("")
     add("data:")
     add(_line(2, f"source: {scalar(plan.source)}", "relative to this file's folder"))
+    suffix = PurePosixPath(plan.source).suffix.lower()
+    if SUFFIXES.get(suffix) != plan.format:
+        add(
+            _line(
+                2,
+                f"format: {plan.format}",
+                f"{suffix or 'no extension'}: not read as {plan.format} by default",
+            )
+        )
     if plan.format == "csv" and plan.separator != ",":
         add(_line(2, f"csv_separator: {scalar(plan.separator)}"))
     add(_line(2, f"target: {scalar(t.name)}"))
@@ -96,7 +141,7 @@ def render(plan: Plan, when: str = "", path: str = "<this file>") -> str:
     if dropped:
         add("  # Left out of the model:")
         for c in dropped:
-            add(f"  #   {c.name}: {c.kind.replace('_', '-')}, {c.reason}")
+            add(f"  #   {one_line(c.name)}: {c.kind.replace('_', '-')}, {one_line(c.reason)}")
     add("  numeric_transform:")
     add(_line(4, "impute: median", "missing numbers get the training median"))
     add("    scale: standard")

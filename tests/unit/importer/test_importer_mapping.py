@@ -265,3 +265,108 @@ def test_a_regressor_in_a_classification_project_is_not_used(recipes_project, tm
     conv = import_project(recipes_project(train=train), "local", tmp_path / "r.yaml")
     assert "random_forest" in conv.recipe["models"]["candidates"]
     assert any("not a classification estimator" in i.detail for i in conv.report.items)
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ({"distribution": "quniform", "low": 1, "high": 2, "q": 0}, "q must be a positive"),
+        ({"distribution": "quniform", "low": 1, "high": 2, "q": -0.5}, "q must be a positive"),
+        ({"distribution": "loguniform", "low": 1, "high": 1000}, "loguniform"),  # e**1000
+        ({"distribution": "loguniform", "low": -1000, "high": 0}, "log scale"),  # e**-1000 = 0
+        ({"distribution": "uniform", "low": 2, "high": 1}, "no value in range"),
+        ({"distribution": "uniform", "low": float("nan"), "high": 1}, "not finite"),
+        ({"distribution": "quniform", "low": 5, "high": 1, "q": 1}, "no value in range"),
+        ({"distribution": "qloguniform", "low": 0.2, "high": 0.5, "q": 1}, "no value in range"),
+        ({"distribution": "uniformint", "low": 0, "high": float("inf")}, "uniformint"),
+        ({"values": [{"a": 1}, [1, 2]]}, "nested"),
+    ],
+)
+def test_hyperopt_spaces_with_no_valid_range_are_refused(spec, why) -> None:
+    space, note = hyperopt_space(spec)
+    assert space is None
+    assert why in note
+
+
+BAD_SHAPES = """\
+recipe: "classification/v1"
+target_col: "label"
+positive_class: "maybe"
+steps:
+  ingest: {{INGEST_CONFIG}}
+  train:
+    using: custom
+    estimator_method: estimator_fn
+    estimator_params: [max_depth]
+    tuning:
+      enabled: true
+      max_trials: lots
+      parameters: [max_depth]
+  evaluate:
+    validation_criteria:
+      - metric: f1_score
+        threshold: high
+      - metric: log_loss
+        threshold:
+"""
+
+
+def test_badly_shaped_train_and_evaluate_sections_are_reported(recipes_project, tmp_path) -> None:
+    conv = import_project(recipes_project(recipe=BAD_SHAPES), "local", tmp_path / "r.yaml")
+    unmapped = items(conv, "unmapped")
+    assert "found list ['max_depth']" in unmapped["steps.train.estimator_params"]
+    assert "found list ['max_depth']" in unmapped["steps.train.tuning.parameters"]
+    assert "found 'lots'" in unmapped["steps.train.tuning.max_trials"]
+    assert "'high' is not a number" in unmapped["steps.evaluate.validation_criteria.0 (f1_score)"]
+    assert "None is not a number" in unmapped["steps.evaluate.validation_criteria.1 (log_loss)"]
+    assert conv.recipe["tuning"] == {"strategy": "random", "n_iter": 10}
+    assert conv.recipe["readiness"]["thresholds"] == {}
+    assert "'maybe' is not a value of target 'label'" in unmapped["positive_class"]
+    write_recipe(conv)
+    assert not conv.runnable
+    assert conv.blockers == [
+        "data.positive_class: 'maybe' is not a value of target 'label'; values: [0, 1]"
+    ]
+
+
+def test_automl_budget_and_single_learner_are_checked(recipes_project, tmp_path) -> None:
+    recipe = (
+        'recipe: "regression/v1"\ntarget_col: x\nsteps:\n  ingest: {{INGEST_CONFIG}}\n'
+        "  train:\n    using: automl/flaml\n    time_budget_secs: -5\n"
+        "    flaml_params: {estimator_list: rf}\n"
+    )
+    conv = import_project(recipes_project(recipe=recipe), "local", tmp_path / "r.yaml")
+    assert list(conv.recipe["models"]["candidates"]) == ["random_forest"]
+    assert conv.recipe["tuning"] == {"strategy": "optuna", "n_trials": 20}
+    assert "found -5" in items(conv, "unmapped")["steps.train.time_budget_secs"]
+    root = conv.project.root
+    (root / "recipe.yaml").write_text(recipe.replace("{estimator_list: rf}", "[rf]"))
+    conv = import_project(root, "local", tmp_path / "r2.yaml")
+    assert "found list ['rf']" in items(conv, "unmapped")["steps.train.flaml_params"]
+
+
+def test_column_names_with_interpolation_or_line_breaks_read_back(
+    recipes_project, tmp_path
+) -> None:
+    root = recipes_project()
+    n = 60
+    pd.DataFrame(
+        {
+            "${z}": [i % 7 * 1.5 for i in range(n)],
+            "y\ncat": ["p", "q"] * (n // 2),
+            "on": ["u", "v", "w"] * (n // 3),
+            "label": [i % 2 for i in range(n)],
+        }
+    ).to_csv(root / "data.csv", index=False)
+    conv = import_project(root, "local", tmp_path / "r.yaml")
+    path = write_recipe(conv)
+    assert conv.runnable, conv.blockers
+    features = load_recipe(path).recipe.features
+    assert features.numeric == ["${z}"]
+    assert features.categorical == ["y\ncat", "on"]
+
+
+def test_an_unreadable_source_is_one_blocker_named_once(recipes_project, tmp_path) -> None:
+    profile = "INGEST_CONFIG:\n  using: csv\n  location: ./nothing/*.csv\n"
+    conv = import_project(recipes_project(profile=profile), "local", tmp_path / "r.yaml")
+    assert conv.blockers[0].startswith("data.source: no file matches the glob")

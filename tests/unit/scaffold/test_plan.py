@@ -159,3 +159,13 @@ def test_no_usable_feature_is_an_error_naming_each_column() -> None:
         plan_for(frame)
     assert "'id': a different value in every row" in str(err.value)
     assert "'c': one value (1) in every row" in str(err.value)
+
+
+def test_an_infinite_target_is_refused_with_its_rows() -> None:
+    frame = pd.DataFrame(
+        {"x": range(30), "y": [np.inf, 1.5, -np.inf] + [i * 0.7 for i in range(27)]}
+    )
+    with pytest.raises(
+        DataError, match=r"target 'y' has infinite values \(inf or -inf at row 1, 3\)"
+    ):
+        analyse_target(table(frame), "y")

@@ -125,3 +125,31 @@ def test_a_semicolon_file_read_with_commas_suggests_the_separator(tmp_path: Path
         read_table(path, 100)
     assert "--sep ';'" in err.value.hint
     assert read_table(path, 100, ";").frame.shape == (2, 3)
+
+
+def test_a_folder_or_glob_names_one_file_to_start_from(tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    for i in range(2):
+        pd.DataFrame({"x": [1, 2], "y": [0, 1]}).to_parquet(tmp_path / "parts" / f"p{i}.parquet")
+    (tmp_path / "parts" / "_SUCCESS").write_text("")
+    for source in (tmp_path / "parts", tmp_path / "parts" / "*.parquet"):
+        with pytest.raises(DataError, match="mlctl init reads one CSV or Parquet file") as err:
+            read_table(source, 100)
+        assert "one of its 2 file(s), e.g. " + str(tmp_path / "parts" / "p0.parquet") in (
+            err.value.hint or ""
+        )
+        assert f"data.source to {tmp_path / 'parts'}/*.parquet" in (err.value.hint or "")
+
+
+def test_infinite_numbers_are_not_features() -> None:
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, np.inf] + [float(i) for i in range(38)],
+            "t": [" ", "-inf"] + [str(i) for i in range(38)],  # numbers stored as text
+            "ok": [float(i % 5) for i in range(40)],
+        }
+    )
+    (x, t, ok) = profile_columns(frame, set())
+    assert (x.kind, t.kind, ok.kind) == ("infinite", "infinite", "numeric")
+    assert x.reason.startswith("1 infinite value (e.g. inf at row 2)")
+    assert t.coerce is None and "'-inf' at row 2" in t.reason

@@ -223,7 +223,10 @@ def _numeric_problems(r: Recipe, df: pd.DataFrame, cols: list[str]) -> list[str]
     numeric = [c for c in cols if c not in r.features.categorical]
     for col in numeric:
         s = df[col]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s):
+            continue
+        if pd.api.types.is_numeric_dtype(s):
+            problems += _infinite(f"column '{col}'", s)
             continue
         converted = pd.to_numeric(s, errors="coerce")
         bad = s.notna() & converted.isna()
@@ -234,6 +237,19 @@ def _numeric_problems(r: Recipe, df: pd.DataFrame, cols: list[str]) -> list[str]
             f"{{{col}: float}}' to turn unreadable values into missing ones"
         )
     return problems
+
+
+def _infinite(what: str, s: pd.Series) -> list[str]:
+    """An infinity in a number column: scikit-learn refuses it, so say where it is."""
+    inf = np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan))
+    if not inf.any():
+        return []
+    rows = np.flatnonzero(inf)
+    return [
+        f"{what} holds {_rows(len(rows))} with an infinite value, e.g. {_v(s.iloc[rows[0]])} "
+        f"at row {rows[0] + 1}; models cannot learn from infinities: replace them in the "
+        "data (a missing value is imputed)"
+    ]
 
 
 def _expectation_problems(col: str, s: pd.Series, exp: ColumnExpectation) -> list[str]:
@@ -332,7 +348,7 @@ def _target_classes(r: Recipe, y: pd.Series) -> tuple[list, Any, list[str]]:
 
 def _regression_target(r: Recipe, y: pd.Series) -> list[str]:
     if pd.api.types.is_numeric_dtype(y):
-        return []
+        return _infinite(f"target '{r.data.target}'", y)
     bad = pd.to_numeric(y, errors="coerce").isna()
     i = bad.idxmax()
     return [

@@ -85,6 +85,20 @@ def test_text_in_numeric_column_without_coercion() -> None:
     assert "column 'a' is used as numeric but holds text, e.g. 'oops' at row 3" in str(exc.value)
 
 
+def test_infinities_in_numeric_columns_and_a_regression_target_are_named() -> None:
+    df = frame()
+    df.loc[4, "a"] = np.inf
+    df.loc[9, "a"] = -np.inf
+    with pytest.raises(DataError) as exc:
+        check_frame(recipe(), df)
+    assert "column 'a' holds 2 rows with an infinite value, e.g. inf at row 5" in str(exc.value)
+    df = frame().assign(y=np.arange(40, dtype=float))
+    df.loc[7, "y"] = np.inf
+    with pytest.raises(DataError) as exc:
+        check_frame(recipe(task="regression"), df)
+    assert "target 'y' holds 1 row with an infinite value" in str(exc.value)
+
+
 def test_expectations_all_reported() -> None:
     df = frame()
     df.loc[0, "a"] = -5.0

@@ -643,9 +643,7 @@ class _Accumulator:
 
         from mlctl.monitor.performance import class_text
 
-        self.add_inputs(X)
-        self.by_version[self.version] += len(X)
-        self.version_rows += len(X)
+        self.add_unscored_chunk(X)
         if scores is not None:
             self.scores.append(np.asarray(scores, dtype=np.float64))
         # A classifier's predictions hold a few classes of one dtype: convert each once.

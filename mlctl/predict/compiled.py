@@ -283,10 +283,10 @@ class FastColumns:
             else:
                 imputers, encoder = ops[:-1], ops[-1]
                 fills = [imputers[0].fill[j] if imputers else None for j in range(len(columns))]
-                texts = [frame[c].to_numpy() if frame[c].dtype == object else None for c in columns]
-                if any(t is None for t in texts):
+                text = [frame[c] for c in columns]
+                if any(series.dtype != object for series in text):
                     raise _Unverified  # e.g. pandas' str dtype: not what was verified
-                encoder.columns(texts, fills, target)
+                encoder.columns([series.to_numpy() for series in text], fills, target)
             start += width
         return out
 

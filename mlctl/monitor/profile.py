@@ -547,12 +547,19 @@ def load_profile(
         ProfileError: the profile is damaged or written by a newer mlctl.
         TrackingError: the tracking store cannot be read.
     """
+    from mlctl.tracking import local_read
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.runs import read_run_text
 
-    registry = source if isinstance(source, Registry) else Registry(source)
-    info = registry.version(model_name, version)
-    text = read_run_text(registry.ws, info.run_id, PROFILE_ARTIFACT) if info.run_id else None
+    ws = source.ws if isinstance(source, Registry) else source
+    info = local_read.version_info(ws, model_name, version)
+    path = local_read.run_artifact(ws, info.run_id, PROFILE_ARTIFACT) if info else None
+    if path is not None:  # read without importing MLflow
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    else:
+        registry = source if isinstance(source, Registry) else Registry(source)
+        info = registry.version(model_name, version)
+        text = read_run_text(ws, info.run_id, PROFILE_ARTIFACT) if info.run_id else None
     if text is None:
         raise ProfileNotFoundError(
             f"model '{model_name}' version {info.version} was trained before reference "

@@ -216,6 +216,7 @@ def monitor(loaded: Any, options: MonitorOptions, on_event: Emit | None = None) 
             without a reference profile, another run holds the lock (exit 7).
         RecipeError, DataError, UsageError, RegistryError, TrackingError: as usual.
     """
+    from mlctl.tracking import local_read
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.workspace import for_recipe, open_existing
 
@@ -229,13 +230,15 @@ def monitor(loaded: Any, options: MonitorOptions, on_event: Emit | None = None) 
     if options.report:
         _report_writer()  # fail before any work when the report cannot be written
     ws = for_recipe(loaded, options.workspace)
-    open_existing(ws)
-    registry = Registry(ws)
     name, selector = _target(r, options.model)
-    info = registry.version(name, selector)
+    # Read without MLflow where possible: its import is most of a --no-mlflow run.
+    info = local_read.version_info(ws, name, selector)
+    if info is None:
+        open_existing(ws)
+        info = Registry(ws).version(name, selector)
     with MonitorLock(lock_path(ws.root, name)):
         emit("stage", {"message": f"monitoring {name} version {info.version}"})
-        ctx = _Context(loaded, options, ws, registry, info, selector, emit)
+        ctx = _Context(loaded, options, ws, info, selector, emit)
         document = ctx.check()
         result = MonitorResult(document)
         _finish(ctx, result)
@@ -258,9 +261,10 @@ def _target(r: Any, reference: str | None) -> tuple[str, str]:
 class _Context:
     """One run's state: what is monitored, where from, and the pieces of the document."""
 
-    def __init__(self, loaded, options, ws, registry, info, selector, emit) -> None:
+    def __init__(self, loaded, options, ws, info, selector, emit) -> None:
         self.loaded, self.r, self.options = loaded, loaded.recipe, options
-        self.ws, self.registry, self.info = ws, registry, info
+        self.ws, self.info = ws, info
+        self._registry = None
         self.name, self.version = info.name, int(info.version)
         self.alias = selector if not str(selector).isdigit() else None
         self.emit = emit
@@ -268,12 +272,22 @@ class _Context:
         self.now = time.time()
         self._model = None
 
+    @property
+    def registry(self):
+        """The MLflow registry, opened on first use (a --no-mlflow check of data drift
+        never needs it)."""
+        if self._registry is None:
+            from mlctl.tracking.registry import Registry
+
+            self._registry = Registry(self.ws)
+        return self._registry
+
     # ---------------------------------------------------------------- the check
     def check(self) -> dict[str, Any]:
         from mlctl.monitor.profile import ProfileNotFoundError, load_profile
 
         try:
-            self.profile = load_profile(self.registry, self.name, self.version)
+            self.profile = load_profile(self.ws, self.name, self.version)
         except ProfileNotFoundError as exc:
             raise MonitorCannotRun(exc.message, hint=exc.hint) from None
         self.window = self._window()

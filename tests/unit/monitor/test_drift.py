@@ -78,6 +78,28 @@ def test_wasserstein_is_normed_by_the_reference_std() -> None:
     assert res.statistic == pytest.approx(exact, rel=1e-12) and res.drifted == (exact >= 0.1)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_wasserstein_equals_scipys(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(0, 1 + 50 * seed, size=2000)  # seed 0: a single reference value
+    cur = rng.integers(-3, 60, size=int(rng.integers(1, 3000)))
+    res = column_drift(num(ref), cur, method="wasserstein")
+    exact = stats.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)
+    assert res.statistic == pytest.approx(exact, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_jensenshannon_equals_scipys(seed: int) -> None:
+    from mlctl.monitor.drift import _jensenshannon
+
+    rng = np.random.default_rng(seed)
+    p, q = rng.random(12), rng.random(12)
+    p[rng.integers(0, 12, size=seed)] = 0.0  # empty shares on either side
+    q[rng.integers(0, 12, size=seed)] = 0.0
+    assert _jensenshannon(p, q) == pytest.approx(jensenshannon(p, q), rel=1e-12, abs=1e-12)
+    assert _jensenshannon(p, p) == pytest.approx(0.0, abs=1e-7)
+
+
 def test_jensenshannon_psi_and_kl_of_category_shares() -> None:
     ref = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
     cur = ["a"] * 30 + ["b"] * 30 + ["c"] * 30 + ["d"] * 10

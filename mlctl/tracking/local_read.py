@@ -1,0 +1,141 @@
+"""Read-only lookups in an embedded SQLite workspace without importing MLflow.
+
+``mlctl monitor`` needs three small facts before it can test drift: which version an
+alias points at, that version's run and tags, and the run's reference profile.
+Asking MLflow for them costs ~1.4 s of imports (``mlflow`` and its SQLAlchemy store),
+more than the drift tests on a million rows. For the default embedded workspace
+(``sqlite:///…/mlflow.db`` with artifacts in the workspace folder) this module reads
+the same rows MLflow reads, with :mod:`sqlite3`, in a read-only connection.
+
+It answers only when it can be sure: the database's schema revision must be one it was
+checked against (:data:`KNOWN_SCHEMAS`; ``tests/integration/test_local_read.py``
+compares it with MLflow's answers on a real registry and fails when MLflow writes a
+revision not listed here), MLflow's workspaces feature must be off, and the artifact
+store must be the local folder. Otherwise, and on any SQLite error or a missing row,
+it returns ``None`` and the caller asks MLflow, which also words the errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from mlctl.tracking.registry import VersionInfo
+from mlctl.tracking.workspace import Workspace
+
+# Alembic revisions of MLflow's tracking schema whose registry and runs tables this
+# module reads: (MLflow versions that write it).
+KNOWN_SCHEMAS = frozenset({"dc11669786a5"})  # 3.17
+DELETED_STAGE = "Deleted_Internal"  # MLflow's soft-deleted model versions
+MLFLOW_WORKSPACE = "default"
+
+
+def version_info(ws: Workspace, name: str, selector: str | int) -> VersionInfo | None:
+    """The registered version ``selector`` (a number or an alias) of model ``name``, as
+    :meth:`~mlctl.tracking.registry.Registry.version` gives it, or None when this
+    module cannot tell (see the module docstring)."""
+    con = _connect(ws)
+    if con is None:
+        return None
+    try:
+        with contextlib.closing(con):
+            return _version_info(con, name, selector)
+    except sqlite3.Error:
+        return None
+
+
+def _version_info(con: sqlite3.Connection, name: str, selector: str | int) -> VersionInfo | None:
+    key = (MLFLOW_WORKSPACE, name)
+    if str(selector).isdigit():
+        version = int(selector)
+    else:
+        row = con.execute(
+            "SELECT version FROM registered_model_aliases "
+            "WHERE workspace = ? AND name = ? AND alias = ?",
+            (*key, str(selector)),
+        ).fetchone()
+        if row is None:
+            return None
+        version = int(row[0])
+    row = con.execute(
+        "SELECT run_id, source, creation_time FROM model_versions "
+        "WHERE workspace = ? AND name = ? AND version = ? AND current_stage != ?",
+        (*key, version, DELETED_STAGE),
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, source, created_ms = row
+    aliases = con.execute(
+        "SELECT alias FROM registered_model_aliases "
+        "WHERE workspace = ? AND name = ? AND version = ?",
+        (*key, version),
+    ).fetchall()
+    tags = dict(
+        con.execute(
+            'SELECT "key", value FROM model_version_tags '
+            "WHERE workspace = ? AND name = ? AND version = ?",
+            (*key, version),
+        ).fetchall()
+    )
+    metric = "mlctl.metric."
+    return VersionInfo(
+        name=name,
+        version=version,
+        aliases=sorted(a for (a,) in aliases),
+        run_id=run_id,
+        created=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((created_ms or 0) / 1000)),
+        tags={k: v for k, v in tags.items() if not k.startswith(metric)},
+        metrics={k.removeprefix(metric): float(v) for k, v in tags.items() if k.startswith(metric)},
+        source=source,
+    )
+
+
+def run_artifact(ws: Workspace, run_id: str, path: str) -> Path | None:
+    """Where a run's artifact file is in the workspace folder, or None when this module
+    cannot tell. The file itself may not exist (the run did not log it)."""
+    con = _connect(ws)
+    if con is None:
+        return None
+    try:
+        with contextlib.closing(con):
+            row = con.execute(
+                "SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    if row is None or not row[0]:
+        return None
+    uri = urlparse(row[0])
+    if uri.scheme != "file" or uri.netloc not in ("", "localhost"):
+        return None
+    return Path(unquote(uri.path)).joinpath(*path.split("/"))
+
+
+def _connect(ws: Workspace) -> sqlite3.Connection | None:
+    """A read-only connection to the workspace's database when it may be read directly:
+    embedded, MLflow workspaces off, a schema revision in :data:`KNOWN_SCHEMAS`."""
+    db_path = ws.database
+    if (
+        not ws.is_embedded
+        or db_path is None
+        or not db_path.is_file()
+        or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("true", "1")
+        or os.environ.get("MLFLOW_WORKSPACE")
+    ):
+        return None
+    try:
+        con = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        revisions = [r for (r,) in con.execute("SELECT version_num FROM alembic_version")]
+    except sqlite3.Error:
+        revisions = []
+    if len(revisions) != 1 or revisions[0] not in KNOWN_SCHEMAS:
+        con.close()
+        return None
+    return con

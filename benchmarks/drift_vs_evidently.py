@@ -57,17 +57,17 @@ prediction drift, scoring every current row; benchmarks/README.md has the discus
 scenario       ref rows   cur rows   same    ratio  +pred   ratio  Evid.    mlctl   Evid.   verdicts
                                      (whole processes)                      peak RSS
 =============  =========  =========  ======  =====  ======  =====  =======  ======  ======  ========
-small/same     990        800        3.67 s  1.3x   4.92 s  1.0x   4.73 s   349 MB  313 MB  19/19
-small/drifted  990        800        3.81 s  1.3x   5.31 s  0.9x   4.91 s   349 MB  315 MB  19/19
-1M/same        990,000    1,000,000  4.98 s  8.2x   7.71 s  5.3x   40.7 s   610 MB  2.1 GB  19/19
-1M/drifted     990,000    1,000,000  4.97 s  8.1x   7.51 s  5.4x   40.2 s   604 MB  2.1 GB  19/19
-3M/same        2,970,000  3,000,000  8.11 s  15.8x  14.6 s  8.8x   128 s    964 MB  5.6 GB  19/19
-3M/drifted     2,970,000  3,000,000  7.40 s  16.1x  14.1 s  8.4x   119 s    959 MB  5.5 GB  19/19
+small/same     990        800        1.72 s  2.9x   5.09 s  1.0x   4.92 s   351 MB  318 MB  19/19
+small/drifted  990        800        1.84 s  2.7x   5.17 s  1.0x   4.91 s   351 MB  320 MB  19/19
+1M/same        990,000    1,000,000  2.02 s  19.9x  8.92 s  4.5x   40.3 s   610 MB  2.1 GB  19/19
+1M/drifted     990,000    1,000,000  2.45 s  16.5x  8.02 s  5.0x   40.4 s   604 MB  2.1 GB  19/19
+3M/same        2,970,000  3,000,000  5.43 s  21.8x  15.0 s  7.9x   118 s    970 MB  5.6 GB  19/19
+3M/drifted     2,970,000  3,000,000  4.31 s  28.1x  15.1 s  8.0x   121 s    966 MB  5.5 GB  19/19
 =============  =========  =========  ======  =====  ======  =====  =======  ======  ======  ========
 
-(drift tests alone at 1M: 0.6-0.7 s against Evidently's 35 s report; the rest of
-mlctl's 5 s is a fixed ~3.7 s start-up, MLflow's import the largest part, and reading
-the data.)
+(mlctl's peak RSS is the +pred run's; the same-tests run peaks at 371-385 MB at 1M and
+672-679 MB at 3M. Drift tests alone at 1M: 0.6-0.7 s against Evidently's 35 s report;
+the rest of mlctl's 2 s is a ~1.6 s start-up and reading the data.)
 
 If Evidently cannot be installed, the library mode says so and compares with exact
 scipy computations on the raw frames (Evidently's selection and formulas) instead.

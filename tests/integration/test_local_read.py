@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +23,19 @@ pytestmark = pytest.mark.integration
 def registry(tmp_path_factory):
     """Four versions of "m" (one unregistered, one without a profile file), one of "n",
     the champion and challenger aliases moved around."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("MLCTL_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_WORKSPACE"):
-            env.delenv(name, raising=False)
+    saved = dict(os.environ)  # MLflow's set_tracking_uri sets MLFLOW_TRACKING_URI
+    for name in ("MLCTL_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_WORKSPACE"):
+        os.environ.pop(name, None)
+    try:
         yield _registry(tmp_path_factory.mktemp("local_read") / "ws")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def embedded(root: Path) -> Workspace:
+    """The default workspace in ``root``, whatever the environment says."""
+    return Workspace(root, f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
 
 
 def _registry(folder):
@@ -88,10 +99,11 @@ def test_no_answer_for_an_unknown_schema_workspaces_or_a_server(
     assert local_read.version_info(server, "m", CHAMPION) is None
     copy = tmp_path / "copy"
     shutil.copytree(ws.root, copy)
-    moved = resolve_workspace(copy)
+    moved = embedded(copy)
+    assert moved.database != ws.database
     assert local_read.version_info(moved, "m", CHAMPION) is not None
     with sqlite3.connect(moved.database) as con:
         con.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
     assert local_read.version_info(moved, "m", CHAMPION) is None
-    missing = resolve_workspace(tmp_path / "missing")
-    assert local_read.version_info(missing, "m", CHAMPION) is None
+    assert local_read.version_info(ws, "m", CHAMPION) is not None  # the original is intact
+    assert local_read.version_info(embedded(tmp_path / "missing"), "m", CHAMPION) is None

@@ -28,6 +28,7 @@ FAST = [
     "tuning=none",
     "evaluation.importance_repeats=1",
     "readiness.cv_std_k=0.5",
+    "tuning.n_jobs=1",  # no worker processes for a few hundred rows (serve_helpers.FAST)
 ]
 OUTPUT_COLUMNS = [
     "customerID",

@@ -7,8 +7,10 @@ always ended as FAILED or KILLED, never left RUNNING.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,36 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def use_store(uri: str) -> Callable[[], None]:
+    """Point MLflow's fluent API (``mlflow.start_run``, ``log_model``, ...) at ``uri``;
+    returns the function that puts back the URIs and environment of before.
+
+    MLflow's setters also export ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI`` (for
+    child processes), and :func:`~mlctl.tracking.workspace.resolve_workspace` reads
+    them first: left in place, they would send the next recipe run in the same process
+    (a notebook, a test) to this store instead of its own workspace.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+    def restore() -> None:
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None: MLflow's default
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    return restore
+
+
 def _experiment_id(ws: Workspace, name: str) -> str:
     import mlflow
 
@@ -60,20 +92,22 @@ class ParentRun:
         self.tags = {"mlctl.version": __version__, **tags}
         self.run_id: str | None = None
         self.experiment_id: str | None = None
+        self._restore: Callable[[], None] = lambda: None
 
     def __enter__(self) -> ParentRun:
         import mlflow
 
-        mlflow.set_tracking_uri(self.ws.tracking_uri)
-        mlflow.set_registry_uri(self.ws.tracking_uri)
+        self._restore = use_store(self.ws.tracking_uri)
         try:
             self.experiment_id = _experiment_id(self.ws, self.experiment)
             run = mlflow.start_run(
                 experiment_id=self.experiment_id, run_name=self.run_name, tags=self.tags
             )
         except MlctlError:
+            self._restore()
             raise
         except Exception as exc:
+            self._restore()
             raise TrackingError(
                 f"cannot start an MLflow run at {self.ws.tracking_uri}: {exc}"
             ) from None
@@ -94,6 +128,7 @@ class ParentRun:
                 mlflow.end_run(status)
             except Exception:
                 break
+        self._restore()
 
     # ---------------------------------------------------------------- logging
     def log_params(self, params: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlctl import __version__
 from mlctl.errors import MlctlError, TrackingError
-from mlctl.tracking.runs import _experiment_id, _param
+from mlctl.tracking.runs import _experiment_id, _param, use_store
 from mlctl.tracking.workspace import Workspace
 
 
@@ -25,12 +25,11 @@ class SweepRun:
     """Create, annotate and end the parent run of a sweep."""
 
     def __init__(self, ws: Workspace, experiment: str, run_name: str, tags: dict[str, str]):
-        import mlflow
         from mlflow import MlflowClient
 
         self.ws = ws
-        mlflow.set_tracking_uri(ws.tracking_uri)
-        mlflow.set_registry_uri(ws.tracking_uri)
+        # Until end(): the jobs, in this process or launched from it, see this store.
+        self._restore = use_store(ws.tracking_uri)
         self.client = MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
         try:
             self.experiment_id = _experiment_id(ws, experiment)
@@ -40,8 +39,10 @@ class SweepRun:
                 tags={"mlctl.version": __version__, "mlctl.kind": "sweep", **tags},
             )
         except MlctlError:
+            self._restore()
             raise
         except Exception as exc:
+            self._restore()
             raise TrackingError(f"cannot start an MLflow run at {ws.tracking_uri}: {exc}") from None
         self.run_id: str = run.info.run_id
 
@@ -70,3 +71,4 @@ class SweepRun:
         """End the run as FINISHED, FAILED or KILLED (never left RUNNING)."""
         with contextlib.suppress(Exception):  # best effort: the store may be what failed
             self.client.set_terminated(self.run_id, status)
+        self._restore()

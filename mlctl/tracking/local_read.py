@@ -20,16 +20,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from mlctl.tracking import registry
 from mlctl.tracking.registry import VersionInfo
 from mlctl.tracking.workspace import Workspace
 
-# Alembic revisions of MLflow's tracking schema whose registry and runs tables this
-# module reads: (MLflow versions that write it).
-KNOWN_SCHEMAS = frozenset({"dc11669786a5"})  # 3.17
+# Alembic revisions of MLflow's tracking schema (the newest migration applied) whose
+# tables this module has been checked against, with the MLflow release that writes it.
+KNOWN_SCHEMAS = frozenset({"dc11669786a5"})  # MLflow 3.17
 DELETED_STAGE = "Deleted_Internal"  # MLflow's soft-deleted model versions
 MLFLOW_WORKSPACE = "default"
 
@@ -81,16 +81,8 @@ def _version_info(con: sqlite3.Connection, name: str, selector: str | int) -> Ve
             (*key, version),
         ).fetchall()
     )
-    metric = "mlctl.metric."
-    return VersionInfo(
-        name=name,
-        version=version,
-        aliases=sorted(a for (a,) in aliases),
-        run_id=run_id,
-        created=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((created_ms or 0) / 1000)),
-        tags={k: v for k, v in tags.items() if not k.startswith(metric)},
-        metrics={k.removeprefix(metric): float(v) for k, v in tags.items() if k.startswith(metric)},
-        source=source,
+    return registry.version_info(
+        name, version, [a for (a,) in aliases], run_id, created_ms, tags, source
     )
 
 

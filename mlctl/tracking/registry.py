@@ -64,6 +64,31 @@ class VersionInfo:
         return self.__dict__.copy()
 
 
+def version_info(
+    name: str,
+    version: int | str,
+    aliases: list[str],
+    run_id: str | None,
+    created_ms: int | None,
+    tags: dict[str, str] | None,
+    source: str | None,
+) -> VersionInfo:
+    """A :class:`VersionInfo` from a model version's registry fields; the
+    ``mlctl.metric.*`` tags become its ``metrics``."""
+    metric = "mlctl.metric."
+    tags = dict(tags or {})
+    return VersionInfo(
+        name=name,
+        version=int(version),
+        aliases=sorted(aliases),
+        run_id=run_id,
+        created=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((created_ms or 0) / 1000)),
+        tags={k: v for k, v in tags.items() if not k.startswith(metric)},
+        metrics={k.removeprefix(metric): float(v) for k, v in tags.items() if k.startswith(metric)},
+        source=source,
+    )
+
+
 @dataclass
 class LoadedModel:
     """A registered model version loaded for scoring."""
@@ -153,24 +178,8 @@ class Registry:
         return [int(v) for v in json.loads((model.tags or {}).get(HISTORY_TAG, "[]"))]
 
     def _info(self, v: Any, aliases: list[str]) -> VersionInfo:
-        created = time.strftime(
-            "%Y-%m-%d %H:%M:%S", time.localtime((v.creation_timestamp or 0) / 1000)
-        )
-        tags = dict(v.tags or {})
-        metrics = {
-            k.removeprefix("mlctl.metric."): float(val)
-            for k, val in tags.items()
-            if k.startswith("mlctl.metric.")
-        }
-        return VersionInfo(
-            name=v.name,
-            version=int(v.version),
-            aliases=sorted(aliases),
-            run_id=v.run_id,
-            created=created,
-            tags={k: val for k, val in tags.items() if not k.startswith("mlctl.metric.")},
-            metrics=metrics,
-            source=v.source,
+        return version_info(
+            v.name, v.version, aliases, v.run_id, v.creation_timestamp, v.tags, v.source
         )
 
     # ---------------------------------------------------------------- changes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -12,6 +13,28 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+
+
+# Where a tracking store is chosen from; in-process tests run one after another on a
+# worker, so a value left behind sends a later test to another test's store.
+TRACKING_VARIABLES = ("MLCTL_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def no_tracking_uri_left_behind():
+    """A test that changes a tracking variable and does not put it back fails (and the
+    variable is put back, so the tests after it are not affected)."""
+    before = {name: os.environ.get(name) for name in TRACKING_VARIABLES}
+    yield
+    after = {name: os.environ.get(name) for name in TRACKING_VARIABLES}
+    if after != before:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        changed = {k: v for k, v in after.items() if v != before[k]}
+        pytest.fail(f"the test left tracking variables changed: {changed}")
 
 
 @pytest.fixture(scope="session")

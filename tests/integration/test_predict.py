@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlctl.tracking.runs import use_store
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,9 +166,11 @@ def test_csv_to_parquet_matches_the_pipeline_and_pyfunc(project, unseen, jobs, p
     import mlflow
 
     uri = f"sqlite:///{project / '.mlctl' / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)  # other in-process tests may have pointed it elsewhere
-    model = mlflow.pyfunc.load_model("models:/churn@champion")
+    restore = use_store(uri)  # MLflow's fluent API, for this test only
+    try:
+        model = mlflow.pyfunc.load_model("models:/churn@champion")
+    finally:
+        restore()
     typed = X.assign(TotalCharges=pd.to_numeric(X["TotalCharges"], errors="coerce"))
     assert list(model.predict(typed)) == out["prediction"].tolist()
 

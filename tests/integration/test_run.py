@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlctl.tracking.runs import use_store
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,9 +90,11 @@ def test_run_registers_a_loadable_model(project: Path) -> None:
     artifacts = {a.path for a in client.list_artifacts(doc["run_id"])}
     assert {"recipe.yaml", "report"} <= artifacts
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)  # other in-process tests may have pointed it elsewhere
-    model = mlflow.pyfunc.load_model("models:/churn@challenger")
+    restore = use_store(uri)  # MLflow's fluent API, for this test only
+    try:
+        model = mlflow.pyfunc.load_model("models:/churn@challenger")
+    finally:
+        restore()
     raw = pd.read_csv(TELCO).tail(50)
     raw["TotalCharges"] = pd.to_numeric(raw["TotalCharges"], errors="coerce")
     preds = model.predict(raw.drop(columns=["Churn", "customerID"]))

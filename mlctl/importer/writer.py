@@ -42,15 +42,6 @@ def _one_line(comment: str) -> str:
     return " ".join(comment.split("\n")).replace("\r", " ")
 
 
-def _scalar(value: Any) -> str:
-    """One value on one line, reading back exactly (``${`` escaped for OmegaConf, line
-    breaks in column names escaped), as ``mlctl init`` writes them."""
-    return scalar(value)
-
-
-_flow = _scalar
-
-
 def _is_scalar(value: Any) -> bool:
     return not isinstance(value, dict | list)
 
@@ -61,16 +52,14 @@ def _emit(node: dict, prefix: str, depth: int, comments: dict[str, str], out: li
         path = f"{prefix}.{key}" if prefix else str(key)
         note = comments.get(path)
         tail = _one_line(f"  # {note}") if note else ""
-        label = _scalar(key)
+        label = scalar(key)
         if depth == 0 and isinstance(value, dict) and out and out[-1] != "":
             out.append("")
         if isinstance(value, dict) and value and not _flowable(value, depth):
             out.append(f"{pad}{label}:{tail}")
             _emit(value, path, depth + 1, comments, out)
-        elif isinstance(value, dict | list):
-            out.append(f"{pad}{label}: {_flow(value)}{tail}")
-        else:
-            out.append(f"{pad}{label}: {_scalar(value)}{tail}")
+        else:  # one line, reading back exactly, as mlctl init writes values
+            out.append(f"{pad}{label}: {scalar(value)}{tail}")
 
 
 def _flowable(value: dict, depth: int) -> bool:

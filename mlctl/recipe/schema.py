@@ -8,6 +8,7 @@ unquoted ``NO`` or ``1.10`` are caught rather than silently coerced.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -413,6 +414,10 @@ class Serve(_Strict):
     )
 
 
+#: One path component of a Docker image reference (lower case, '.', '_', '__', '-').
+IMAGE_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+
+
 class DeployImage(_Strict):
     """The container image `mlctl deploy` describes (docs/deployment.md#the-image)."""
 
@@ -439,10 +444,7 @@ class DeployImage(_Strict):
     @field_validator("name")
     @classmethod
     def _image_name(cls, value: str | None) -> str | None:
-        import re
-
-        part = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-        if value is not None and not re.fullmatch(rf"{part}(?:/{part})*", value):
+        if value is not None and not re.fullmatch(rf"{IMAGE_PART}(?:/{IMAGE_PART})*", value):
             raise ValueError(
                 f"{value!r} is not an image name: use lower-case letters and digits, "
                 "separated by '.', '_', '-' or '/' (e.g. acme/churn-api)"
@@ -454,17 +456,14 @@ class DeployImage(_Strict):
     def _registry(cls, value: str | None) -> str | None:
         """A registry host (with a `.`, a port or `localhost`) and/or lower-case
         namespaces, as in Docker's image references: `ghcr.io/acme`, `localhost:5000`."""
-        import re
-
         if value is None:
             return None
         label = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
         host = rf"{label}(?:\.{label})*(?::[0-9]+)?"
-        part = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
         first, _, rest = value.removesuffix("/").partition("/")
         is_host = "." in first or ":" in first or first == "localhost"
-        ok = re.fullmatch(host if is_host else part, first) and all(
-            re.fullmatch(part, p) for p in (rest.split("/") if rest else [])
+        ok = re.fullmatch(host if is_host else IMAGE_PART, first) and all(
+            re.fullmatch(IMAGE_PART, p) for p in (rest.split("/") if rest else [])
         )
         if not ok:
             raise ValueError(
@@ -516,6 +515,10 @@ class DeployK8sResources(_Strict):
     limits: DeployLimits = Field(default_factory=DeployLimits, description="Limits.")
 
 
+#: A DNS-1123 label: what Kubernetes accepts as a namespace, or between the dots of a name.
+K8S_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+
 class DeployK8s(_Strict):
     """`mlctl deploy --target k8s`: Deployment, Service, CronJob, ConfigMap."""
 
@@ -544,9 +547,7 @@ class DeployK8s(_Strict):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        import re
-
-        if len(value) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value):
+        if len(value) > 63 or not re.fullmatch(K8S_LABEL, value):
             raise ValueError(
                 f"{value!r} is not a Kubernetes namespace: at most 63 lower-case letters, "
                 "digits and '-', starting and ending with a letter or digit"
@@ -556,11 +557,8 @@ class DeployK8s(_Strict):
     @field_validator("secret", "workspace_claim")
     @classmethod
     def _object_name(cls, value: str | None) -> str | None:
-        import re
-
-        part = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
         if value is not None and (
-            len(value) > 253 or not re.fullmatch(rf"{part}(\.{part})*", value)
+            len(value) > 253 or not re.fullmatch(rf"{K8S_LABEL}(\.{K8S_LABEL})*", value)
         ):
             raise ValueError(
                 f"{value!r} is not a Kubernetes object name: lower-case letters, digits, "
@@ -806,8 +804,6 @@ class Monitor(_Strict):
     @field_validator("window")
     @classmethod
     def _window_is_a_duration(cls, value: str) -> str:
-        import re
-
         match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", value)
         if not match:
             raise ValueError(

@@ -81,13 +81,17 @@ def file_format(path: Path) -> str:
     """
     fmt = FORMATS.get(_data_suffix(path))
     if fmt is None or (fmt == "parquet" and path.suffix.lower() in COMPRESSIONS):
-        suffix = "".join(path.suffixes[-2:]) if path.suffix.lower() in COMPRESSIONS else path.suffix
         raise DataError(
-            f"cannot tell the format of {path} from its extension '{suffix}'",
+            f"cannot tell the format of {path} from its extension '{_extension(path)}'",
             hint="mlctl init reads .csv, .txt, .tsv, .parquet and .pq files, and CSV "
             "files compressed as .gz, .bz2 or .xz (e.g. data.csv.gz)",
         )
     return fmt
+
+
+def _extension(path: Path) -> str:
+    """The extension as written, with its compression: ``.csv.gz``, ``.parquet``."""
+    return "".join(path.suffixes[-2:]) if path.suffix.lower() in COMPRESSIONS else path.suffix
 
 
 def _data_suffix(path: Path) -> str:
@@ -148,11 +152,7 @@ def _one_file_hint(files: list[Path]) -> str:
     """How to init from one file of a folder or glob, and run on all of them."""
     if not files:
         return "no .csv, .tsv, .txt, .parquet or .pq file is there"
-    suffix = (
-        "".join(files[0].suffixes[-2:])
-        if files[0].suffix.lower() in COMPRESSIONS
-        else (files[0].suffix)
-    )
+    suffix = _extension(files[0])
     return (
         f"run mlctl init on one of its {len(files)} file(s), e.g. {files[0]}; then set "
         f"data.source to {files[0].parent}/*{suffix} in the recipe and mlctl run reads them all"

@@ -195,12 +195,17 @@ def test_a_custom_estimator_falls_back_to_default_candidates(recipes_project, tm
     assert "default candidates" in hint
 
 
-def test_automl_learners_become_candidates_within_the_budget(recipes_project, tmp_path) -> None:
-    recipe = (
+def flaml_recipe(budget: int, flaml_params: str) -> str:
+    """A regression recipe whose train step is FLAML's AutoML."""
+    return (
         'recipe: "regression/v1"\ntarget_col: x\nsteps:\n  ingest: {{INGEST_CONFIG}}\n'
-        "  train:\n    using: automl/flaml\n    time_budget_secs: 30\n"
-        "    flaml_params: {estimator_list: [rf, extra_tree, catboost, rf], seed: 1}\n"
+        f"  train:\n    using: automl/flaml\n    time_budget_secs: {budget}\n"
+        f"    flaml_params: {flaml_params}\n"
     )
+
+
+def test_automl_learners_become_candidates_within_the_budget(recipes_project, tmp_path) -> None:
+    recipe = flaml_recipe(30, "{estimator_list: [rf, extra_tree, catboost, rf], seed: 1}")
     conv = import_project(recipes_project(recipe=recipe), "local", tmp_path / "r.yaml")
     assert list(conv.recipe["models"]["candidates"]) == ["random_forest", "extra_trees"]
     assert conv.recipe["tuning"] == {"strategy": "optuna", "n_trials": 20, "timeout": 15.0}
@@ -330,11 +335,7 @@ def test_badly_shaped_train_and_evaluate_sections_are_reported(recipes_project, 
 
 
 def test_automl_budget_and_single_learner_are_checked(recipes_project, tmp_path) -> None:
-    recipe = (
-        'recipe: "regression/v1"\ntarget_col: x\nsteps:\n  ingest: {{INGEST_CONFIG}}\n'
-        "  train:\n    using: automl/flaml\n    time_budget_secs: -5\n"
-        "    flaml_params: {estimator_list: rf}\n"
-    )
+    recipe = flaml_recipe(-5, "{estimator_list: rf}")
     conv = import_project(recipes_project(recipe=recipe), "local", tmp_path / "r.yaml")
     assert list(conv.recipe["models"]["candidates"]) == ["random_forest"]
     assert conv.recipe["tuning"] == {"strategy": "optuna", "n_trials": 20}

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 # Off a terminal rich assumes 80 columns; results are wider than that.
@@ -31,27 +41,46 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def bars(unit: str, enabled: bool) -> Progress:
-    """Progress bars on stderr: description, bar, done/total ``unit``, elapsed time."""
+    """Progress bars on stderr: description, bar, done/total ``unit``, elapsed time and
+    the estimated time left."""
     return Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
         disable=not enabled,
     )
 
 
+@dataclass
+class _Line:
+    """A task shown as plain lines: its label, how many units and how far it got."""
+
+    label: str
+    total: int | None
+    done: int = 0
+    tenths: int = 0  # the last tenth of the total that was printed
+    started: float = field(default_factory=time.monotonic)
+
+
 class _Bars:
-    """Progress bars of ``unit`` on stderr, shown while the object is entered."""
+    """Progress of ``unit`` on stderr while the object is entered: bars on a terminal;
+    elsewhere (CI logs, ``2> file``) plain timestamped lines, printed in the order things
+    happen (a bar there would only be drawn at the end, after later lines)."""
 
     unit = ""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, plain: bool | None = None) -> None:
         self.enabled = enabled
-        self.progress = bars(self.unit, enabled)
+        self.plain = (not err.is_terminal) if plain is None else plain
+        self.progress = bars(self.unit, enabled and not self.plain)
+        self._lines: dict[int, _Line] = {}
+        self._lock = threading.Lock()
 
     def __enter__(self):
         self.progress.__enter__()
@@ -60,50 +89,84 @@ class _Bars:
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
 
+    def say(self, text: str) -> None:
+        """One line above the bars (or one timestamped line)."""
+        if self.plain:
+            err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+        else:
+            self.progress.console.print(text)
+
+    def add_task(self, label: str, total: int | None) -> int:
+        if not self.plain:
+            return self.progress.add_task(label, total=total)
+        with self._lock:
+            key = len(self._lines)
+            self._lines[key] = _Line(escape(label), total)
+        of = f", {total} {self.unit}" if total else ""
+        self.say(f"{escape(label)}: started{of}")
+        return key
+
+    def advance(self, task: int) -> None:
+        if not self.plain:
+            self.progress.advance(task)
+            return
+        with self._lock:
+            line = self._lines[task]
+            line.done += 1
+            tenths = line.done * 10 // line.total if line.total else 0
+            if tenths <= line.tenths:
+                return
+            line.tenths = tenths
+        self.say(f"{line.label}: {line.done}/{line.total} {self.unit}")
+
+    def finish(self, task: int) -> None:
+        if not self.plain:
+            total = self.progress.tasks[task].total
+            self.progress.update(task, completed=total)
+            return
+        line = self._lines[task]
+        seconds = time.monotonic() - line.started
+        self.say(f"{line.label}: done in {seconds:.1f} s")
+
 
 class RunProgress(_Bars):
     """Per-candidate progress bars advanced per finished fold (thread-safe)."""
 
     unit = "folds"
 
-    def __init__(self, enabled: bool = True) -> None:
-        super().__init__(enabled)
+    def __init__(self, enabled: bool = True, plain: bool | None = None) -> None:
+        super().__init__(enabled, plain)
         self.tasks: dict[str, Any] = {}
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if not self.enabled:
             return
         if kind == "stage":
-            self.progress.console.print(f"[dim]•[/] {data['message']}")
+            self.say(f"[dim]•[/] {data['message']}")
         elif kind == "data":
-            self.progress.console.print(
+            self.say(
                 f"[dim]•[/] data: {data['rows']} rows → {data['train']} train / {data['test']} test"
             )
             for note in data.get("notes", []):
-                self.progress.console.print(f"  [yellow]note:[/] {note}")
+                self.say(f"  [yellow]note:[/] {note}")
         elif kind == "run_started":
-            self.progress.console.print(
-                f"[dim]•[/] MLflow run {data['run_id']} at {data['tracking_uri']}"
-            )
+            self.say(f"[dim]•[/] MLflow run {data['run_id']} at {data['tracking_uri']}")
         elif kind == "candidate_start":
             label = f"{data['candidate']} ({data['estimator']})"
-            self.tasks[data["candidate"]] = self.progress.add_task(label, total=data["fits"])
+            self.tasks[data["candidate"]] = self.add_task(label, data["fits"])
         elif kind == "fold_done":
             task = self.tasks.get(data["candidate"])
             if task is not None:
-                self.progress.advance(task)
+                self.advance(task)
         elif kind == "candidate_done":
             task = self.tasks.get(data["candidate"])
             result = data["result"]
             if task is not None:
-                total = self.progress.tasks[task].total
-                self.progress.update(task, completed=total)
+                self.finish(task)
                 if result.error:
-                    self.progress.console.print(
-                        f"  [red]✗ {data['candidate']} failed:[/] {result.error}"
-                    )
+                    self.say(f"  [red]✗ {data['candidate']} failed:[/] {result.error}")
                 for note in getattr(result, "notes", []):
-                    self.progress.console.print(f"  [yellow]note:[/] {data['candidate']}: {note}")
+                    self.say(f"  [yellow]note:[/] {data['candidate']}: {note}")
 
 
 def run_summary(summary, quiet: bool = False) -> None:
@@ -366,39 +429,38 @@ class SweepProgress(_Bars):
 
     unit = "jobs"
 
-    def __init__(self, enabled: bool = True) -> None:
-        super().__init__(enabled)
+    def __init__(self, enabled: bool = True, plain: bool | None = None) -> None:
+        super().__init__(enabled, plain)
         self.task: Any = None
         self.keys: set[str] = set()
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        console = self.progress.console
         if kind == "stage":
-            console.print(f"[dim]•[/] {data['message']}")
+            self.say(f"[dim]•[/] {data['message']}")
         elif kind == "sweep_started":
             share = f", {data['inner_jobs']} core(s) per job" if data.get("inner_jobs") else ""
-            console.print(
+            self.say(
                 f"[dim]•[/] sweep {data['sweep_id']}: sweeper {data['sweeper']}, "
                 f"launcher {data['launcher']}{share}; MLflow run {data['run_id']}"
             )
-            self.task = self.progress.add_task("sweep", total=data.get("planned"))
+            self.task = self.add_task("sweep", data.get("planned"))
             self.keys = set(data.get("swept_keys", []))
         elif kind == "job_done":
             record = data["record"]
-            if self.task is not None:
-                self.progress.advance(self.task)
             args = _swept(record.overrides, self.keys)
             if record.status == "failed":
-                console.print(f"  [red]✗ job #{record.job} failed[/] ({args}): {record.error}")
+                self.say(f"  [red]✗ job #{record.job} failed[/] ({args}): {record.error}")
             else:
                 mark = "[green]✓[/]" if record.status == "ready" else "[yellow]✗[/]"
                 gate = "ready" if record.status == "ready" else "not ready"
-                console.print(
+                self.say(
                     f"  {mark} job #{record.job} ({args}): cv {record.selection_metric} "
                     f"{fmt(record.cv_mean)}, {gate}, {fmt(record.seconds, 1)} s"
                 )
+            if self.task is not None:
+                self.advance(self.task)
 
 
 def sweep_summary(summary, quiet: bool = False) -> None:

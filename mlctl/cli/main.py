@@ -289,7 +289,7 @@ def models_list(name, workspace, as_json) -> None:
     """List the versions of model NAME, newest first."""
     from mlctl.cli import render
 
-    versions = _registry(workspace).versions(name)
+    versions = _read_registry(workspace).versions(name)
     if as_json:
         click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
     else:
@@ -306,7 +306,7 @@ def models_describe(name, version, workspace, as_json) -> None:
     """Show one VERSION (number or alias, default champion) of model NAME."""
     from mlctl.cli import render
 
-    info = _registry(workspace).version(name, version)
+    info = _read_registry(workspace).version(name, version)
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))
     else:
@@ -535,6 +535,15 @@ def _registry(workspace: str | None):
     ws = resolve_workspace(workspace)
     open_existing(ws)
     return Registry(ws)
+
+
+def _read_registry(workspace: str | None):
+    """For read-only commands: answers from the workspace's SQLite file without
+    importing MLflow where it can (``mlctl.tracking.local_read``), else from MLflow."""
+    from mlctl.tracking.local_read import ReadOnlyRegistry
+    from mlctl.tracking.workspace import resolve_workspace
+
+    return ReadOnlyRegistry(resolve_workspace(workspace))
 
 
 # Commands that live in their own modules (they import from mlctl.cli.common, not here).

@@ -48,6 +48,32 @@ def version_info(ws: Workspace, name: str, selector: str | int) -> VersionInfo |
         return None
 
 
+def versions(ws: Workspace, name: str) -> list[VersionInfo] | None:
+    """Every registered version of model ``name``, newest first, as
+    :meth:`~mlctl.tracking.registry.Registry.versions` gives them, or None when this
+    module cannot tell (an unknown model included: MLflow words that error)."""
+    con = _connect(ws)
+    if con is None:
+        return None
+    key = (MLFLOW_WORKSPACE, name)
+    try:
+        with contextlib.closing(con):
+            known = con.execute(
+                "SELECT 1 FROM registered_models WHERE workspace = ? AND name = ?", key
+            ).fetchone()
+            if known is None:
+                return None
+            numbers = con.execute(
+                "SELECT version FROM model_versions "
+                "WHERE workspace = ? AND name = ? AND current_stage != ? ORDER BY version DESC",
+                (*key, DELETED_STAGE),
+            ).fetchall()
+            found = [_version_info(con, name, int(v)) for (v,) in numbers]
+    except sqlite3.Error:
+        return None
+    return None if None in found else found
+
+
 def _version_info(con: sqlite3.Connection, name: str, selector: str | int) -> VersionInfo | None:
     key = (MLFLOW_WORKSPACE, name)
     if str(selector).isdigit():
@@ -131,3 +157,27 @@ def _connect(ws: Workspace) -> sqlite3.Connection | None:
         con.close()
         return None
     return con
+
+
+class ReadOnlyRegistry:
+    """The registry's queries for read-only commands (``mlctl models list`` and
+    ``describe``): answered from the SQLite file where this module can be sure, else by
+    :class:`~mlctl.tracking.registry.Registry` (MLflow), which also words the errors."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        found = versions(self.ws, name)
+        return found if found is not None else self._mlflow().versions(name)
+
+    def version(self, name: str, selector: str | int) -> VersionInfo:
+        found = version_info(self.ws, name, selector)
+        return found if found is not None else self._mlflow().version(name, selector)
+
+    def _mlflow(self) -> registry.Registry:
+        """MLflow's answer; a workspace without a database is an error there."""
+        from mlctl.tracking.workspace import open_existing
+
+        open_existing(self.ws)
+        return registry.Registry(self.ws)

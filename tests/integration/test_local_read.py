@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from mlctl.errors import RegistryError
 from mlctl.tracking import local_read
 from mlctl.tracking.registry import CHALLENGER, CHAMPION, Registry
 from mlctl.tracking.runs import ParentRun, read_run_text
@@ -77,6 +78,26 @@ def test_what_mlflow_would_refuse_is_left_to_mlflow(registry) -> None:
     for name, selector in [("m", 4), ("m", 9), ("m", "staging"), ("nope", CHAMPION)]:
         assert local_read.version_info(ws, name, selector) is None
     assert local_read.run_artifact(ws, "0" * 32, "monitoring/reference_profile.json") is None
+
+
+@pytest.mark.parametrize("name", ["m", "n"])
+def test_version_lists_read_as_mlflow_reads_them(registry, name) -> None:
+    """``mlctl models list`` reads them this way (the unregistered version 4 is not
+    listed)."""
+    ws, reg = registry
+    assert local_read.versions(ws, name) == reg.versions(name)
+    assert local_read.ReadOnlyRegistry(ws).versions(name) == reg.versions(name)
+
+
+def test_the_read_only_registry_leaves_errors_to_mlflow(registry, tmp_path) -> None:
+    ws, _ = registry
+    assert local_read.versions(ws, "nope") is None
+    with pytest.raises(RegistryError, match="no registered model named 'nope'"):
+        local_read.ReadOnlyRegistry(ws).versions("nope")
+    with pytest.raises(RegistryError, match="no version or alias 'staging'"):
+        local_read.ReadOnlyRegistry(ws).version("m", "staging")
+    with pytest.raises(RegistryError, match="no tracking database at"):
+        local_read.ReadOnlyRegistry(embedded(tmp_path / "none")).versions("m")
 
 
 def test_the_schema_mlflow_writes_is_known(registry) -> None:

@@ -35,6 +35,8 @@ class Issue:
     hint: str | None = None
 
     def render(self) -> str:
+        if not self.path and not self.location:
+            return self.message  # about the recipe as a whole, e.g. a missing file
         where = f"{self.path}" if self.path else "<recipe>"
         if self.location:
             where = f"{where} ({self.location})"

@@ -107,7 +107,10 @@ def read_recipe_file(path: str | Path) -> tuple[Path, dict[str, str]]:
     """
     recipe_path = Path(path).expanduser()
     if not recipe_path.exists():
-        raise RecipeError([Issue("", f"recipe file not found: {recipe_path}")])
+        raise RecipeError(
+            [Issue("", f"recipe file not found: {recipe_path.absolute()}")],
+            hint=_nearby_recipes(recipe_path),
+        )
     if not recipe_path.is_file():
         raise RecipeError([Issue("", f"recipe path is not a file: {recipe_path}")])
     if recipe_path.suffix != ".yaml":
@@ -129,6 +132,24 @@ def read_recipe_file(path: str | Path) -> tuple[Path, dict[str, str]]:
             ]
         )
     return recipe_path, locations
+
+
+def _nearby_recipes(missing: Path) -> str:
+    """A hint for a recipe path that does not exist: the closest ``.yaml`` files in its
+    folder (or in ``recipes/`` when the folder itself is missing)."""
+    folder = missing.parent if missing.parent.is_dir() else Path("recipes")
+    try:
+        found = sorted(p for p in folder.glob("*.yaml") if p.is_file())
+    except OSError:
+        found = []
+    if not found:
+        return f"no .yaml file in {folder}/; write one with 'mlctl init DATA_FILE'"
+    names = [p.name for p in found]
+    close = difflib.get_close_matches(missing.stem, [p.stem for p in found], n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{folder / close[0]}.yaml'?"
+    shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    return f"recipes in {folder}/: {shown}"
 
 
 def from_composed(

@@ -149,6 +149,21 @@ def test_alias_bomb_refused(tmp_path: Path) -> None:
     assert "aliases" in str(exc.value)
 
 
+def test_a_missing_file_names_its_path_and_the_nearest_recipe(tmp_path: Path) -> None:
+    (tmp_path / "churn.yaml").write_text(BASE)
+    (tmp_path / "housing.yaml").write_text(BASE)
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(tmp_path / "chrun.yaml")
+    assert str(exc.value) == f"recipe error: recipe file not found: {tmp_path / 'chrun.yaml'}"
+    assert exc.value.hint == f"did you mean '{tmp_path / 'churn.yaml'}'?"
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(tmp_path / "zzz.yaml")
+    assert exc.value.hint == f"recipes in {tmp_path}/: churn.yaml, housing.yaml"
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(tmp_path / "empty" / "x.yaml")  # no such folder: look in recipes/
+    assert "<recipe>" not in str(exc.value)
+
+
 def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="recipe file not found"):
         load_recipe(tmp_path / "nope.yaml")

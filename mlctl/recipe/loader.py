@@ -7,6 +7,7 @@ key path and, where known, ``file:line``.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import json
@@ -177,14 +178,69 @@ def from_composed(
     for override in overrides:
         key = override.partition("=")[0].lstrip("+~")
         locations[key] = f"command-line override '{override}'"
-    recipe = validate(composed, locations)
-    loaded = LoadedRecipe(recipe, recipe_path, composed, list(overrides), locations, choices)
     from mlctl.recipe.checks import check_recipe
 
+    try:
+        recipe = validate(composed, locations)
+    except RecipeError as schema:
+        # Report the cross-field problems too, checked with the bad keys at their
+        # defaults, so that one wrong value does not hide another.
+        more = _other_issues(schema.issues, composed, recipe_path, locations, training)
+        raise RecipeError(schema.issues + more) from None
+    loaded = LoadedRecipe(recipe, recipe_path, composed, list(overrides), locations, choices)
     issues = check_recipe(loaded, training)
     if issues:
         raise RecipeError(issues)
     return loaded
+
+
+def _other_issues(
+    schema: list[Issue],
+    composed: dict[str, Any],
+    recipe_path: Path,
+    locations: dict[str, str],
+    training: bool,
+) -> list[Issue]:
+    """The cross-field issues of ``composed`` with every key the schema refused left
+    at its default; none when that is not a valid recipe either (a required key)."""
+    from mlctl.recipe.checks import check_recipe
+
+    bad = [issue.path for issue in schema if issue.path]
+    # A misspelt key leaves the key it was meant to be empty: not a second problem.
+    meant = [
+        ".".join([*i.path.split(".")[:-1], m.group(1)])
+        for i in schema
+        if (m := re.match(r"unknown key; did you mean '([^']+)'", i.message))
+    ]
+    repaired = copy.deepcopy(composed)
+    for path in bad:
+        _drop(repaired, path.split("."))
+    try:
+        recipe = Recipe.model_validate(repaired)
+    except ValidationError:
+        return []
+    loaded = LoadedRecipe(recipe, recipe_path, repaired, [], locations, {})
+    try:
+        found = check_recipe(loaded, training)
+    except Exception:  # a check may assume what the schema refused; report the schema
+        return []
+    return [i for i in found if not any(_related(i.path, b) for b in bad + meant)]
+
+
+def _drop(tree: dict[str, Any], parts: list[str]) -> None:
+    """Remove the key at ``parts`` (the whole list when a part is a list index)."""
+    node: Any = tree
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            return
+        if i == len(parts) - 1 or not isinstance(node[part], dict):
+            del node[part]
+            return
+        node = node[part]
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def _group_locations(dirs: list[Path], group: str, option: str) -> dict[str, str]:

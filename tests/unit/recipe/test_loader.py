@@ -164,6 +164,21 @@ def test_a_missing_file_names_its_path_and_the_nearest_recipe(tmp_path: Path) ->
     assert "<recipe>" not in str(exc.value)
 
 
+def test_a_schema_error_does_not_hide_a_cross_field_error(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(write(tmp_path, BASE), ["split.test_size=1.5", "models.selection_metric=auc"])
+    paths = [issue.path for issue in exc.value.issues]
+    assert paths[:2] == ["split.test_size", "models.selection_metric"]
+    assert "'auc' is not a classification metric" in exc.value.issues[1].message
+    assert "command-line override 'models.selection_metric=auc'" in str(exc.value)
+
+
+def test_a_required_key_refused_reports_the_schema_alone(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(write(tmp_path, BASE), ["data.target=[1,2]", "models.selection_metric=auc"])
+    assert [issue.path for issue in exc.value.issues] == ["data.target"]
+
+
 def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="recipe file not found"):
         load_recipe(tmp_path / "nope.yaml")

@@ -251,6 +251,20 @@ def test_model_files_outside_the_workspace_are_named(
     assert not (project / "d-outside").exists()
 
 
+def test_a_pinned_version_bakes_that_version_alone(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = deploy_here(project, monkeypatch, "--model", "churn/1", "--out", "d-pinned", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["model"]["version"] == 1 and summary["bake_bytes"] > 0
+    db = project / "d-pinned" / "bake" / "workspace" / "mlflow.db"
+    assert [v for v, _, _ in rows(db, VERSIONS)] == [1]
+    assert rows(db, "SELECT alias FROM registered_model_aliases") == []  # champion is 2
+    entry = (project / "d-pinned" / "Dockerfile").read_text()
+    assert '"--model", "churn/1"' in entry
+
+
 def test_out_outside_the_build_context_asks_for_no_bake(
     project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -85,18 +85,24 @@ def bake(
     try:
         try:
             tags, folders = _registry(database, partial / "mlflow.db", root, name, version)
+            for kind, folder in folders:
+                _copy_folder(root, folder, partial, kind, name, version)
+            _check_digest(partial, root, folders, tags, name, version)
+            relocate(partial / "mlflow.db", root, container_root)
+            if dest.exists():
+                shutil.rmtree(dest)
+            partial.rename(dest)
         except sqlite3.Error as exc:
             raise UsageError(
                 f"cannot bake {name} version {version} from {database}: {exc}",
                 hint="pass --no-bake and give the containers a registry",
             ) from None
-        for kind, folder in folders:
-            _copy_folder(root, folder, partial, kind, name, version)
-        _check_digest(partial, root, folders, tags, name, version)
-        relocate(partial / "mlflow.db", root, container_root)
-        if dest.exists():
-            shutil.rmtree(dest)
-        partial.rename(dest)
+        except OSError as exc:  # a full disk, a read-only --out, an unreadable file
+            raise UsageError(
+                f"cannot bake {name} version {version} into {dest}: "
+                f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
+                hint="free space or choose another --out, or pass --no-bake",
+            ) from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         for folder in created:  # the folders made for it, innermost first, if still empty
@@ -111,7 +117,7 @@ def _registry(
 ) -> tuple[dict[str, str], list[tuple[str, Path]]]:
     """A fresh database at ``target`` with the source's schema and the served version's
     rows; returns the version's tags and the artifact folders to copy (kind, path)."""
-    con = sqlite3.connect(target.resolve().as_uri(), uri=True, isolation_level=None)
+    con = sqlite3.connect(target.resolve().as_uri(), uri=True, isolation_level=None, timeout=30)
     try:
         con.execute("ATTACH DATABASE ? AS src", (f"{source.resolve().as_uri()}?mode=ro",))
         con.execute("BEGIN")  # one snapshot of the source, one write of the copy

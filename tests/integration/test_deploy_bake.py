@@ -116,6 +116,10 @@ def test_default_docker_deploy_bakes_only_the_served_version_and_it_serves(
         )
         assert watch.returncode in (0, 3), watch.stdout + watch.stderr
         assert json.loads(watch.stdout)["model"]["version"] == 2
+        back = mlctl(
+            project, "models", "rollback", "churn", "--yes", "--workspace", str(where), env=env
+        )
+        assert back.returncode == 4 and "no earlier champion than version 2" in back.stderr
     finally:
         (project / ".mlctl-hidden").rename(ws)
 

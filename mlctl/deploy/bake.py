@@ -119,6 +119,8 @@ def _registry(
     rows; returns the version's tags and the artifact folders to copy (kind, path)."""
     con = sqlite3.connect(target.resolve().as_uri(), uri=True, isolation_level=None, timeout=30)
     try:
+        # Small pages: the schema's ~200 tables and indexes hold a row or none each.
+        con.execute("PRAGMA main.page_size = 1024")
         con.execute("ATTACH DATABASE ? AS src", (f"{source.resolve().as_uri()}?mode=ro",))
         con.execute("BEGIN")  # one snapshot of the source, one write of the copy
         for (sql,) in con.execute(

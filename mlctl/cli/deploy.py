@@ -20,8 +20,8 @@ TARGETS = ("docker", "k8s", "github-actions")  # checked against mlctl.deploy.TA
 
 EPILOG = """\b
 Examples:
-  mlctl deploy recipes/churn.yaml --target docker --out deploy/          # Dockerfile, compose.yaml
-  mlctl deploy recipes/churn.yaml --target docker --bake                 # the model in the image
+  mlctl deploy recipes/churn.yaml --target docker --out deploy/          # the model in the image
+  mlctl deploy recipes/churn.yaml --target docker --no-bake              # no model: a registry volume
   mlctl deploy recipes/churn.yaml --target k8s --out deploy/k8s/ --registry ghcr.io/acme
   mlctl deploy recipes/churn.yaml --target github-actions                # .github/workflows/
 
@@ -63,7 +63,14 @@ def _target(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="REF",
     help="NAME@ALIAS or NAME/VERSION (pinned) instead of deploy.serve.alias.",
 )
-@click.option("--bake", is_flag=True, help="Copy the registry into the image (docker, k8s).")
+@click.option(
+    "--bake/--no-bake",
+    default=None,
+    help="Bake the served version (its registry entry, model files and reference "
+    "profile, nothing else) into the image: the default with an embedded workspace. "
+    "--no-bake: the containers read a registry through MLCTL_TRACKING_URI or the "
+    "workspace volume, the default with a tracking server.",
+)
 @click.option("--image", metavar="NAME", help="Image name (deploy.image.name).")
 @click.option("--registry", metavar="HOST/NS", help="Image registry (deploy.image.registry).")
 @click.option(
@@ -141,7 +148,14 @@ def _render(plan) -> None:
     for f in plan.files:
         out.print(f"  {escape(_shown(plan.out / f.path))}  [dim]{escape(f.what)}[/]")
     if plan.bake:
-        out.print(f"  {escape(_shown(plan.out / plan.bake.dest))}/  [dim]the baked registry[/]")
+        b = plan.bake
+        size = f", {b.bytes / 1e6:.1f} MB" if b.bytes is not None else ""
+        out.print(
+            f"  {escape(_shown(plan.out / b.dest))}/  [dim]the baked registry: "
+            f"{escape(b.name)} version {b.version}{size}[/]"
+        )
+    for note in plan.notes:
+        err.print(f"note: {escape(note)}")
     for w in plan.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
     if plan.next_steps:

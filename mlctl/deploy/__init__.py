@@ -8,7 +8,7 @@ refusing to replace existing files unless asked to.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class DeployOptions:
     out: str | None = None
     workspace: str | None = None
     reference: str | None = None  # --model NAME@ALIAS or NAME/VERSION
-    bake: bool = False
+    bake: bool | None = None  # None: bake an embedded workspace, not a tracking server
     context: str | None = None  # the build context; default the current folder
     image: str | None = None  # --image NAME (deploy.image.name)
     registry: str | None = None  # --registry (deploy.image.registry)
@@ -74,26 +74,52 @@ def plan_deploy(loaded: Any, options: DeployOptions) -> Plan:
 
     Raises:
         UsageError: unknown target, a build context that does not hold the recipe or
-            the output folder, ``--bake`` without an embedded workspace.
+            the output folder (when baking), ``--bake`` without an embedded workspace.
         RecipeError: the recipe file writes a password into a URL, or an option is invalid.
         RegistryError: the model, or its version under the served alias, is not
-            registered (the message lists the versions that exist).
+            registered (the message lists the versions that exist); the baked version's
+            model files are missing or do not match their recorded SHA-256 (at writing).
         TrackingError: the registry cannot be reached.
     """
     target = check_target(options.target)
     if options.bake and target == "github-actions":
         raise UsageError("--bake is for --target docker or k8s (the workflow bakes in CI)")
     recipe = _with_options(loaded, options)
-    served, bake = Served(recipe.model_name, None, recipe.deploy.serve.alias), None
+    served, bake, notes = Served(recipe.model_name, None, recipe.deploy.serve.alias), None, []
+    server = None
     if target != "github-actions":
         served, ws = _resolve(loaded, recipe, options)
-        if options.bake:  # k8s: only checked; the docker target copies the workspace
+        baking, notes = _bake_choice(ws, options.bake)
+        if baking:  # k8s: only checked; the docker target writes the registry
             from mlctl.deploy.bake import check_bakeable
 
             database = check_bakeable(ws.root, ws.database, ws.tracking_uri)
-            bake = Bake(ws.root, database, BAKE_DIR) if target == "docker" else None
+            if target == "docker" and served.version is not None:
+                bake = Bake(ws.root, database, BAKE_DIR, served.name, served.version)
+        options = replace(options, bake=baking)
+        server = ws.tracking_uri if ws.database is None else None
     facts = facts_for(loaded, options, served, recipe)
-    return generate(facts, target, bake)
+    facts.tracking_uri = server  # an MLCTL_TRACKING_URI server reaches the containers too
+    plan = generate(facts, target, bake)
+    plan.notes = notes
+    return plan
+
+
+def _bake_choice(ws: Any, asked: bool | None) -> tuple[bool, list[str]]:
+    """Whether the served version is baked into the image, and why not when the
+    default decides against it: a tracking server is read, never baked."""
+    if asked is not None:
+        return asked, []
+    if ws.database is not None:
+        return True, []
+    from mlctl.deploy.plan import has_password
+
+    where = "a tracking server" if has_password(ws.tracking_uri) else ws.tracking_uri
+    return False, [
+        f"the model is not baked into the image: the registry is {where}, which the "
+        "containers read through MLCTL_TRACKING_URI (--bake only copies an embedded "
+        "SQLite workspace)"
+    ]
 
 
 def facts_for(loaded: Any, options: DeployOptions, served: Served, recipe: Any = None) -> Facts:
@@ -119,7 +145,12 @@ def facts_for(loaded: Any, options: DeployOptions, served: Served, recipe: Any =
                 hint="write it in the recipe as ${oc.env:NAME} and set NAME where it runs",
             )
     if options.bake and target == "docker":
-        _inside(out, context, "--out (the baked workspace is copied from it into the image)")
+        _inside(
+            out,
+            context,
+            "--out (the baked registry is copied from it into the image)",
+            hint="run mlctl deploy from the project folder, pass --context, or pass --no-bake",
+        )
     if recipe.deploy.image.mlctl_requirement == "." and target != "k8s":
         _mlctl_checkout(context)
     image_repo = recipe.deploy.image.name or served.name.lower()
@@ -145,7 +176,7 @@ def facts_for(loaded: Any, options: DeployOptions, served: Served, recipe: Any =
         image_repo=image_repo,
         registry=recipe.deploy.image.registry,
         env_refs=[],
-        bake=options.bake,
+        bake=bool(options.bake),
     )
     # The containers resolve these: the recipe file's, and those of the overrides they get.
     refs = ENV_REF.findall(recipe_text)
@@ -192,10 +223,11 @@ def generate(facts: Facts, target: str, bake: Bake | None = None) -> Plan:
 
 
 def write_plan(plan: Plan, force: bool = False) -> list[Path]:
-    """Write a plan's files (and the baked workspace); returns what was written.
+    """Write a plan's baked registry and files; returns what was written.
 
     Raises:
         UsageError: some files exist and ``force`` is not set (the message names them).
+        RegistryError: the served version cannot be baked (nothing is written then).
     """
     _check_paths(plan)
     existing = [p for p in plan.paths() if p.exists()]
@@ -206,17 +238,18 @@ def write_plan(plan: Plan, force: bool = False) -> list[Path]:
             hint="pass --force to replace them, or choose another --out",
         )
     written = []
+    if plan.bake:  # first: a version that cannot be baked leaves no files behind
+        from mlctl.deploy.bake import bake
+
+        b = plan.bake
+        dest = plan.out / b.dest
+        b.bytes = bake(b.source, b.database, dest, WORKSPACE_DIR, b.name, b.version)
+        written.append(dest)
     for f in plan.files:
         path = plan.out / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f.content)
         written.append(path)
-    if plan.bake:
-        from mlctl.deploy.bake import bake
-
-        dest = plan.out / plan.bake.dest
-        bake(plan.bake.source, plan.bake.database, dest, WORKSPACE_DIR)
-        written.append(dest)
     return written
 
 
@@ -327,11 +360,11 @@ def _resolve(loaded: Any, recipe: Any, options: DeployOptions) -> tuple[Served, 
     )
 
 
-def _inside(path: Path, context: Path, what: str) -> None:
+def _inside(path: Path, context: Path, what: str, hint: str | None = None) -> None:
     if not path.is_relative_to(context):
         raise UsageError(
             f"{what} ({path}) is outside the build context {context}",
-            hint="run mlctl deploy from the project folder, or pass --context",
+            hint=hint or "run mlctl deploy from the project folder, or pass --context",
         )
 
 
@@ -374,8 +407,8 @@ def _build_hint(facts: Facts, baked: bool) -> str:
     requirement = facts.recipe.deploy.image.mlctl_requirement
     if requirement != ".":  # the docker target checks it: '.' needs an mlctl checkout
         args += ["--mlctl-requirement", requirement]
-    if baked:
-        args.append("--bake")
+    if not baked:
+        args.append("--no-bake")
     return (
         f"mlctl deploy {shlex.join(args)} && docker build -f deploy/Dockerfile -t {facts.image} ."
         + (f" && docker push {facts.image}" if facts.registry else "")

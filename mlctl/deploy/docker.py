@@ -62,8 +62,9 @@ def generate(
     warnings = []
     if not facts.bake and not facts.remote_tracking:
         warnings.append(
-            "the 'workspace' volume starts without a registry: rerun with --bake, or train "
-            "inside the container (docs/deployment.md#where-the-container-finds-the-model)"
+            "--no-bake: the image has no model, and the 'workspace' volume starts without a "
+            "registry; fill it before starting (docs/deployment.md#where-the-container-finds-"
+            "the-model), or rerun without --no-bake"
         )
     return files, warnings, steps
 
@@ -100,7 +101,7 @@ def _dockerfile(facts: Facts, bake_dest: str | None) -> str:
     if bake_dest:
         rel = _rel(facts.out / bake_dest, facts.context)
         lines += [
-            f"# --bake: the registry of model {facts.model_name} version {facts.version}, "
+            f"# The baked registry: model {facts.model_name} version {facts.version} only, "
             "so the image needs no registry.",
             # The JSON form: a path with spaces stays one source.
             f"COPY --chown={UID}:{UID} {json.dumps([rel, str(WORKSPACE_DIR)])}",

@@ -88,9 +88,9 @@ def _workflow(facts: Facts) -> dict[str, Any]:
             "if": ON_DEFAULT_BRANCH,
             "id": "deploy",
             "run": (
-                "# The job's own workspace is baked in; a tracking server is read at run time.\n"
-                'bake=$([ -z "$MLCTL_TRACKING_URI" ] && echo --bake || true)\n'
-                f"mlctl deploy {deploy_args} --target docker --out {DEPLOY_DIR} $bake --force "
+                "# The served version of the job's workspace is baked in; a tracking server\n"
+                "# (the MLCTL_TRACKING_URI secret) is read at run time instead.\n"
+                f"mlctl deploy {deploy_args} --target docker --out {DEPLOY_DIR} --force "
                 "--json > mlctl-deploy.json\n"
                 "echo \"image=$(python -c 'import json; "
                 'print(json.load(open("mlctl-deploy.json"))["image"])\')" >> "$GITHUB_OUTPUT"'

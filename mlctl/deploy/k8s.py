@@ -57,8 +57,8 @@ def generate(facts: Facts, recipe_text: str) -> tuple[list[GeneratedFile], list[
     warnings: list[str] = []
     if not (k.workspace_claim or facts.bake or facts.remote_tracking):
         warnings.append(
-            "the pods have no registry: the workspace is an empty emptyDir; rerun with --bake, "
-            "set deploy.k8s.workspace_claim, or track to a server (tracking.uri)"
+            "the pods have no registry: the workspace is an empty emptyDir; rerun without "
+            "--no-bake, set deploy.k8s.workspace_claim, or track to a server (tracking.uri)"
         )
     if facts.log_kind == "sqlite" and not k.workspace_claim:
         warnings.append(

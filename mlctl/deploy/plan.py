@@ -50,11 +50,14 @@ class GeneratedFile:
 
 @dataclass
 class Bake:
-    """``--bake``: the workspace copied into the build context (see :mod:`.bake`)."""
+    """The served version's registry, written into the build context (see :mod:`.bake`)."""
 
     source: Path  # the workspace folder
     database: Path  # its SQLite tracking database
     dest: str  # relative to the output folder
+    name: str  # the served model
+    version: int  # and version: the only one baked
+    bytes: int | None = None  # the size written (set by write_plan)
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Plan:
     bake: Bake | None = None
     warnings: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why the model is (not) baked
 
     def paths(self) -> list[Path]:
         """Every path the plan writes (the bake folder as one entry)."""
@@ -85,6 +89,8 @@ class Plan:
             "image": self.image,
             "files": [f.to_dict() for f in self.files],
             "bake": str(self.out / self.bake.dest) if self.bake else None,
+            "bake_bytes": self.bake.bytes if self.bake else None,
+            "notes": self.notes,
             "warnings": self.warnings,
             "next_steps": self.next_steps,
         }
@@ -108,6 +114,9 @@ class Facts:
     registry: str | None
     env_refs: list[str]  # ${oc.env:NAME} names in the recipe file and the containers' overrides
     bake: bool = False
+    # The registry that was read when it is a tracking server (MLCTL_TRACKING_URI, ...):
+    # the containers read it too. None: the recipe's tracking.uri decides.
+    tracking_uri: str | None = None
 
     @property
     def image(self) -> str:
@@ -163,7 +172,7 @@ class Facts:
 
     @property
     def remote_tracking(self) -> bool:
-        uri = self.recipe.tracking.uri
+        uri = self.tracking_uri or self.recipe.tracking.uri
         return bool(uri) and not uri.startswith("sqlite:")
 
     def runtime_overrides(self) -> list[str]:
@@ -235,7 +244,7 @@ class Facts:
 
     def tracking_default(self) -> str | None:
         """The recipe's remote tracking URI without credentials (None if it had some)."""
-        uri = self.recipe.tracking.uri or ""
+        uri = self.tracking_uri or self.recipe.tracking.uri or ""
         return None if has_password(uri) else uri
 
     def healthcheck_command(self) -> list[str]:

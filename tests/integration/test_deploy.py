@@ -75,7 +75,7 @@ def test_docker_bake_writes_valid_files_and_a_registry_that_works_in_its_new_pla
 
     # The baked database points at /data/.mlctl: move it to a folder of this machine
     # the same way, with the original workspace out of reach, and load from it.
-    from mlctl.deploy.bake import _relocate
+    from mlctl.deploy.bake import relocate
     from mlctl.monitor.profile import load_profile
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.workspace import Workspace
@@ -86,7 +86,7 @@ def test_docker_bake_writes_valid_files_and_a_registry_that_works_in_its_new_pla
     with sqlite3.connect(db) as con:
         sources = [r[0] for r in con.execute("SELECT storage_location FROM model_versions")]
     assert sources and all(s.startswith("file:///data/.mlctl/artifacts/") for s in sources)
-    _relocate(db, Path("/data/.mlctl"), PurePosixPath(str(baked)))
+    relocate(db, PurePosixPath("/data/.mlctl"), PurePosixPath(str(baked)))
     original = project / ".mlctl"
     hidden = project / ".mlctl-hidden"
     original.rename(hidden)
@@ -130,7 +130,13 @@ def test_k8s_objects_are_valid(project: Path, monkeypatch: pytest.MonkeyPatch) -
     assert api["image"] == "ghcr.io/acme/churn:v1"
     assert kinds["CronJob"]["spec"]["concurrencyPolicy"] == "Forbid"
     assert kinds["CronJob"]["spec"]["schedule"] == "0 * * * *"
-    assert "warning: the pods have no registry" in result.stderr
+    assert "the pods have no registry" not in result.stderr  # the image holds the model
+    steps = result.stdout.split("next:")[1]
+    assert "--target docker --registry ghcr.io/acme" in steps and "bake" not in steps
+    bare = deploy(project, monkeypatch, "--target", "k8s", "--no-bake", "--force")
+    assert bare.exit_code == 0, bare.output
+    assert "warning: the pods have no registry" in bare.stderr
+    assert "--no-bake && docker build" in bare.stdout
 
 
 def test_github_actions_workflow_is_valid(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,7 +38,8 @@ def plan(
     opts = DeployOptions(target, out=str(REPO / out), context=str(REPO), bake=bake, **options)
     served = served or Served(loaded.recipe.model_name, version, "champion")
     facts = facts_for(loaded, opts, served)
-    baked = Bake(REPO / ".mlctl", REPO / ".mlctl" / "mlflow.db", "bake/workspace") if bake else None
+    db = REPO / ".mlctl" / "mlflow.db"
+    baked = Bake(REPO / ".mlctl", db, "bake/workspace", served.name, version) if bake else None
     return generate(facts, target, baked if target == "docker" else None)
 
 
@@ -438,3 +439,28 @@ def test_the_workflow_maps_required_env_references_to_repository_secrets(monkeyp
     env = checks.check_workflow(p.files[0].content)["env"]
     assert env["PG_URL"] == "${{ secrets.PG_URL }}"
     assert "CHURN_ALERT_WEBHOOK" not in env  # it has a default, which an empty secret would hide
+
+
+def test_the_default_bakes_an_embedded_workspace_and_reads_a_tracking_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlctl.deploy import _bake_choice
+    from mlctl.deploy.bake import check_bakeable
+    from mlctl.tracking.workspace import resolve_workspace
+
+    for name in ("MLCTL_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+
+    embedded = resolve_workspace(tmp_path)
+    assert _bake_choice(embedded, None) == (True, [])
+    assert _bake_choice(embedded, False) == (False, [])  # --no-bake: no model, on purpose
+    server = resolve_workspace(tmp_path, recipe_uri="http://mlflow.internal:5000")
+    baking, notes = _bake_choice(server, None)
+    assert baking is False
+    assert "http://mlflow.internal:5000" in notes[0] and "MLCTL_TRACKING_URI" in notes[0]
+    secret = resolve_workspace(tmp_path, recipe_uri="https://u:s3cret@mlflow.internal")
+    baking, notes = _bake_choice(secret, None)
+    assert baking is False and "s3cret" not in notes[0] and "a tracking server" in notes[0]
+    with pytest.raises(UsageError) as info:  # --bake with it: refused, the password unsaid
+        check_bakeable(tmp_path, None, "https://u:s3cret@mlflow.internal")
+    assert "s3cret" not in str(info.value)

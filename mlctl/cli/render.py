@@ -534,8 +534,10 @@ def monitor_summary(result, quiet: bool = False) -> None:
     """The verdict, the reasons, drifted columns, performance and volume."""
     doc = result.to_dict()
     model = doc["model"]
-    attention = doc["status"] != "healthy"
-    head = "[bold yellow]attention needed[/]" if attention else "[bold green]healthy[/]"
+    head = {
+        "attention": "[bold yellow]attention needed[/]",
+        "not_enough_data": "[bold]not enough data[/] to judge",
+    }.get(doc["status"], "[bold green]healthy[/]")
     window = doc["window"]
     span = f"{window['start_utc']} .. {window['end_utc']}" if window else "whole file"
     src = doc["source"]

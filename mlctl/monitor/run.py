@@ -11,7 +11,7 @@ The result document (:meth:`MonitorResult.to_dict`, ``schema_version`` 1) is sta
 
     {
       "schema_version": 1,
-      "status": "healthy" | "attention",
+      "status": "healthy" | "attention" | "not_enough_data",  # the last: nothing judged
       "reasons": ["one line per reason for attention"],
       "notes": ["one line per thing worth knowing that is not a reason"],
       "recipe": "recipes/churn.yaml",
@@ -69,6 +69,7 @@ from typing import Any
 
 from mlctl import __version__
 from mlctl.errors import (
+    DataError,
     ExitCode,
     MlctlError,
     PredictionLogError,
@@ -79,7 +80,7 @@ from mlctl.errors import (
 from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
 
 SCHEMA_VERSION = 1
-HEALTHY, ATTENTION = "healthy", "attention"
+HEALTHY, ATTENTION, NOT_ENOUGH_DATA = "healthy", "attention", "not_enough_data"
 RESULT_ARTIFACT = "monitoring/result.json"
 REPORT_ARTIFACT = "monitoring/report.html"
 LAST_RUN_TAG = "mlctl.monitoring.last_run_id"
@@ -161,8 +162,13 @@ class MonitorResult:
         return self.status == HEALTHY
 
     @property
+    def attention(self) -> bool:
+        return self.status == ATTENTION
+
+    @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.healthy else ExitCode.NOT_READY
+        """3 for attention; 0 for healthy and for not_enough_data (nothing wrong seen)."""
+        return ExitCode.NOT_READY if self.attention else ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         return self.document
@@ -188,6 +194,7 @@ def drift_options(monitor_settings: Any):
         per_column={name: _pair(t) for name, t in d.columns.items()},
         drift_share=d.drift_share,
         bins=d.bins,
+        min_rows=d.min_rows.model_dump(),
     )
 
 
@@ -202,6 +209,7 @@ def prediction_options(monitor_settings: Any):
         per_column={SCORE: _pair(p.score), PREDICTION: _pair(p.prediction)},
         drift_share=d.drift_share,
         bins=d.bins,
+        min_rows=d.min_rows.model_dump(),
     )
 
 
@@ -271,6 +279,7 @@ class _Context:
         self.notes: list[str] = []
         self.now = time.time()
         self._model = None
+        self.unscored: str | None = None  # why a --current file was not scored
 
     @property
     def registry(self):
@@ -312,9 +321,17 @@ class _Context:
         perf = self._performance(current)
         volume = self._volume()
         reasons = _reasons(drift, pred, perf, volume)
+        self.notes += _too_little_notes(drift, pred)
+        status = ATTENTION if reasons else HEALTHY
+        if not reasons and not _judged(drift, pred, perf, volume):
+            status = NOT_ENOUGH_DATA
+            self.notes.append(
+                f"not enough data to judge {current.rows:,} row{'s' if current.rows != 1 else ''}: "
+                "no check reached a verdict; widen the window or wait for more traffic"
+            )
         return {
             "schema_version": SCHEMA_VERSION,
-            "status": ATTENTION if reasons else HEALTHY,
+            "status": status,
             "reasons": reasons,
             "notes": self.notes + current.notes,
             "recipe": str(self.loaded.path),
@@ -397,10 +414,24 @@ class _Context:
         probe = FileSource(o.current, o.label_column, o.timestamp_column)
         header = probe.header()
         wanted = [c for c in self.profile.columns if c in header]
+        missing = [c for c in self.profile.columns if c not in header]
+        if not wanted:
+            raise DataError(
+                f"--current: {o.current} has none of the {len(missing)} input columns of "
+                f"model version {self.version} ({_names(missing)}); it has: {_names(header)}",
+                hint="check the file's header and its separator (a CSV must use commas)",
+            )
         src = FileSource(o.current, o.label_column, o.timestamp_column, columns=wanted)
         acc = _Accumulator(self.profile, self.version)
         labelled: list[Any] = []
-        if self.r.monitor.prediction_drift.enabled or o.label_column:
+        needs_model = self.r.monitor.prediction_drift.enabled or o.label_column
+        if needs_model and missing:
+            self.unscored = (
+                f"--current lacks input columns {_names(missing)} (missing_column): model "
+                f"version {self.version} is not scored without them, so prediction drift and "
+                f"performance are skipped; data drift tests the other {len(wanted)} columns"
+            )
+        if needs_model and not missing:
             self._score_file(src, wanted, acc, labelled)
         else:  # nothing needs the model's answers: data drift reads the inputs only
             for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
@@ -417,8 +448,10 @@ class _Context:
             "variant": None,
             "undecodable_inputs": 0,
         }
-        if missing := [c for c in self.profile.columns if c not in header]:
-            out.notes.append(f"--current lacks input columns: {', '.join(missing)}")
+        if self.unscored:
+            out.notes.append(self.unscored)
+        elif missing:
+            out.notes.append(f"--current lacks input columns: {_names(missing)} (missing_column)")
         return out
 
     def _score_file(self, src: Any, wanted: list[str], acc: Any, labelled: list[Any]) -> None:
@@ -480,6 +513,8 @@ class _Context:
     def _prediction_drift(self, current: _Current):
         from mlctl.monitor.drift import prediction_drift
 
+        if self.unscored:
+            return None
         if not self.r.monitor.prediction_drift.enabled or current.version_rows == 0:
             if current.version_rows == 0:
                 self.notes.append(
@@ -510,6 +545,8 @@ class _Context:
         from mlctl.monitor.performance import performance
         from mlctl.recipe.checks import monitored_metrics
 
+        if self.unscored:
+            return None
         frame = self._labelled()
         if frame is None:
             self.notes.append("no labels: pass --label-column to compute performance")
@@ -787,6 +824,32 @@ def _reasons(drift: Any, pred: Any, perf: Any, volume: Any) -> list[str]:
     return out
 
 
+def _judged(drift: Any, pred: Any, perf: Any, volume: Any) -> bool:
+    """Whether any check reached a verdict (tested a column, judged labels or volume)."""
+    from mlctl.monitor.volume import NOT_ENOUGH_HISTORY
+
+    return bool(
+        drift.tested
+        or (pred is not None and pred.tested)
+        or (perf is not None and perf.status != "not_enough_labels")
+        or (volume is not None and volume.status != NOT_ENOUGH_HISTORY)
+    )
+
+
+def _too_little_notes(drift: Any, pred: Any) -> list[str]:
+    """One note per check whose columns had fewer values than ``min_rows``."""
+    out = []
+    for what, result in (("data drift", drift), ("prediction drift", pred)):
+        few = result.not_enough_data if result is not None else []
+        if few:
+            names = ", ".join(c.column for c in few[:8]) + (" ..." if len(few) > 8 else "")
+            out.append(
+                f"{what}: not enough data to test {len(few)} column{'s' if len(few) != 1 else ''} "
+                f"({names}): {few[0].detail}; not counted as drift"
+            )
+    return out
+
+
 def _col(c: Any) -> str:
     score = c.score
     shown = "n/a" if score is None or not math.isfinite(score) else f"{score:.3g}"
@@ -930,6 +993,12 @@ def key_metrics(doc: dict[str, Any]) -> dict[str, float]:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _names(names: list[str], most: int = 12) -> str:
+    """Column names for a message: the first ``most`` and how many more."""
+    shown = ", ".join(str(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -587,7 +587,9 @@ class _Context:
             return None
         vw = volume_window(self.window.end, v.recent_hours, v.baseline_hours)
         try:
-            counts = self.source.hourly_counts(vw, model_name=self.name, variant=LIVE_VARIANTS)
+            counts = self.source.hourly_counts(
+                vw, model_name=self.name, variant=LIVE_VARIANTS, origin=int(vw.start)
+            )
             first = self.source.first_ts(model_name=self.name)
         except PredictionLogError as exc:
             raise MonitorCannotRun(exc.message, hint=exc.hint) from None

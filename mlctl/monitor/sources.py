@@ -485,25 +485,33 @@ class LogSource:
         model_version: int | None = None,
         variant: Variant = LIVE_VARIANTS,
         bucket_seconds: int = 3600,
+        origin: int = 0,
     ) -> pd.DataFrame:
         """Predictions per hour (``bucket_seconds``), counted by the database.
 
-        Returns a frame of ``hour`` (the bucket's start, epoch seconds, a multiple of
-        ``bucket_seconds``) and ``count``, in time order, with only the buckets that
-        have rows: :func:`mlctl.monitor.volume.volume_check` fills the gaps with zeros.
-        By default the live traffic (champion and challenger); shadow rows repeat it.
+        Returns a frame of ``hour`` (the bucket's start, epoch seconds, ``origin`` plus
+        a multiple of ``bucket_seconds``; pass ``origin=window.start`` for hours that
+        start with the window) and ``count``, in time order, with only the buckets
+        that have rows: :func:`mlctl.monitor.volume.volume_check` fills the gaps with
+        zeros. By default the live traffic (champion and challenger); shadow rows
+        repeat it.
         """
         if not isinstance(bucket_seconds, int) or bucket_seconds < 1:
             raise ValueError(
                 "The 'bucket_seconds' parameter of hourly_counts must be a positive int. "
                 f"Got {bucket_seconds!r} instead."
             )
+        if isinstance(origin, bool) or not isinstance(origin, int) or origin > window.start:
+            raise ValueError(
+                "The 'origin' parameter of hourly_counts must be an int at or before the "
+                f"window's start ({window.start}). Got {origin!r} instead."
+            )
         where, params = self._filters(model_name, model_version, variant)
-        b = bucket_seconds
+        b, o = bucket_seconds, origin
         bucket = (
-            f"CAST(floor(p.ts / {b}) AS BIGINT) * {b}"
+            f"CAST(floor((p.ts - {o}) / {b}) AS BIGINT) * {b} + {o}"
             if self.kind == "postgresql"
-            else f"CAST(p.ts / {b} AS INTEGER) * {b}"
+            else f"CAST((p.ts - {o}) / {b} AS INTEGER) * {b} + {o}"  # ts >= origin: floor
         )
         sql, args = _windowed(
             f"SELECT {bucket} AS hour, count(*) FROM predictions p", where, params, window

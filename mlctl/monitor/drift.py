@@ -788,7 +788,7 @@ def _categorical_test(
         ref_cats = {**ref_cats, other: p.other_count}
         out.approximate = True
         new = []
-    out.new_categories, out.n_new_categories = new[:10], len(new)
+    out.new_categories, out.n_new_categories = [_cut(k) for k in new[:10]], len(new)
     keys = list(ref_cats) + [k for k in cur if k not in ref_cats]
     ref_counts = np.array([ref_cats.get(k, 0) for k in keys], dtype=np.float64)
     cur_counts = np.array([cur.get(k, 0) for k in keys], dtype=np.float64)
@@ -809,8 +809,16 @@ def _categorical_test(
         cur_share = np.r_[cur_share[:keep], cur_share[keep:].sum()]
         keys = [*keys[:keep], OTHER]
     out.histogram = Histogram(
-        ref_share.tolist(), cur_share.tolist(), labels=[_OTHER_LABEL.get(k, k) for k in keys]
+        ref_share.tolist(),
+        cur_share.tolist(),
+        labels=[_cut(_OTHER_LABEL.get(k, k)) for k in keys],
     )
+
+
+def _cut(label: Any, most: int = 200) -> Any:
+    """A category as the result shows it: at most ``most`` characters (a 1 MB value
+    would otherwise be copied into the document, the report and every note)."""
+    return label[:most] + "…" if isinstance(label, str) and len(label) > most else label
 
 
 # ----------------------------------------------------------------------- datasets

@@ -302,6 +302,13 @@ class _Context:
         self.window = self._window()
         self.emit("stage", {"message": "reading the current data"})
         current = self._read_file() if self.options.current else self._read_log()
+        if current.rows == 0 and self.options.current:
+            span = " in the window" if self.window else ""
+            raise MonitorCannotRun(
+                f"--current: {self.options.current} has no rows{span} (a header only): "
+                "nothing to monitor",
+                hint="pass a file with rows" + (", or widen --window" if self.window else ""),
+            )
         if current.rows == 0:
             where = current.source["location"]
             span = (
@@ -316,12 +323,13 @@ class _Context:
         self.current = current
         self.emit("stage", {"message": f"testing drift on {current.rows:,} rows"})
         drift = self._drift(current)
+        self._unusable_columns(drift, current)
         pred = self._prediction_drift(current)
         self.emit("stage", {"message": "computing performance on labelled rows"})
         perf = self._performance(current)
         volume = self._volume()
         reasons = _reasons(drift, pred, perf, volume)
-        self.notes += _too_little_notes(drift, pred)
+        self.notes += _column_notes(drift) + _too_little_notes(drift, pred)
         status = ATTENTION if reasons else HEALTHY
         if not reasons and not _judged(drift, pred, perf, volume):
             status = NOT_ENOUGH_DATA
@@ -408,7 +416,7 @@ class _Context:
         return out
 
     def _read_file(self) -> _Current:
-        from mlctl.monitor.sources import FileSource
+        from mlctl.monitor.sources import FileSource, separator_hint, shown_names
 
         o = self.options
         probe = FileSource(o.current, o.label_column, o.timestamp_column)
@@ -418,22 +426,34 @@ class _Context:
         if not wanted:
             raise DataError(
                 f"--current: {o.current} has none of the {len(missing)} input columns of "
-                f"model version {self.version} ({_names(missing)}); it has: {_names(header)}",
-                hint="check the file's header and its separator (a CSV must use commas)",
+                f"model version {self.version} ({shown_names(missing)}); it has: "
+                f"{shown_names(header)}",
+                hint=separator_hint(header)
+                or "check the file's header against the recipe's features",
             )
         src = FileSource(o.current, o.label_column, o.timestamp_column, columns=wanted)
-        acc = _Accumulator(self.profile, self.version)
         labelled: list[Any] = []
         needs_model = self.r.monitor.prediction_drift.enabled or o.label_column
         if needs_model and missing:
             self.unscored = (
-                f"--current lacks input columns {_names(missing)} (missing_column): model "
-                f"version {self.version} is not scored without them, so prediction drift and "
-                f"performance are skipped; data drift tests the other {len(wanted)} columns"
+                f"--current lacks input columns {shown_names(missing)} (missing_column): "
+                f"model version {self.version} is not scored without them, so prediction "
+                f"drift and performance are skipped; data drift tests the other "
+                f"{len(wanted)} columns"
             )
+        acc = None
         if needs_model and not missing:
-            self._score_file(src, wanted, acc, labelled)
-        else:  # nothing needs the model's answers: data drift reads the inputs only
+            try:
+                acc = self._score_file(src, wanted, labelled)
+            except _CannotScore as exc:
+                self.unscored = (
+                    f"--current: model version {self.version} cannot score {o.current} "
+                    f"({exc}): not scored, so prediction drift and performance are skipped; "
+                    "data drift tests the inputs"
+                )
+                labelled = []
+        if acc is None:  # nothing needs (or can use) the model's answers: inputs only
+            acc = _Accumulator(self.profile, self.version)
             for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
                 acc.add_unscored_chunk(chunk[[c for c in wanted if c in chunk.columns]])
                 self.emit("rows", {"rows": acc.rows})
@@ -451,36 +471,38 @@ class _Context:
         if self.unscored:
             out.notes.append(self.unscored)
         elif missing:
-            out.notes.append(f"--current lacks input columns: {_names(missing)} (missing_column)")
+            out.notes.append(
+                f"--current lacks input columns: {shown_names(missing)} (missing_column)"
+            )
         return out
 
-    def _score_file(self, src: Any, wanted: list[str], acc: Any, labelled: list[Any]) -> None:
-        """Score each chunk of ``--current`` with the monitored version; keep the labels."""
+    def _score_file(self, src: Any, wanted: list[str], labelled: list[Any]) -> _Accumulator:
+        """Score each chunk of ``--current`` with the monitored version; keep the labels.
+
+        Raises:
+            _CannotScore: the model cannot score a chunk (the caller reads the inputs only).
+        """
         from mlctl.predict.score import Scorer
 
         o = self.options
+        acc = _Accumulator(self.profile, self.version)
         scorer = Scorer(self._load_model().pipeline)
         for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
-            X = chunk[[c for c in wanted if c in chunk.columns]]
-            missing = [c for c in self.profile.columns if c not in X.columns]
-            for c in missing:
-                X = X.assign(**{c: None})
+            X = _finite(chunk[[c for c in wanted if c in chunk.columns]], acc.numeric)
             try:
                 pred, proba = scorer(X)
-            except Exception as exc:
-                raise MonitorCannotRun(
-                    f"--current: model version {self.version} cannot score {o.current}: "
-                    f"{_first_line(exc)}"
-                ) from None
+            except Exception as exc:  # the model's own error, whatever its type
+                raise _CannotScore(_first_line(exc)) from None
             scores = _scores(
                 self.r.task, pred, proba, scorer.classes, self._positive(scorer.classes)
             )
-            acc.add_scored_chunk(X.drop(columns=missing), pred, scores)
+            acc.add_scored_chunk(X, pred, scores)
             if o.label_column:
                 labelled.append(
                     _labelled_frame(chunk, o, pred, proba, scorer.classes, self.version)
                 )
             self.emit("rows", {"rows": acc.rows})
+        return acc
 
     def _load_model(self):
         if self._model is None:
@@ -509,6 +531,21 @@ class _Context:
             return dataset_drift(self.profile, current.frame, options)
         except DriftOptionsError as exc:
             raise UsageError(f"monitor.drift: {exc.message}") from None
+
+    def _unusable_columns(self, drift: Any, current: _Current) -> None:
+        """A --current column without one usable value is treated like a missing one:
+        the model's answers would measure its imputation, not the model."""
+        from mlctl.monitor.sources import shown_names
+
+        empty = [c.column for c in drift.columns if c.status == "no_current_values"]
+        if not (self.options.current and empty) or self.unscored:
+            return
+        self.unscored = (
+            f"--current has no usable value in input columns {shown_names(empty)}: model "
+            f"version {self.version}'s answers would measure their imputation, so prediction "
+            "drift and performance are skipped; data drift tests the other columns"
+        )
+        current.notes.append(self.unscored)
 
     def _prediction_drift(self, current: _Current):
         from mlctl.monitor.drift import prediction_drift
@@ -603,6 +640,26 @@ class _Context:
             end=self.window.end,
             history_start=first,
         )
+
+
+class _CannotScore(Exception):
+    """The monitored version cannot score a --current file (the model's message)."""
+
+
+def _finite(X: Any, numeric: Any) -> Any:
+    """``X`` with ±inf in its numeric input columns read as missing, as the profile and
+    the drift tests read them (the model's imputer then sees NaN, not infinity)."""
+    import numpy as np
+    import pandas as pd
+
+    bad = [
+        c
+        for c in X.columns
+        if c in numeric
+        and pd.api.types.is_float_dtype(X[c].dtype)
+        and np.isinf(X[c].to_numpy(dtype=float, na_value=np.nan)).any()
+    ]
+    return X.assign(**{c: X[c].replace([np.inf, -np.inf], np.nan) for c in bad}) if bad else X
 
 
 def positive_class(r: Any, classes: list[Any]) -> Any:
@@ -838,6 +895,32 @@ def _judged(drift: Any, pred: Any, perf: Any, volume: Any) -> bool:
     )
 
 
+def _column_notes(drift: Any) -> list[str]:
+    """What the user should know about single columns: values that are not numbers,
+    columns with no usable value, categories never seen in training."""
+    from mlctl.monitor.sources import shown_name, shown_names
+
+    out = []
+    for c in drift.columns:
+        name = shown_name(c.column)
+        if c.cur_invalid:
+            out.append(
+                f"column {name}: {c.cur_invalid:,} value{'s are' if c.cur_invalid > 1 else ' is'} "
+                "not a number: read as missing, left out of its test"
+            )
+        if c.status in ("no_current_values", "error"):
+            out.append(f"column {name} not tested ({c.status}): {c.detail}")
+    new = [c for c in drift.columns if c.n_new_categories]
+    if new:
+        listed = "; ".join(
+            f"{shown_name(c.column)}: {shown_names(c.new_categories, 3)}"
+            + (f" ({c.n_new_categories} in all)" if c.n_new_categories > 3 else "")
+            for c in new[:8]
+        )
+        out.append(f"categories never seen in training: {listed}")
+    return out
+
+
 def _too_little_notes(drift: Any, pred: Any) -> list[str]:
     """One note per check whose columns had fewer values than ``min_rows``."""
     out = []
@@ -995,12 +1078,6 @@ def key_metrics(doc: dict[str, Any]) -> dict[str, float]:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _names(names: list[str], most: int = 12) -> str:
-    """Column names for a message: the first ``most`` and how many more."""
-    shown = ", ".join(str(n) for n in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -804,6 +804,32 @@ def _log_error(where: Any, cause: str) -> PredictionLogError:
 
 # ------------------------------------------------------------------- file source
 
+
+def shown_name(name: Any, most: int = 60) -> str:
+    """A column name safe to print: as it is when short and printable, else its
+    ``repr`` (control characters escaped), cut to ``most`` characters."""
+    text = str(name)
+    if text.isprintable() and text.strip() == text and text and len(text) <= most:
+        return text
+    return repr(text[:most]) + ("…" if len(text) > most else "")
+
+
+def shown_names(names: Sequence[Any], most: int = 12) -> str:
+    """The first ``most`` names (:func:`shown_name`) and how many more."""
+    shown = ", ".join(shown_name(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def separator_hint(names: Sequence[str]) -> str | None:
+    """A hint when a CSV header looks separated by something other than commas."""
+    if len(names) == 1:
+        for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            parts = names[0].split(sep)
+            if len(parts) > 1 and all(part.isprintable() for part in parts):
+                return f"the header is one column separated by {word}: a CSV must use commas"
+    return None
+
+
 FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -857,10 +883,10 @@ class FileSource:
         Raises:
             DataError: the file is missing, empty, unreadable, or lacks a named column.
         """
-        fmt = self.format
         if not self.path.is_file():
             what = "is a folder" if self.path.is_dir() else "does not exist"
             raise DataError(f"{self.option}: {self.path} {what}")
+        fmt = self.format
         if self.path.stat().st_size == 0:
             raise DataError(f"{self.option}: {self.path} is empty (0 bytes)")
         try:
@@ -868,20 +894,36 @@ class FileSource:
                 import pyarrow.parquet as pq
 
                 names = list(pq.ParquetFile(self.path).schema_arrow.names)
-            else:
-                names = [str(c) for c in pd.read_csv(self.path, sep=self.sep, nrows=0).columns]
+            else:  # header=None: the names as written (pandas renames a repeated one)
+                first = pd.read_csv(self.path, sep=self.sep, header=None, nrows=1, dtype=str)
+                names = ["" if pd.isna(c) else str(c) for c in first.iloc[0]] if len(first) else []
         except Exception as exc:  # pandas and pyarrow raise many types for bad files
             raise DataError(
                 f"{self.option}: cannot read {self.path} as {fmt}: {_first_line(str(exc))}"
             ) from None
+        self._check_names(names)
         wanted = self._wanted(names)
         missing = [c for c in wanted if c not in names]
         if missing:
             raise DataError(
                 f"{self.option}: {self.path} has no column {', '.join(map(repr, missing))} "
-                f"(it has: {', '.join(names[:30])}{' ...' if len(names) > 30 else ''})"
+                f"(it has: {shown_names(names, 30)})",
+                hint=separator_hint(names),
             )
         return names
+
+    def _check_names(self, names: list[str]) -> None:
+        """A column named twice is refused: which one holds the inputs is a guess."""
+        seen: dict[str, int] = {}
+        for name in names:
+            seen[name] = seen.get(name, 0) + 1
+        twice = [n for n, k in seen.items() if k > 1]
+        if twice:
+            raise DataError(
+                f"{self.option}: {self.path} has the column{'s' if len(twice) > 1 else ''} "
+                f"{shown_names(twice)} more than once: which one holds the values is a guess",
+                hint="rename or drop the repeated columns",
+            )
 
     def _wanted(self, names: Sequence[str]) -> list[str]:
         base = list(names) if self.columns is None else list(self.columns)

@@ -459,6 +459,7 @@ class _Context:
                 self.emit("rows", {"rows": acc.rows})
         out = acc.finish()
         out.labelled = labelled
+        out.ignored = [str(c) for c in header if c not in self.profile.columns]
         out.source = {
             "kind": "file",
             "location": str(Path(o.current).resolve()),
@@ -528,9 +529,12 @@ class _Context:
                 f"{self.version} was not trained on: not tested"
             )
         try:
-            return dataset_drift(self.profile, current.frame, options)
+            result = dataset_drift(self.profile, current.frame, options)
         except DriftOptionsError as exc:
             raise UsageError(f"monitor.drift: {exc.message}") from None
+        if current.ignored is not None:  # the file's own columns, not only those read
+            result.ignored_columns = current.ignored
+        return result
 
     def _unusable_columns(self, drift: Any, current: _Current) -> None:
         """A --current column without one usable value is treated like a missing one:
@@ -685,6 +689,7 @@ class _Current:
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     labelled: list[Any] | None = None
+    ignored: list[str] | None = None  # a --current file's columns the profile lacks
 
 
 class _Accumulator:

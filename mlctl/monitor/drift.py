@@ -80,8 +80,8 @@ DEFAULT_THRESHOLDS = {
 PSI_MAJOR = 0.25  # PSI at or above this is a major shift (0.1..0.25: moderate)
 # Fewest current values a column needs to be tested, per test family (docs/monitoring.md,
 # "Too little data"). A p-value test keeps its false-drift rate on any sample but has
-# no power below ~30 values (KS at 0.05 then misses shifts under 0.6 standard
-# deviations); a distance has no sample-size correction, and on undrifted Telco rows
+# little power below ~30 values (KS at 0.05 and n=30 catches a 2/3-sd shift half the
+# time); a distance has no sample-size correction, and on undrifted Telco rows
 # Wasserstein ≥ 0.1 still flags 5 % of columns at 300 rows (33 % at 100, all at 3).
 MIN_ROWS = {"p_value": 30, "distance": 300}
 SMALL_REFERENCE = 1000  # reference values up to which auto uses hypothesis tests

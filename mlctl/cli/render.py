@@ -554,15 +554,24 @@ def monitor_summary(result, quiet: bool = False) -> None:
     table.add_row("window", span)
     table.add_row("source", escape(f"{src['kind']} {src['location']}: {src['rows']:,} rows"))
     d = doc["drift"]
+    few = d.get("n_not_enough_data") or 0
     table.add_row(
         "data drift",
         f"{d['n_drifted']} of {d['n_tested']} columns drifted "
-        f"({100 * d['share_drifted']:.0f} %; dataset drift at {100 * d['drift_share']:.0f} %)",
+        f"({100 * d['share_drifted']:.0f} %; dataset drift at {100 * d['drift_share']:.0f} %)"
+        + (f"; {few} not enough data" if few else ""),
     )
     pred = doc["prediction_drift"]
     if pred:
         shown = ", ".join(
-            f"{escape(c['column'])} {'[red]drift[/]' if c['drifted'] else 'ok'}"
+            f"{escape(c['column'])} "
+            + (
+                "[red]drift[/]"
+                if c["drifted"]
+                else "ok"
+                if c["status"] == "tested"
+                else c["status"].replace("_", " ")
+            )
             for c in pred["columns"]
         )
         table.add_row("prediction drift", shown)

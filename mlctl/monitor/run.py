@@ -78,6 +78,7 @@ from mlctl.errors import (
     UsageError,
 )
 from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
+from mlctl.monitor.notes import column_notes, finite, judged, too_little_notes
 
 SCHEMA_VERSION = 1
 HEALTHY, ATTENTION, NOT_ENOUGH_DATA = "healthy", "attention", "not_enough_data"
@@ -329,9 +330,9 @@ class _Context:
         perf = self._performance(current)
         volume = self._volume()
         reasons = _reasons(drift, pred, perf, volume)
-        self.notes += _column_notes(drift) + _too_little_notes(drift, pred)
+        self.notes += column_notes(drift) + too_little_notes(drift, pred)
         status = ATTENTION if reasons else HEALTHY
-        if not reasons and not _judged(drift, pred, perf, volume):
+        if not reasons and not judged(drift, pred, perf, volume):
             status = NOT_ENOUGH_DATA
             self.notes.append(
                 f"not enough data to judge {current.rows:,} row{'s' if current.rows != 1 else ''}: "
@@ -489,7 +490,7 @@ class _Context:
         acc = _Accumulator(self.profile, self.version)
         scorer = Scorer(self._load_model().pipeline)
         for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
-            X = _finite(chunk[[c for c in wanted if c in chunk.columns]], acc.numeric)
+            X = finite(chunk[[c for c in wanted if c in chunk.columns]], acc.numeric)
             try:
                 pred, proba = scorer(X)
             except Exception as exc:  # the model's own error, whatever its type
@@ -648,22 +649,6 @@ class _Context:
 
 class _CannotScore(Exception):
     """The monitored version cannot score a --current file (the model's message)."""
-
-
-def _finite(X: Any, numeric: Any) -> Any:
-    """``X`` with ±inf in its numeric input columns read as missing, as the profile and
-    the drift tests read them (the model's imputer then sees NaN, not infinity)."""
-    import numpy as np
-    import pandas as pd
-
-    bad = [
-        c
-        for c in X.columns
-        if c in numeric
-        and pd.api.types.is_float_dtype(X[c].dtype)
-        and np.isinf(X[c].to_numpy(dtype=float, na_value=np.nan)).any()
-    ]
-    return X.assign(**{c: X[c].replace([np.inf, -np.inf], np.nan) for c in bad}) if bad else X
 
 
 def positive_class(r: Any, classes: list[Any]) -> Any:
@@ -885,58 +870,6 @@ def _reasons(drift: Any, pred: Any, perf: Any, volume: Any) -> list[str]:
         out.append(f"performance {perf.message}")
     if volume is not None and volume.flagged:
         out.append(volume.message)
-    return out
-
-
-def _judged(drift: Any, pred: Any, perf: Any, volume: Any) -> bool:
-    """Whether any check reached a verdict (tested a column, judged labels or volume)."""
-    from mlctl.monitor.volume import NOT_ENOUGH_HISTORY
-
-    return bool(
-        drift.tested
-        or (pred is not None and pred.tested)
-        or (perf is not None and perf.status != "not_enough_labels")
-        or (volume is not None and volume.status != NOT_ENOUGH_HISTORY)
-    )
-
-
-def _column_notes(drift: Any) -> list[str]:
-    """What the user should know about single columns: values that are not numbers,
-    columns with no usable value, categories never seen in training."""
-    from mlctl.monitor.sources import shown_name, shown_names
-
-    out = []
-    for c in drift.columns:
-        name = shown_name(c.column)
-        if c.cur_invalid:
-            out.append(
-                f"column {name}: {c.cur_invalid:,} value{'s are' if c.cur_invalid > 1 else ' is'} "
-                "not a number: read as missing, left out of its test"
-            )
-        if c.status in ("no_current_values", "error"):
-            out.append(f"column {name} not tested ({c.status}): {c.detail}")
-    new = [c for c in drift.columns if c.n_new_categories]
-    if new:
-        listed = "; ".join(
-            f"{shown_name(c.column)}: {shown_names(c.new_categories, 3)}"
-            + (f" ({c.n_new_categories} in all)" if c.n_new_categories > 3 else "")
-            for c in new[:8]
-        )
-        out.append(f"categories never seen in training: {listed}")
-    return out
-
-
-def _too_little_notes(drift: Any, pred: Any) -> list[str]:
-    """One note per check whose columns had fewer values than ``min_rows``."""
-    out = []
-    for what, result in (("data drift", drift), ("prediction drift", pred)):
-        few = result.not_enough_data if result is not None else []
-        if few:
-            names = ", ".join(c.column for c in few[:8]) + (" ..." if len(few) > 8 else "")
-            out.append(
-                f"{what}: not enough data to test {len(few)} column{'s' if len(few) != 1 else ''} "
-                f"({names}): {few[0].detail}; not counted as drift"
-            )
     return out
 
 

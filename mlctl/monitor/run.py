@@ -304,10 +304,10 @@ class _Context:
         self.emit("stage", {"message": "reading the current data"})
         current = self._read_file() if self.options.current else self._read_log()
         if current.rows == 0 and self.options.current:
-            span = " in the window" if self.window else ""
+            w = self.window.to_dict() if self.window else None
+            span = f" in {w['start_utc']} .. {w['end_utc']}" if w else " (a header only)"
             raise MonitorCannotRun(
-                f"--current: {self.options.current} has no rows{span} (a header only): "
-                "nothing to monitor",
+                f"--current: {self.options.current} has no rows{span}: nothing to monitor",
                 hint="pass a file with rows" + (", or widen --window" if self.window else ""),
             )
         if current.rows == 0:

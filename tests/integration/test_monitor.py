@@ -720,7 +720,7 @@ def test_three_logged_rows_are_not_enough_data_exit_0(project, model, unseen, tm
 
 
 def test_volume_counts_the_rows_logged_just_now(project, model, unseen, tmp_path) -> None:
-    """Issue 19 item 4: right after 1,203 rows were logged, the volume line said
+    """Issue 19 item 4: right after 1,200 rows were logged, the volume line said
     0.0 predictions/hour in the last 6 h (the hour still filling up was left out)."""
     log = tmp_path / "predictions.db"
     now = time.time()

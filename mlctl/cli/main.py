@@ -495,7 +495,7 @@ def monitor(
     render.monitor_warnings(result.warnings)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
-    elif not (quiet and result.healthy):
+    elif not (quiet and not result.attention):
         render.monitor_summary(result, quiet=quiet)
     sys.exit(int(result.exit_code))
 

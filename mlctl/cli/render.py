@@ -596,8 +596,10 @@ def monitor_summary(result, quiet: bool = False) -> None:
     """The verdict, the reasons, drifted columns, performance and volume."""
     doc = result.to_dict()
     model = doc["model"]
-    attention = doc["status"] != "healthy"
-    head = "[bold yellow]attention needed[/]" if attention else "[bold green]healthy[/]"
+    head = {
+        "attention": "[bold yellow]attention needed[/]",
+        "not_enough_data": "[bold]not enough data[/] to judge",
+    }.get(doc["status"], "[bold green]healthy[/]")
     window = doc["window"]
     span = f"{window['start_utc']} .. {window['end_utc']}" if window else "whole file"
     src = doc["source"]
@@ -614,15 +616,24 @@ def monitor_summary(result, quiet: bool = False) -> None:
     table.add_row("window", span)
     table.add_row("source", escape(f"{src['kind']} {src['location']}: {src['rows']:,} rows"))
     d = doc["drift"]
+    few = d.get("n_not_enough_data") or 0
     table.add_row(
         "data drift",
         f"{d['n_drifted']} of {d['n_tested']} columns drifted "
-        f"({100 * d['share_drifted']:.0f} %; dataset drift at {100 * d['drift_share']:.0f} %)",
+        f"({100 * d['share_drifted']:.0f} %; dataset drift at {100 * d['drift_share']:.0f} %)"
+        + (f"; {few} not enough data" if few else ""),
     )
     pred = doc["prediction_drift"]
     if pred:
         shown = ", ".join(
-            f"{escape(c['column'])} {'[red]drift[/]' if c['drifted'] else 'ok'}"
+            f"{escape(c['column'])} "
+            + (
+                "[red]drift[/]"
+                if c["drifted"]
+                else "ok"
+                if c["status"] == "tested"
+                else c["status"].replace("_", " ")
+            )
             for c in pred["columns"]
         )
         table.add_row("prediction drift", shown)

@@ -172,4 +172,4 @@ def should_alert(settings: Any, status: str) -> bool:
     """Whether this run's status calls for the configured alerts."""
     if not (settings.webhook or settings.command):
         return False
-    return settings.when == "always" or status != "healthy"
+    return settings.when == "always" or status == "attention"

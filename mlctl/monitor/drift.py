@@ -78,11 +78,18 @@ DEFAULT_THRESHOLDS = {
     "kl_div": 0.1,
 }
 PSI_MAJOR = 0.25  # PSI at or above this is a major shift (0.1..0.25: moderate)
+# Fewest current values a column needs to be tested, per test family (docs/monitoring.md,
+# "Too little data"). A p-value test keeps its false-drift rate on any sample but has
+# little power below ~30 values (KS at 0.05 and n=30 catches a 2/3-sd shift half the
+# time); a distance has no sample-size correction, and on undrifted Telco rows
+# Wasserstein ≥ 0.1 still flags 5 % of columns at 300 rows (33 % at 100, all at 3).
+MIN_ROWS = {"p_value": 30, "distance": 300}
 SMALL_REFERENCE = 1000  # reference values up to which auto uses hypothesis tests
 VALUE_SHARES_UP_TO = 20  # numeric columns with more distinct reference values are binned
 PLOT_BINS = 20  # histogram bins for plots when the test itself does not bin
 PLOT_LABELS = 30  # categories kept by name in plot histograms
 SCORE, PREDICTION = "score", "prediction"  # the columns of prediction_drift
+NOT_ENOUGH_DATA = "not_enough_data"
 OTHER = "\x00other"  # the bucket of categories a truncated profile or a plot folds together
 _OTHER_LABEL = {OTHER: "(other)"}
 
@@ -120,6 +127,9 @@ class DriftOptions:
         bins: Bins of numeric columns for ``jensenshannon``, ``psi`` and ``kl_div``: a
             number of equal-width bins, or ``"sturges"`` (what Evidently 0.7.x's code
             does: ``numpy.histogram_bin_edges(..., bins="sturges")``).
+        min_rows: Fewest current values a column needs, per test family: ``p_value``
+            (ks, chisquare, z) and ``distance`` (the others); fewer gives the status
+            ``not_enough_data``, never a drift (:data:`MIN_ROWS`; 0 turns it off).
     """
 
     method_numeric: str = "auto"
@@ -129,6 +139,7 @@ class DriftOptions:
     per_column: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     drift_share: float = 0.5
     bins: int | str = 30
+    min_rows: dict[str, int] = field(default_factory=lambda: dict(MIN_ROWS))
 
     def __post_init__(self) -> None:
         _check_method("method_numeric", self.method_numeric, "numeric")
@@ -158,6 +169,7 @@ class DriftOptions:
             raise DriftOptionsError(
                 f"The 'bins' option must be a positive integer or 'sturges'. Got {self.bins!r} instead."
             )
+        self.min_rows = _check_min_rows(self.min_rows)
 
     def choice(self, column: str, kind: str) -> tuple[str, float | None]:
         """The (method, threshold) asked for a column; ``auto`` / None still to resolve."""
@@ -201,6 +213,25 @@ def _check_method(key: str, method: Any, kind: str | None) -> None:
         )
 
 
+def _check_min_rows(value: Any) -> dict[str, int]:
+    given = dict(value or {})
+    for key, n in given.items():
+        if key not in MIN_ROWS:
+            raise DriftOptionsError(
+                f"The 'min_rows' option takes {' and '.join(MIN_ROWS)}. Got {key!r} instead."
+            )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise DriftOptionsError(
+                f"The 'min_rows.{key}' option must be an int >= 0. Got {n!r} instead."
+            )
+    return {**MIN_ROWS, **given}
+
+
+def family(test: str) -> str:
+    """``p_value`` for ks, chisquare and z, else ``distance`` (the keys of min_rows)."""
+    return "p_value" if test in P_VALUE_TESTS else "distance"
+
+
 def _check_threshold(key: str, value: Any) -> None:
     if value is None:
         return
@@ -241,8 +272,9 @@ class ColumnDrift:
     """The outcome of one column's test.
 
     ``status`` is ``tested``, or why not: ``missing_column`` (absent from the current
-    data), ``no_current_values`` / ``no_reference_values`` (all missing), ``error`` (the
-    test cannot run on this column; see ``detail``).
+    data), ``no_current_values`` / ``no_reference_values`` (all missing),
+    ``not_enough_data`` (fewer current values than the test's ``min_rows``), ``error``
+    (the test cannot run on this column; see ``detail``).
     """
 
     column: str
@@ -315,6 +347,20 @@ class DriftResult:
     def dataset_drift(self) -> bool:
         return bool(self.tested) and self.share_drifted >= self.drift_share
 
+    @property
+    def not_enough_data(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.status == NOT_ENOUGH_DATA]
+
+    @property
+    def status(self) -> str:
+        """``drift``, ``ok`` (some columns tested), ``not_enough_data`` (none tested, some
+        for too few values) or ``not_tested``."""
+        if self.dataset_drift:
+            return "drift"
+        if self.tested:
+            return "ok"
+        return NOT_ENOUGH_DATA if self.not_enough_data else "not_tested"
+
     def column(self, name: str) -> ColumnDrift:
         for c in self.columns:
             if c.column == name:
@@ -323,12 +369,14 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "status": self.status,
             "dataset_drift": self.dataset_drift,
             "share_drifted": self.share_drifted,
             "drift_share": self.drift_share,
             "n_tested": len(self.tested),
             "n_drifted": len(self.drifted),
             "n_untested": len(self.columns) - len(self.tested),
+            "n_not_enough_data": len(self.not_enough_data),
             "rows": self.rows,
             "columns": [c.to_dict() for c in self.columns],
             "ignored_columns": list(self.ignored_columns),
@@ -534,6 +582,7 @@ def column_drift(
     *,
     name: str = "",
     bins: int | str = 30,
+    min_rows: dict[str, int] | None = None,
 ) -> ColumnDrift:
     """Test one column of current data against its reference profile.
 
@@ -546,6 +595,8 @@ def column_drift(
         threshold: None for the method's default (:data:`DEFAULT_THRESHOLDS`).
         name: The column's name, for the result.
         bins: See :attr:`DriftOptions.bins`.
+        min_rows: Fewest current values per test family (:attr:`DriftOptions.min_rows`);
+            None: no minimum (every column with a value is tested).
 
     Raises:
         DriftOptionsError: unknown method, a method for the other kind, or ``kind``
@@ -574,11 +625,25 @@ def column_drift(
         out.status = "no_current_values"
         out.detail = f"all {len(series)} current values are missing or unreadable"
         return out
+    limits = _check_min_rows(min_rows) if min_rows is not None else {}
     if kind == "numeric":
-        _numeric_test(out, ref, _Current.of(read.sorted), method, threshold, bins)
+        _numeric_test(out, ref, _Current.of(read.sorted), method, threshold, bins, limits)
     else:
-        _categorical_test(out, ref, cats.counts, method, threshold)
+        _categorical_test(out, ref, cats.counts, method, threshold, limits)
     return out
+
+
+def _too_few(out: ColumnDrift, test: str, limits: dict[str, int]) -> bool:
+    """Mark the column ``not_enough_data`` when it has fewer values than its test needs."""
+    need = limits.get(family(test), 0)
+    if out.n_cur >= need:
+        return False
+    out.test, out.status = test, NOT_ENOUGH_DATA
+    out.detail = (
+        f"{out.n_cur} current value{'s' if out.n_cur != 1 else ''}, fewer than the {need} "
+        f"a {test} test needs (monitor.drift.min_rows.{family(test)})"
+    )
+    return True
 
 
 def _resolve(method: str, kind: str, n_ref: int, n_unique: int) -> str:
@@ -614,11 +679,14 @@ def _numeric_test(
     method: str,
     threshold: float | None,
     bins: int | str,
+    limits: dict[str, int],
 ) -> None:
     ref = _Reference(p)
     discrete = _discrete(ref, cur)
     n_unique = len(discrete[0]) if discrete else max(ref.n_unique, len(cur.unique))
     test = _resolve(method, "numeric", ref.n, n_unique)
+    if _too_few(out, test, limits):
+        return
     out.test = test
     if test in ("chisquare", "z") and discrete is None:
         out.status = "error"
@@ -710,6 +778,7 @@ def _categorical_test(
     cur: dict[str, int],
     method: str,
     threshold: float | None,
+    limits: dict[str, int],
 ) -> None:
     ref_cats = p.categories
     new = [k for k in cur if k not in ref_cats]
@@ -719,11 +788,13 @@ def _categorical_test(
         ref_cats = {**ref_cats, other: p.other_count}
         out.approximate = True
         new = []
-    out.new_categories, out.n_new_categories = new[:10], len(new)
+    out.new_categories, out.n_new_categories = [_cut(k) for k in new[:10]], len(new)
     keys = list(ref_cats) + [k for k in cur if k not in ref_cats]
     ref_counts = np.array([ref_cats.get(k, 0) for k in keys], dtype=np.float64)
     cur_counts = np.array([cur.get(k, 0) for k in keys], dtype=np.float64)
     test = _resolve(method, "categorical", p.count, len(keys))
+    if _too_few(out, test, limits):
+        return
     if test == "chisquare":
         out.statistic, out.p_value = _chisquare(ref_counts, cur_counts)
     elif test == "z":
@@ -738,8 +809,16 @@ def _categorical_test(
         cur_share = np.r_[cur_share[:keep], cur_share[keep:].sum()]
         keys = [*keys[:keep], OTHER]
     out.histogram = Histogram(
-        ref_share.tolist(), cur_share.tolist(), labels=[_OTHER_LABEL.get(k, k) for k in keys]
+        ref_share.tolist(),
+        cur_share.tolist(),
+        labels=[_cut(_OTHER_LABEL.get(k, k)) for k in keys],
     )
+
+
+def _cut(label: Any, most: int = 200) -> Any:
+    """A category as the result shows it: at most ``most`` characters (a 1 MB value
+    would otherwise be copied into the document, the report and every note)."""
+    return label[:most] + "…" if isinstance(label, str) and len(label) > most else label
 
 
 # ----------------------------------------------------------------------- datasets
@@ -783,7 +862,14 @@ def dataset_drift(
         method, threshold = options.choice(name, ref.kind)
         results.append(
             column_drift(
-                ref, current[name], ref.kind, method, threshold, name=name, bins=options.bins
+                ref,
+                current[name],
+                ref.kind,
+                method,
+                threshold,
+                name=name,
+                bins=options.bins,
+                min_rows=options.min_rows,
             )
         )
     ignored = [str(c) for c in current.columns if c not in profile.columns]
@@ -831,7 +917,14 @@ def prediction_drift(
         method, threshold = options.choice(name, kind)
         results.append(
             column_drift(
-                ref, pd.Series(values), kind, method, threshold, name=name, bins=options.bins
+                ref,
+                pd.Series(values),
+                kind,
+                method,
+                threshold,
+                name=name,
+                bins=options.bins,
+                min_rows=options.min_rows,
             )
         )
     return DriftResult(results, options.drift_share, rows)

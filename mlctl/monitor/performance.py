@@ -193,7 +193,8 @@ class PerformanceResult:
 
     @property
     def thresholds_failed(self) -> bool:
-        return any(not c.passed for c in self.checks)
+        """A threshold failed by a defined value (an undefined metric is not judged)."""
+        return any(not c.passed and _num(c.actual) is not None for c in self.checks)
 
     @property
     def flagged(self) -> bool:
@@ -306,6 +307,15 @@ def performance(
         result.status = NOT_ENOUGH_LABELS
         result.metrics = [_compare(m, None, trained, max_drop) for m in metrics]
         result.message = _not_enough(result)
+        return result
+    if task == "classification" and len(present := set(ev.y_true[ev.keep].tolist())) < 2:
+        result.status = NOT_ENOUGH_LABELS
+        result.metrics = [_compare(m, None, trained, max_drop) for m in metrics]
+        result.message = (
+            f"not enough labels: all {result.n_evaluated} labels are the class "
+            f"{class_text(next(iter(present)))!r}; the metrics need labels of at least two "
+            "classes, so performance is not judged" + _unmatched_note(result)
+        )
         return result
     values = _score(ev, ev.keep, task, classes, positive_class)
     result.metrics = [_compare(m, values.get(m), trained, max_drop) for m in metrics]
@@ -476,11 +486,15 @@ def _summary(result: PerformanceResult) -> str:
                 f"{m.name} dropped {m.drop:.4g} ({m.trained:.4g} at training -> "
                 f"{m.production:.4g}; at most {m.max_drop:.4g})"
             )
+    undefined = []
     for c in result.checks:
-        if not c.passed:
-            actual = "undefined" if _num(c.actual) is None else f"{c.actual:.4g}"
-            problems.append(f"{c.name} is {actual}, needs {c.op} {c.required:.4g}")
+        if not c.passed and _num(c.actual) is None:
+            undefined.append(c.name)
+        elif not c.passed:
+            problems.append(f"{c.name} is {c.actual:.4g}, needs {c.op} {c.required:.4g}")
     head = f"{result.n_evaluated} labelled predictions"
+    if undefined:
+        head += f" ({', '.join(undefined)} undefined on them, not judged)"
     if problems:
         return f"degraded on {head}: " + "; ".join(problems) + _unmatched_note(result)
     shown = ", ".join(

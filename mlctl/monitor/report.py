@@ -225,7 +225,7 @@ def _badge(text: str, css: str) -> str:
 
 
 def _status_badge(status: Any) -> str:
-    css = {"healthy": "pass", "attention": "fail"}.get(str(status), "na")
+    css = {"healthy": "pass", "attention": "fail", "not_enough_data": "na"}.get(str(status), "na")
     return _badge(str(status) if status else "unknown", css)
 
 

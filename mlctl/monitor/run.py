@@ -11,7 +11,7 @@ The result document (:meth:`MonitorResult.to_dict`, ``schema_version`` 1) is sta
 
     {
       "schema_version": 1,
-      "status": "healthy" | "attention",
+      "status": "healthy" | "attention" | "not_enough_data",  # the last: nothing judged
       "reasons": ["one line per reason for attention"],
       "notes": ["one line per thing worth knowing that is not a reason"],
       "recipe": "recipes/churn.yaml",
@@ -69,6 +69,7 @@ from typing import Any
 
 from mlctl import __version__
 from mlctl.errors import (
+    DataError,
     ExitCode,
     MlctlError,
     PredictionLogError,
@@ -77,9 +78,10 @@ from mlctl.errors import (
     UsageError,
 )
 from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
+from mlctl.monitor.notes import column_notes, finite, judged, too_little_notes
 
 SCHEMA_VERSION = 1
-HEALTHY, ATTENTION = "healthy", "attention"
+HEALTHY, ATTENTION, NOT_ENOUGH_DATA = "healthy", "attention", "not_enough_data"
 RESULT_ARTIFACT = "monitoring/result.json"
 REPORT_ARTIFACT = "monitoring/report.html"
 LAST_RUN_TAG = "mlctl.monitoring.last_run_id"
@@ -161,8 +163,13 @@ class MonitorResult:
         return self.status == HEALTHY
 
     @property
+    def attention(self) -> bool:
+        return self.status == ATTENTION
+
+    @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.healthy else ExitCode.NOT_READY
+        """3 for attention; 0 for healthy and for not_enough_data (nothing wrong seen)."""
+        return ExitCode.NOT_READY if self.attention else ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         return self.document
@@ -188,6 +195,7 @@ def drift_options(monitor_settings: Any):
         per_column={name: _pair(t) for name, t in d.columns.items()},
         drift_share=d.drift_share,
         bins=d.bins,
+        min_rows=d.min_rows.model_dump(),
     )
 
 
@@ -202,6 +210,7 @@ def prediction_options(monitor_settings: Any):
         per_column={SCORE: _pair(p.score), PREDICTION: _pair(p.prediction)},
         drift_share=d.drift_share,
         bins=d.bins,
+        min_rows=d.min_rows.model_dump(),
     )
 
 
@@ -271,6 +280,7 @@ class _Context:
         self.notes: list[str] = []
         self.now = time.time()
         self._model = None
+        self.unscored: str | None = None  # why a --current file was not scored
 
     @property
     def registry(self):
@@ -293,6 +303,13 @@ class _Context:
         self.window = self._window()
         self.emit("stage", {"message": "reading the current data"})
         current = self._read_file() if self.options.current else self._read_log()
+        if current.rows == 0 and self.options.current:
+            w = self.window.to_dict() if self.window else None
+            span = f" in {w['start_utc']} .. {w['end_utc']}" if w else " (a header only)"
+            raise MonitorCannotRun(
+                f"--current: {self.options.current} has no rows{span}: nothing to monitor",
+                hint="pass a file with rows" + (", or widen --window" if self.window else ""),
+            )
         if current.rows == 0:
             where = current.source["location"]
             span = (
@@ -307,14 +324,23 @@ class _Context:
         self.current = current
         self.emit("stage", {"message": f"testing drift on {current.rows:,} rows"})
         drift = self._drift(current)
+        self._unusable_columns(drift, current)
         pred = self._prediction_drift(current)
         self.emit("stage", {"message": "computing performance on labelled rows"})
         perf = self._performance(current)
         volume = self._volume()
         reasons = _reasons(drift, pred, perf, volume)
+        self.notes += column_notes(drift) + too_little_notes(drift, pred)
+        status = ATTENTION if reasons else HEALTHY
+        if not reasons and not judged(drift, pred, perf, volume):
+            status = NOT_ENOUGH_DATA
+            self.notes.append(
+                f"not enough data to judge {current.rows:,} row{'s' if current.rows != 1 else ''}: "
+                "no check reached a verdict; widen the window or wait for more traffic"
+            )
         return {
             "schema_version": SCHEMA_VERSION,
-            "status": ATTENTION if reasons else HEALTHY,
+            "status": status,
             "reasons": reasons,
             "notes": self.notes + current.notes,
             "recipe": str(self.loaded.path),
@@ -391,23 +417,50 @@ class _Context:
         return out
 
     def _read_file(self) -> _Current:
-        from mlctl.monitor.sources import FileSource
+        from mlctl.monitor.sources import FileSource, separator_hint, shown_names
 
         o = self.options
         probe = FileSource(o.current, o.label_column, o.timestamp_column)
         header = probe.header()
         wanted = [c for c in self.profile.columns if c in header]
+        missing = [c for c in self.profile.columns if c not in header]
+        if not wanted:
+            raise DataError(
+                f"--current: {o.current} has none of the {len(missing)} input columns of "
+                f"model version {self.version} ({shown_names(missing)}); it has: "
+                f"{shown_names(header)}",
+                hint=separator_hint(header)
+                or "check the file's header against the recipe's features",
+            )
         src = FileSource(o.current, o.label_column, o.timestamp_column, columns=wanted)
-        acc = _Accumulator(self.profile, self.version)
         labelled: list[Any] = []
-        if self.r.monitor.prediction_drift.enabled or o.label_column:
-            self._score_file(src, wanted, acc, labelled)
-        else:  # nothing needs the model's answers: data drift reads the inputs only
+        needs_model = self.r.monitor.prediction_drift.enabled or o.label_column
+        if needs_model and missing:
+            self.unscored = (
+                f"--current lacks input columns {shown_names(missing)} (missing_column): "
+                f"model version {self.version} is not scored without them, so prediction "
+                f"drift and performance are skipped; data drift tests the other "
+                f"{len(wanted)} columns"
+            )
+        acc = None
+        if needs_model and not missing:
+            try:
+                acc = self._score_file(src, wanted, labelled)
+            except _CannotScore as exc:
+                self.unscored = (
+                    f"--current: model version {self.version} cannot score {o.current} "
+                    f"({exc}): not scored, so prediction drift and performance are skipped; "
+                    "data drift tests the inputs"
+                )
+                labelled = []
+        if acc is None:  # nothing needs (or can use) the model's answers: inputs only
+            acc = _Accumulator(self.profile, self.version)
             for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
                 acc.add_unscored_chunk(chunk[[c for c in wanted if c in chunk.columns]])
                 self.emit("rows", {"rows": acc.rows})
         out = acc.finish()
         out.labelled = labelled
+        out.ignored = [str(c) for c in header if c not in self.profile.columns]
         out.source = {
             "kind": "file",
             "location": str(Path(o.current).resolve()),
@@ -417,37 +470,41 @@ class _Context:
             "variant": None,
             "undecodable_inputs": 0,
         }
-        if missing := [c for c in self.profile.columns if c not in header]:
-            out.notes.append(f"--current lacks input columns: {', '.join(missing)}")
+        if self.unscored:
+            out.notes.append(self.unscored)
+        elif missing:
+            out.notes.append(
+                f"--current lacks input columns: {shown_names(missing)} (missing_column)"
+            )
         return out
 
-    def _score_file(self, src: Any, wanted: list[str], acc: Any, labelled: list[Any]) -> None:
-        """Score each chunk of ``--current`` with the monitored version; keep the labels."""
+    def _score_file(self, src: Any, wanted: list[str], labelled: list[Any]) -> _Accumulator:
+        """Score each chunk of ``--current`` with the monitored version; keep the labels.
+
+        Raises:
+            _CannotScore: the model cannot score a chunk (the caller reads the inputs only).
+        """
         from mlctl.predict.score import Scorer
 
         o = self.options
+        acc = _Accumulator(self.profile, self.version)
         scorer = Scorer(self._load_model().pipeline)
         for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
-            X = chunk[[c for c in wanted if c in chunk.columns]]
-            missing = [c for c in self.profile.columns if c not in X.columns]
-            for c in missing:
-                X = X.assign(**{c: None})
+            X = finite(chunk[[c for c in wanted if c in chunk.columns]], acc.numeric)
             try:
                 pred, proba = scorer(X)
-            except Exception as exc:
-                raise MonitorCannotRun(
-                    f"--current: model version {self.version} cannot score {o.current}: "
-                    f"{_first_line(exc)}"
-                ) from None
+            except Exception as exc:  # the model's own error, whatever its type
+                raise _CannotScore(_first_line(exc)) from None
             scores = _scores(
                 self.r.task, pred, proba, scorer.classes, self._positive(scorer.classes)
             )
-            acc.add_scored_chunk(X.drop(columns=missing), pred, scores)
+            acc.add_scored_chunk(X, pred, scores)
             if o.label_column:
                 labelled.append(
                     _labelled_frame(chunk, o, pred, proba, scorer.classes, self.version)
                 )
             self.emit("rows", {"rows": acc.rows})
+        return acc
 
     def _load_model(self):
         if self._model is None:
@@ -473,13 +530,33 @@ class _Context:
                 f"{self.version} was not trained on: not tested"
             )
         try:
-            return dataset_drift(self.profile, current.frame, options)
+            result = dataset_drift(self.profile, current.frame, options)
         except DriftOptionsError as exc:
             raise UsageError(f"monitor.drift: {exc.message}") from None
+        if current.ignored is not None:  # the file's own columns, not only those read
+            result.ignored_columns = current.ignored
+        return result
+
+    def _unusable_columns(self, drift: Any, current: _Current) -> None:
+        """A --current column without one usable value is treated like a missing one:
+        the model's answers would measure its imputation, not the model."""
+        from mlctl.monitor.sources import shown_names
+
+        empty = [c.column for c in drift.columns if c.status == "no_current_values"]
+        if not (self.options.current and empty) or self.unscored:
+            return
+        self.unscored = (
+            f"--current has no usable value in input columns {shown_names(empty)}: model "
+            f"version {self.version}'s answers would measure their imputation, so prediction "
+            "drift and performance are skipped; data drift tests the other columns"
+        )
+        current.notes.append(self.unscored)
 
     def _prediction_drift(self, current: _Current):
         from mlctl.monitor.drift import prediction_drift
 
+        if self.unscored:
+            return None
         if not self.r.monitor.prediction_drift.enabled or current.version_rows == 0:
             if current.version_rows == 0:
                 self.notes.append(
@@ -510,6 +587,8 @@ class _Context:
         from mlctl.monitor.performance import performance
         from mlctl.recipe.checks import monitored_metrics
 
+        if self.unscored:
+            return None
         frame = self._labelled()
         if frame is None:
             self.notes.append("no labels: pass --label-column to compute performance")
@@ -550,7 +629,9 @@ class _Context:
             return None
         vw = volume_window(self.window.end, v.recent_hours, v.baseline_hours)
         try:
-            counts = self.source.hourly_counts(vw, model_name=self.name, variant=LIVE_VARIANTS)
+            counts = self.source.hourly_counts(
+                vw, model_name=self.name, variant=LIVE_VARIANTS, origin=int(vw.start)
+            )
             first = self.source.first_ts(model_name=self.name)
         except PredictionLogError as exc:
             raise MonitorCannotRun(exc.message, hint=exc.hint) from None
@@ -564,6 +645,10 @@ class _Context:
             end=self.window.end,
             history_start=first,
         )
+
+
+class _CannotScore(Exception):
+    """The monitored version cannot score a --current file (the model's message)."""
 
 
 def positive_class(r: Any, classes: list[Any]) -> Any:
@@ -589,6 +674,7 @@ class _Current:
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     labelled: list[Any] | None = None
+    ignored: list[str] | None = None  # a --current file's columns the profile lacks
 
 
 class _Accumulator:

@@ -485,25 +485,33 @@ class LogSource:
         model_version: int | None = None,
         variant: Variant = LIVE_VARIANTS,
         bucket_seconds: int = 3600,
+        origin: int = 0,
     ) -> pd.DataFrame:
         """Predictions per hour (``bucket_seconds``), counted by the database.
 
-        Returns a frame of ``hour`` (the bucket's start, epoch seconds, a multiple of
-        ``bucket_seconds``) and ``count``, in time order, with only the buckets that
-        have rows: :func:`mlctl.monitor.volume.volume_check` fills the gaps with zeros.
-        By default the live traffic (champion and challenger); shadow rows repeat it.
+        Returns a frame of ``hour`` (the bucket's start, epoch seconds, ``origin`` plus
+        a multiple of ``bucket_seconds``; pass ``origin=window.start`` for hours that
+        start with the window) and ``count``, in time order, with only the buckets
+        that have rows: :func:`mlctl.monitor.volume.volume_check` fills the gaps with
+        zeros. By default the live traffic (champion and challenger); shadow rows
+        repeat it.
         """
         if not isinstance(bucket_seconds, int) or bucket_seconds < 1:
             raise ValueError(
                 "The 'bucket_seconds' parameter of hourly_counts must be a positive int. "
                 f"Got {bucket_seconds!r} instead."
             )
+        if isinstance(origin, bool) or not isinstance(origin, int) or origin > window.start:
+            raise ValueError(
+                "The 'origin' parameter of hourly_counts must be an int at or before the "
+                f"window's start ({window.start}). Got {origin!r} instead."
+            )
         where, params = self._filters(model_name, model_version, variant)
-        b = bucket_seconds
+        b, o = bucket_seconds, origin
         bucket = (
-            f"CAST(floor(p.ts / {b}) AS BIGINT) * {b}"
+            f"CAST(floor((p.ts - {o}) / {b}) AS BIGINT) * {b} + {o}"
             if self.kind == "postgresql"
-            else f"CAST(p.ts / {b} AS INTEGER) * {b}"
+            else f"CAST((p.ts - {o}) / {b} AS INTEGER) * {b} + {o}"  # ts >= origin: floor
         )
         sql, args = _windowed(
             f"SELECT {bucket} AS hour, count(*) FROM predictions p", where, params, window
@@ -796,6 +804,32 @@ def _log_error(where: Any, cause: str) -> PredictionLogError:
 
 # ------------------------------------------------------------------- file source
 
+
+def shown_name(name: Any, most: int = 60) -> str:
+    """A column name safe to print: as it is when short and printable, else its
+    ``repr`` (control characters escaped), cut to ``most`` characters."""
+    text = str(name)
+    if text.isprintable() and text.strip() == text and text and len(text) <= most:
+        return text
+    return repr(text[:most]) + ("…" if len(text) > most else "")
+
+
+def shown_names(names: Sequence[Any], most: int = 12) -> str:
+    """The first ``most`` names (:func:`shown_name`) and how many more."""
+    shown = ", ".join(shown_name(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def separator_hint(names: Sequence[str]) -> str | None:
+    """A hint when a CSV header looks separated by something other than commas."""
+    if len(names) == 1:
+        for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            parts = names[0].split(sep)
+            if len(parts) > 1 and all(part.isprintable() for part in parts):
+                return f"the header is one column separated by {word}: a CSV must use commas"
+    return None
+
+
 FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -849,10 +883,10 @@ class FileSource:
         Raises:
             DataError: the file is missing, empty, unreadable, or lacks a named column.
         """
-        fmt = self.format
         if not self.path.is_file():
             what = "is a folder" if self.path.is_dir() else "does not exist"
             raise DataError(f"{self.option}: {self.path} {what}")
+        fmt = self.format
         if self.path.stat().st_size == 0:
             raise DataError(f"{self.option}: {self.path} is empty (0 bytes)")
         try:
@@ -860,20 +894,36 @@ class FileSource:
                 import pyarrow.parquet as pq
 
                 names = list(pq.ParquetFile(self.path).schema_arrow.names)
-            else:
-                names = [str(c) for c in pd.read_csv(self.path, sep=self.sep, nrows=0).columns]
+            else:  # header=None: the names as written (pandas renames a repeated one)
+                first = pd.read_csv(self.path, sep=self.sep, header=None, nrows=1, dtype=str)
+                names = ["" if pd.isna(c) else str(c) for c in first.iloc[0]] if len(first) else []
         except Exception as exc:  # pandas and pyarrow raise many types for bad files
             raise DataError(
                 f"{self.option}: cannot read {self.path} as {fmt}: {_first_line(str(exc))}"
             ) from None
+        self._check_names(names)
         wanted = self._wanted(names)
         missing = [c for c in wanted if c not in names]
         if missing:
             raise DataError(
                 f"{self.option}: {self.path} has no column {', '.join(map(repr, missing))} "
-                f"(it has: {', '.join(names[:30])}{' ...' if len(names) > 30 else ''})"
+                f"(it has: {shown_names(names, 30)})",
+                hint=separator_hint(names),
             )
         return names
+
+    def _check_names(self, names: list[str]) -> None:
+        """A column named twice is refused: which one holds the inputs is a guess."""
+        seen: dict[str, int] = {}
+        for name in names:
+            seen[name] = seen.get(name, 0) + 1
+        twice = [n for n, k in seen.items() if k > 1]
+        if twice:
+            raise DataError(
+                f"{self.option}: {self.path} has the column{'s' if len(twice) > 1 else ''} "
+                f"{shown_names(twice)} more than once: which one holds the values is a guess",
+                hint="rename or drop the repeated columns",
+            )
 
     def _wanted(self, names: Sequence[str]) -> list[str]:
         base = list(names) if self.columns is None else list(self.columns)

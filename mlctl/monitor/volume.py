@@ -1,11 +1,12 @@
 """Is the service getting the traffic it usually gets?
 
 Predictions per hour in a recent window against a baseline window just before it.
-Only whole UTC hours count (the hour ``end`` falls in is still filling up), and an
-hour without a prediction counts as zero once the service has a history. Before the
-history starts (the first logged prediction) hours are not zeros but "no history":
-too few of them in the baseline gives ``not_enough_history``, a status of its own,
-not an alarm.
+Hours are counted back from the end of the check (to the whole second): the recent
+window is the last ``recent_hours`` hours up to ``end`` (so rows logged a minute ago
+count), the baseline the ``baseline_hours`` hours before it. An hour without a
+prediction counts as zero once the service has a history. Before the history starts
+(the first logged prediction) hours are not zeros but "no history": too few of them
+in the baseline gives ``not_enough_history``, a status of its own, not an alarm.
 
 The recent rate is the mean per hour (every missing prediction counts); the
 baseline rate is the median per hour by default (one busy or dead hour does not
@@ -31,11 +32,13 @@ STATISTICS = ("median", "mean")
 
 
 def volume_window(end: float, recent_hours: int, baseline_hours: int) -> Window:
-    """The whole hours a volume check reads: baseline then recent, ending before ``end``'s hour.
+    """The hours a volume check reads: baseline then recent, ending at ``end`` (floored
+    to the second, so every hour starts on a whole second).
 
-    Pass it to :meth:`~mlctl.monitor.sources.LogSource.hourly_counts`.
+    Pass it to :meth:`~mlctl.monitor.sources.LogSource.hourly_counts` with
+    ``origin=window.start``, so that the database's hours are the check's hours.
     """
-    stop = math.floor(end / HOUR) * HOUR
+    stop = math.floor(end)
     return Window(stop - (recent_hours + baseline_hours) * HOUR, stop)
 
 
@@ -109,7 +112,9 @@ def volume_check(
         hourly_counts: Predictions per hour: a frame of ``hour`` (epoch seconds of
             the hour's start) and ``count`` (as
             :meth:`~mlctl.monitor.sources.LogSource.hourly_counts` returns), a Series
-            or a mapping hour -> count. Hours that are absent had no predictions.
+            or a mapping hour -> count. Hours that are absent had no predictions. An
+            hour is counted in the check's hour (counted back from ``end``) that holds
+            its start: bucket from :func:`volume_window`'s start to be exact.
         recent_hours: Length of the recent window, in hours.
         baseline_hours: Length of the baseline window just before it, in hours.
         max_drop_share: Flag a drop when the recent rate is lower than the baseline's
@@ -117,13 +122,12 @@ def volume_check(
         max_spike_factor: Flag a spike when the recent rate is more than this many
             times the baseline's.
         min_baseline_hours: Fewer baseline hours with history: ``not_enough_history``.
-        end: The end of the check (epoch seconds); the hour it falls in is not
-            complete, so the recent window ends at its start. Default: one hour
-            after the last hour in ``hourly_counts``.
+        end: The end of the check (epoch seconds): the recent window ends there.
+            Default: one hour after the last hour in ``hourly_counts``.
         history_start: When the service began logging (e.g.
-            :meth:`~mlctl.monitor.sources.LogSource.first_ts`); history starts at the
-            next whole hour. Default: the first hour in ``hourly_counts`` with a
-            prediction.
+            :meth:`~mlctl.monitor.sources.LogSource.first_ts`); history starts with
+            the first of the check's hours that begins at or after it. Default: the
+            first hour in ``hourly_counts`` with a prediction.
         baseline_statistic: "median" or "mean" predictions per hour of the baseline.
 
     Raises:
@@ -135,21 +139,25 @@ def volume_check(
             "The 'baseline_statistic' parameter of volume_check must be one of "
             f"{', '.join(STATISTICS)}. Got {baseline_statistic!r} instead."
         )
-    counts = _as_counts(hourly_counts)
+    pairs = _as_pairs(hourly_counts)
     if end is None:
-        end = (max(counts) + HOUR) if counts else 0.0
+        end = (max(h for h, _ in pairs) + HOUR) if pairs else 0.0
     window = volume_window(end, recent_hours, baseline_hours)
+    origin = int(window.start)
+    counts = _bucket(pairs, origin)
     split = window.end - recent_hours * HOUR
     recent, baseline = Window(split, window.end), Window(window.start, split)
     if history_start is not None:
-        first = math.ceil(history_start / HOUR) * HOUR
+        first = origin + math.ceil((history_start - origin) / HOUR) * HOUR
     else:
         seen = [h for h, c in counts.items() if c > 0]
         first = min(seen) if seen else math.inf
-    hours = range(int(window.start), int(window.end), HOUR)
-    hourly = [(h, counts.get(h, 0) if h >= first else None) for h in hours]
-    base = np.array([c for h, c in hourly if h < split and c is not None], dtype=float)
-    late = np.array([c if c is not None else 0 for h, c in hourly if h >= split], dtype=float)
+    hours = range(origin, int(window.end), HOUR)
+    # The hour in which logging began is only part history: it does not set the usual
+    # rate, but its rows are real traffic and count in the recent total when recent.
+    hourly = [(h, counts.get(h, 0) if h >= first or counts.get(h) else None) for h in hours]
+    base = np.array([c for h, c in hourly if first <= h < split], dtype=float)
+    late = np.array([counts.get(h, 0) for h in hours if h >= split], dtype=float)
     recent_total = int(late.sum())
     recent_rate = recent_total / recent_hours
     result = VolumeResult(
@@ -173,8 +181,8 @@ def volume_check(
         result.status = NOT_ENOUGH_HISTORY
         result.message = (
             f"not enough history to judge: {base.size} of the {min_baseline_hours} "
-            f"baseline hours needed have history ({recent_rate:.1f} predictions/hour "
-            f"in the last {recent_hours} h)"
+            f"baseline hours needed have history ({recent_total:,} predictions, "
+            f"{recent_rate:.1f} predictions/hour in the last {recent_hours} h)"
         )
         return result
     base_rate = float(np.median(base) if baseline_statistic == "median" else base.mean())
@@ -203,8 +211,17 @@ def volume_check(
     return result
 
 
-def _as_counts(hourly_counts: Any) -> dict[int, int]:
-    """hour start -> count, hours floored to whole hours (and summed if that merges)."""
+def _bucket(pairs: list[tuple[float, int]], origin: int) -> dict[int, int]:
+    """hour start -> count, each hour in the check's hour (from ``origin``) that holds it."""
+    out: dict[int, int] = {}
+    for hour, count in pairs:
+        h = origin + math.floor((hour - origin) / HOUR) * HOUR
+        out[h] = out.get(h, 0) + count
+    return out
+
+
+def _as_pairs(hourly_counts: Any) -> list[tuple[float, int]]:
+    """(hour start, count) pairs, checked."""
     if isinstance(hourly_counts, pd.DataFrame):
         missing = {"hour", "count"} - set(hourly_counts.columns)
         if missing:
@@ -217,13 +234,12 @@ def _as_counts(hourly_counts: Any) -> dict[int, int]:
         pairs = hourly_counts.items()
     else:
         pairs = dict(hourly_counts).items()
-    out: dict[int, int] = {}
+    out: list[tuple[float, int]] = []
     for hour, count in pairs:
-        h = int(math.floor(float(hour) / HOUR) * HOUR)
         c = int(count)
         if c < 0:
-            raise ValueError(f"hourly count {c} for hour {h} is negative")
-        out[h] = out.get(h, 0) + c
+            raise ValueError(f"hourly count {c} for hour {hour} is negative")
+        out.append((float(hour), c))
     return out
 
 

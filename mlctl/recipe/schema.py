@@ -661,6 +661,22 @@ class CategoryDriftTest(DriftTest):
     )
 
 
+class MonitorMinRows(_Strict):
+    """Fewest current values a column needs to be tested, per test family."""
+
+    p_value: Annotated[int, Field(ge=0)] = Field(
+        30,
+        description="For ks, chisquare and z (and auto when it picks them): below ~30 values "
+        "a p-value test has almost no power. Fewer: `not_enough_data`, never drift.",
+    )
+    distance: Annotated[int, Field(ge=0)] = Field(
+        300,
+        description="For wasserstein, jensenshannon, psi and kl_div: a distance has no "
+        "sample-size correction, and on fewer rows undrifted data crosses 0.1 by chance. "
+        "Fewer: `not_enough_data`, never drift.",
+    )
+
+
 class MonitorDrift(_Strict):
     """Data drift of the model's input columns against the training split's profile."""
 
@@ -682,6 +698,11 @@ class MonitorDrift(_Strict):
         30,
         description="Equal-width bins of numeric columns for jensenshannon, psi and kl_div, "
         "or `sturges`.",
+    )
+    min_rows: MonitorMinRows = Field(
+        default_factory=MonitorMinRows,
+        description="Fewest current values a column (and the score and prediction) needs "
+        "to be tested; 0 turns the minimum off (docs/monitoring.md#too-little-data).",
     )
 
 

@@ -678,3 +678,57 @@ def test_an_unreachable_postgresql_log_exits_7_without_the_password(project) -> 
     assert res.returncode == 7, res.stderr
     assert "cannot connect to the PostgreSQL prediction log at 127.0.0.1:1" in res.stderr
     assert "s3cret" not in res.stderr and "Traceback" not in res.stderr
+
+
+# ------------------------------------------------------------ issues 13 and 19
+
+
+def test_missing_columns_in_a_current_file_drift_on_the_rest(project, unseen, tmp_path) -> None:
+    """Issue 13: --current without some input columns: data drift on the columns that
+    are there, prediction drift and performance skipped with a note, exit 0/3."""
+    batch = tmp_path / "no_tenure.csv"
+    unseen.drop(columns=["tenure", "Contract"]).to_csv(batch, index=False)
+    res = monitor(
+        project, None, "--current", str(batch), "--label-column", "Churn", "--json", "--no-mlflow"
+    )
+    assert res.returncode in (ExitCode.OK, ExitCode.NOT_READY), res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    doc = one_json(res.stdout)
+    status = {c["column"]: c["status"] for c in doc["drift"]["columns"]}
+    assert status["tenure"] == status["Contract"] == "missing_column"
+    assert doc["drift"]["n_tested"] == len(INPUTS) - 2
+    assert doc["prediction_drift"] is None and doc["performance"] is None
+    note = next(n for n in doc["notes"] if "missing_column" in n or "lacks" in n)
+    assert "tenure" in note and "Contract" in note and "not scored" in note
+
+
+def test_three_logged_rows_are_not_enough_data_exit_0(project, model, unseen, tmp_path) -> None:
+    """Issue 13: 3 logged rows are too few to test: no column drifts, status
+    not_enough_data, exit 0 (nothing wrong was seen)."""
+    log = tmp_path / "predictions.db"
+    write_log(log, model, unseen.head(3))
+    res = monitor(project, log, "--window", "24h", "--end", END, "--json", "--no-mlflow")
+    assert res.returncode == ExitCode.OK, res.stderr + res.stdout
+    doc = one_json(res.stdout)
+    assert doc["status"] == "not_enough_data" and doc["reasons"] == []
+    assert doc["drift"]["n_drifted"] == 0 and doc["drift"]["status"] == "not_enough_data"
+    assert {c["status"] for c in doc["drift"]["columns"]} == {"not_enough_data"}
+    assert all(not c["drifted"] for c in doc["prediction_drift"]["columns"])
+    assert any("not enough data" in n and "min_rows" in n for n in doc["notes"])
+    text = monitor(project, log, "--window", "24h", "--end", END, "--no-mlflow")
+    assert text.returncode == 0 and "not enough data" in text.stdout
+
+
+def test_volume_counts_the_rows_logged_just_now(project, model, unseen, tmp_path) -> None:
+    """Issue 19 item 4: right after 1,200 rows were logged, the volume line said
+    0.0 predictions/hour in the last 6 h (the hour still filling up was left out)."""
+    log = tmp_path / "predictions.db"
+    now = time.time()
+    write_log(log, model, unseen, start=now - 120, span=60)
+    res = monitor(project, log, "--json", "--no-mlflow")
+    assert res.returncode == ExitCode.OK, res.stderr + res.stdout
+    vol = one_json(res.stdout)["volume"]
+    assert vol["recent"]["total"] == len(unseen)
+    assert vol["recent"]["per_hour"] == pytest.approx(len(unseen) / 6)
+    assert vol["status"] == "not_enough_history"
+    assert f"{len(unseen) / 6:.1f} predictions/hour in the last 6 h" in vol["message"]

@@ -188,3 +188,22 @@ def test_generated_table_walk_predicts_revenue(walks: dict[str, Walk]) -> None:
     assert sorted(recipe["features"]["categorical"]) == ["channel", "plan"]
     run_output = w.steps[2][2]
     assert "registered orders version 1 (champion)" in run_output
+
+
+MONITOR = re.search(r"`(mlctl monitor [^`]+)`", DOC.read_text())[1]  # the page's "Next" step
+
+
+@pytest.mark.parametrize("which", ["telco", "own"])
+def test_next_step_monitor_right_after_a_few_predictions(walks: dict[str, Walk], which) -> None:
+    """The page's monitor step, run right after its few predictions: never attention for
+    too little data (issue 13), and the rows just logged are counted (issue 19)."""
+    w = walks[which]
+    command = MONITOR if which == "telco" else swap(MONITOR, "data/orders.csv", "revenue", "orders")
+    words = shlex.split(command)
+    done = mlctl(w.root, *words[1:], "--no-mlflow")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not enough data" in done.stdout and "attention" not in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    doc = json.loads(mlctl(w.root, *words[1:], "--no-mlflow", "--json").stdout)
+    assert doc["status"] == "not_enough_data" and doc["drift"]["n_drifted"] == 0
+    assert doc["volume"]["recent"]["total"] == doc["source"]["rows"] > 0

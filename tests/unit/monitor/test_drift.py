@@ -286,3 +286,39 @@ def test_sketched_wasserstein_is_close_to_the_exact_one_on_telco() -> None:
             assert res.approximate
             worst = max(worst, abs(res.statistic - exact))
         assert worst < 1e-3, (name, worst)
+
+
+# ------------------------------------------------------- too few rows (issue 13)
+
+
+def _telco_profile(rows: int):
+    telco = pd.read_csv(TELCO)
+    telco["TotalCharges"] = pd.to_numeric(telco["TotalCharges"], errors="coerce")
+    numeric = ["SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges"]
+    categorical = [c for c in telco.columns if c not in [*numeric, "customerID", "Churn"]]
+    ref = telco.iloc[:rows]
+    return build_profile(ref, numeric, categorical), telco.iloc[rows:]
+
+
+def test_three_rows_never_drift_against_a_large_reference() -> None:
+    """Issue 13: 3 rows against a 5,000-row reference (distance tests) made 18 of 19
+    columns drift; they are now 'not_enough_data', and so is the dataset."""
+    profile, rest = _telco_profile(5000)
+    res = dataset_drift(profile, rest.head(3))
+    assert res.drifted == [] and not res.dataset_drift
+    assert {c.status for c in res.columns} == {"not_enough_data"}
+    assert res.to_dict()["status"] == "not_enough_data"
+    tenure = res.column("tenure")
+    assert tenure.test == "wasserstein" and "300" in tenure.detail and "min_rows" in tenure.detail
+
+
+def test_min_rows_per_family_and_zero_turns_it_off() -> None:
+    profile, rest = _telco_profile(700)  # p-value tests
+    res = dataset_drift(profile, rest.head(29))
+    assert {c.status for c in res.columns} == {"not_enough_data"}
+    assert dataset_drift(profile, rest.head(30)).to_dict()["n_tested"] == 19
+    off = DriftOptions(min_rows={"p_value": 0, "distance": 0})
+    assert dataset_drift(profile, rest.head(3), off).to_dict()["n_tested"] == 19
+    big, rest = _telco_profile(5000)
+    assert dataset_drift(big, rest.head(299)).to_dict()["n_tested"] == 0
+    assert dataset_drift(big, rest.head(320)).to_dict()["n_tested"] == 19

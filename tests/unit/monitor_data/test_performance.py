@@ -266,3 +266,20 @@ def test_to_dict_is_json_safe_with_stable_keys() -> None:
     assert list(d["metrics"]["roc_auc"]) == [
         "name", "greater_is_better", "production", "trained", "drop", "max_drop", "dropped",
     ]  # fmt: skip
+
+
+def test_labels_of_one_class_are_not_judged() -> None:
+    """Only one class in the labels: ROC AUC is undefined; it used to fail the
+    readiness thresholds (attention), now performance is not judged and says why."""
+    frame = binary_frame().assign(label="0")
+    r = run(frame, thresholds={"min_roc_auc": 0.5})
+    assert r.status == "not_enough_labels" and not r.flagged
+    assert "all 400 labels are the class '0'" in r.message
+
+
+def test_an_undefined_metric_never_fails_a_threshold() -> None:
+    frame = binary_frame()
+    frame.loc[:4, "probabilities"] = None  # roc_auc undefined
+    r = run(frame, thresholds={"min_roc_auc": 0.5})
+    assert r.status == "ok" and not r.flagged
+    assert "min_roc_auc undefined on them, not judged" in r.message

@@ -1,4 +1,4 @@
-"""Volume rules: drop, spike, not enough history, gaps as zeros, whole hours only."""
+"""Volume rules: drop, spike, not enough history, gaps as zeros, hours back from the end."""
 
 from __future__ import annotations
 
@@ -117,11 +117,14 @@ def test_median_ignores_one_huge_hour_mean_does_not() -> None:
     assert check(counts, baseline_statistic="mean").baseline_per_hour > 600
 
 
-def test_the_current_partial_hour_is_left_out() -> None:
+def test_the_recent_hours_end_at_end_so_rows_just_logged_count() -> None:
+    """Issue 19: the recent hours used to stop at the hour before ``end``, so rows
+    logged in the last minutes were not counted (0.0 predictions/hour)."""
     counts = steady()
-    counts[END] = 3  # the hour `end` falls in has just begun
+    counts[END] = 3  # logged in the 5 minutes before `end`
     r = check(counts, end=END + 300)
-    assert r.recent.end == END and r.status == "ok"
+    assert r.recent.end == END + 300 and r.recent.start == END + 300 - 24 * H
+    assert r.recent_total == 23 * 100 + 3 and r.status == "ok"
 
 
 def test_default_end_is_after_the_last_hour() -> None:
@@ -172,9 +175,9 @@ def test_frame_without_columns() -> None:
         check(pd.DataFrame({"h": [1]}))
 
 
-def test_volume_window_is_whole_hours() -> None:
-    w = volume_window(END + 1234, 24, 168)
-    assert (w.start, w.end) == (T0, END)
+def test_volume_window_ends_at_end_to_the_second() -> None:
+    w = volume_window(END + 1234.7, 24, 168)
+    assert (w.start, w.end) == (T0 + 1234, END + 1234)
 
 
 def test_to_dict_is_json_and_stable() -> None:

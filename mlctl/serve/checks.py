@@ -105,13 +105,11 @@ def _label(label: Any, classes: list[Any] | None) -> tuple[str, str | None]:
 
 
 def _show(value: Any) -> str:
-    text = (
-        repr(value)
-        if isinstance(value, str)
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+    """A value as JSON readers know it (``'Maybe'``, ``true``, ``1.5``), cut to 40."""
+    if isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -393,6 +393,45 @@ def test_an_idempotency_key_reused_with_another_body_is_a_conflict(server, proje
     check_log_matches(logged_sqlite(db, first.json["request_id"]), first.json, rows)
 
 
+def test_racing_requests_under_one_key_get_one_answer(server, project) -> None:
+    """Eight clients at once with one key: the same rows all get the one logged answer;
+    different rows get one 200 and 409s, and the log holds only the 200's rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = project / ".mlctl" / "predictions.db"
+    rows = [{**ROW, "tenure": 21}]
+    key = f"race-same-{uuid.uuid4()}"
+    with ThreadPoolExecutor(8) as pool:
+        same = list(
+            pool.map(
+                lambda _: server.post(
+                    "/predict", {"records": rows}, headers={"Idempotency-Key": key}
+                ),
+                range(8),
+            )
+        )
+    assert {r.status for r in same} == {200}, [r.body for r in same]
+    assert len({json.dumps(r.json, sort_keys=True) for r in same}) == 1
+    check_log_matches(logged_sqlite(db, same[0].json["request_id"]), same[0].json, rows)
+
+    key = f"race-other-{uuid.uuid4()}"
+    bodies = [[{**ROW, "tenure": 30 + i}] for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        other = list(
+            pool.map(
+                lambda b: server.post("/predict", {"records": b}, headers={"Idempotency-Key": key}),
+                bodies,
+            )
+        )
+    won = [(r, b) for r, b in zip(other, bodies, strict=True) if r.status == 200]
+    assert len(won) == 1, [r.body for r in other]
+    for r in other:
+        if r.status != 200:
+            refused(r, 409, key)
+    reply, body = won[0]
+    check_log_matches(logged_sqlite(db, reply.json["request_id"]), reply.json, body)
+
+
 def test_idempotency_holds_across_a_restart(project, tmp_path) -> None:
     db = tmp_path / "restart.db"
     setting = f"deploy.serve.log.url=sqlite:///{db}"
@@ -458,3 +497,28 @@ def test_idempotency_on_postgresql_across_a_restart(project, pg_schema) -> None:
             (first.json["request_id"],),
         ).fetchall()
     check_log_matches(logged, first.json, rows)
+
+
+# ------------------------------------------------------------- unhandled errors
+def test_an_unhandled_error_is_logged_by_the_server_not_sent(project, tmp_path) -> None:
+    """A damaged log row (its probabilities are no longer JSON) makes the replay of an
+    idempotent request fail in a way no route expects: the client gets a bare 500, the
+    server's log gets the method, path and traceback."""
+    db = tmp_path / "damaged.db"
+    srv = Server(project, "recipes/churn.yaml", f"deploy.serve.log.url=sqlite:///{db}")
+    headers = {"Idempotency-Key": "damaged-1"}
+    try:
+        srv.wait_ready()
+        first = srv.post("/predict", {"records": [ROW]}, headers=headers)
+        assert first.status == 200, first.body
+        with sqlite3.connect(db) as con:
+            con.execute("update predictions set probabilities = '{not json'")
+        res = srv.post("/predict", {"records": [ROW]}, headers=headers)
+        assert res.status == 500 and res.json["error_code"] == "INTERNAL", res.body
+        for bad in FORBIDDEN:
+            assert bad not in res.body.decode()
+    finally:
+        srv.stop()
+    output = srv.output()
+    assert "unhandled error answering POST /predict" in output, output
+    assert "Traceback (most recent call last)" in output and "DecodeError" in output, output

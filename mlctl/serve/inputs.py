@@ -269,6 +269,9 @@ def check_split(data: Any, columns: Sequence[InputColumn], strict: bool = False)
         names = [c.name for c in columns]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("dataframe_split.columns must be a list of column names")
+    if len(set(names)) != len(names):
+        twice = next(n for i, n in enumerate(names) if n in names[:i])
+        raise BadRequest(f"dataframe_split.columns names '{twice[:60]}' more than once")
     records = []
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != len(names):

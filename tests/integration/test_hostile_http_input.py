@@ -304,10 +304,34 @@ def test_oip_id_is_echoed_as_sent(server) -> None:
         ("/predict", b'{"records": [{"tenure": "\\ud800"}]}', 400, "Unicode"),
         ("/predict", b'{"records": 5}', 400, "records"),
         ("/predict", b'{"columns": {"tenure": 5}}', 400, "tenure"),
+        ("/feedback", b'{"request_id": "a", "label": [1]}', 400, "label"),
+        ("/feedback", b'{"feedback": [{"request_id": 5, "label": "No"}]}', 400, "request_id"),
+        (
+            "/invocations",
+            b'{"dataframe_split": {"columns": ["tenure", "tenure"], "data": [[1, 2]]}}',
+            400,
+            "'tenure' more than once",
+        ),
     ],
 )
 def test_odd_shapes_get_4xx_on_every_route(server, path, body, status, needle) -> None:
     refused(server.post(path, body), status, needle)
+
+
+@pytest.mark.parametrize("route", ["invocations-json", "invocations-csv", "oip", "feedback"])
+def test_a_huge_batch_is_refused_on_every_route(server, route) -> None:
+    n = 1001  # max_batch_rows is 1000
+    if route == "invocations-json":
+        res = server.post("/invocations", {"instances": [ROW] * n})
+    elif route == "invocations-csv":
+        res = server.post(
+            "/invocations", (HEADER + f"\n{LINE}" * n).encode(), content_type="text/csv"
+        )
+    elif route == "oip":
+        res = server.post("/v2/models/churn/infer", {"inputs": oip_inputs(n)})
+    else:
+        res = server.post("/feedback", {"feedback": [{"request_id": "a", "label": "No"}] * n})
+    refused(res, 413, "1001")
 
 
 def test_text_oddities_are_scored_and_logged_as_sent(server, project) -> None:

@@ -11,6 +11,7 @@ other columns accept any value.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,14 @@ from pandas.api.types import (
 from mlctl.errors import DataError
 
 NUMERIC_TYPES = frozenset({"long", "double", "integer", "float"})
+# The values each numeric signature type holds (MLflow: long = int64, integer = int32,
+# float = float32, double = float64); the server refuses numbers outside them.
+TYPE_RANGES: dict[str, tuple[float, float]] = {
+    "long": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "float": (-3.4028234663852886e38, 3.4028234663852886e38),
+    "double": (-sys.float_info.max, sys.float_info.max),
+}
 NOT_A_NUMBER = "not a number"
 INFINITE = "infinite number"
 # Values that are numbers already (no text to parse), as pandas' infer_dtype names them.

@@ -18,8 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import io
-import json
+import logging
 import os
 import time
 import uuid
@@ -38,8 +37,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from mlctl import __version__
 from mlctl.recipe.schema import Serve
+from mlctl.serve import idempotency
 from mlctl.serve.batcher import Overloaded
+from mlctl.serve.body import csv_records, decode_json
 from mlctl.serve.cache import make_cache, row_key
+from mlctl.serve.checks import InvalidFeedback, feedback_items, oip_columns, oip_id, oip_outputs
+from mlctl.serve.idempotency import Answer, KeyConflict
 from mlctl.serve.inputs import (
     BadRequest,
     Columns,
@@ -57,7 +60,7 @@ from mlctl.serve.state import ServeState, Slot
 JSON = "application/json"
 METRICS_TYPE = "text/plain; version=0.0.4"  # the text exposition format (charset added once)
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder()
+logger = logging.getLogger("mlctl.serve")
 
 
 @dataclass
@@ -88,7 +91,7 @@ class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Rows to score: ``records`` (row objects) or ``columns`` (column lists)."""
 
     records: list[Any] | None = None
-    columns: dict[str, list[Any]] | None = None
+    columns: dict[str, Any] | None = None  # lists, checked by check_columnar
 
 
 class FeedbackItem(msgspec.Struct, forbid_unknown_fields=True):
@@ -158,13 +161,66 @@ async def _score(
     records: list[dict[str, Any]],
     route: str,
     idempotency_key: str | None = None,
-) -> tuple[Slot, str, Any, list[str], str, float]:
+) -> Answer:
     """Score, log and wait for the commit; returns what the response needs.
 
-    With an ``Idempotency-Key`` the request id is derived from the key, so a client's
-    retry of a request whose answer it lost maps to the same log rows (kept once)."""
+    With an ``Idempotency-Key`` the request id is derived from the key: a retry gets the
+    answer logged the first time, other rows under the key a 409 (see
+    :mod:`mlctl.serve.idempotency`)."""
     if state.champion is None:
         raise _unavailable(state)
+    if idempotency_key is None:
+        return await _fresh(state, batch, records, uuid.uuid4().hex)
+    return await _idempotent(state, batch, records, idempotency_key)
+
+
+async def _idempotent(
+    state: ServeState, batch: Columns, records: list[dict[str, Any]], key: str
+) -> Answer:
+    request_id = _request_id(state, key)
+    probe = idempotency.probe_ids(request_id, batch.rows)
+    first = idempotency.digest(records)
+    claimed = await _log_call(state, state.log.claim, request_id, first)
+    stored = await _log_call(state, state.log.stored, probe)
+    same = idempotency.matches(stored, records)
+    if claimed != first or same is False:
+        raise ApiError(409, "IDEMPOTENCY_CONFLICT", str(KeyConflict(key)), [{"key": key}])
+    if same is None:
+        fresh = await _fresh(state, batch, records, request_id)
+        # A twin request (same key, same rows) may have committed first: answer what
+        # the log holds, so that every 2xx under the key is the logged answer.
+        stored = await _log_call(state, state.log.stored, probe)
+        if idempotency.matches(stored, records) is not True:
+            return fresh
+    return idempotency.replay(stored, batch.rows, _classes_of(state, stored[0][4]))
+
+
+async def _log_call(state: ServeState, fn: Any, *args: Any) -> Any:
+    """A read or claim on the log's connection, off the event loop, within the request
+    timeout; a failure is a 503 like a failed commit."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(state.settings.request_timeout_seconds):
+            return await loop.run_in_executor(None, fn, *args)
+    except TimeoutError:
+        raise _log_unavailable(state, 0, "the prediction log did not answer in time") from None
+    except LogUnavailable as exc:
+        raise _log_unavailable(state, 0, str(exc)) from None
+
+
+def _classes_of(state: ServeState, version: Any) -> list[Any]:
+    """The classes of the served version that logged a replayed answer (else the
+    champion's: a model name keeps its task)."""
+    for slot in (state.challenger, state.champion):
+        if slot is not None and str(slot.model.version) == str(version):
+            return slot.model.classes
+    return state.champion.model.classes if state.champion is not None else []
+
+
+async def _fresh(
+    state: ServeState, batch: Columns, records: list[dict[str, Any]], request_id: str
+) -> Answer:
+    """Score with the model and commit the rows to the log under ``request_id``."""
     started = time.perf_counter()
     slot, variant = state.choose(batch, records)
     timeout = state.settings.request_timeout_seconds
@@ -175,7 +231,6 @@ async def _score(
         async with asyncio.timeout(timeout):
             scored = await _cached_or_scored(state, slot, batch, records)
             phase = "log"
-            request_id = _request_id(state, idempotency_key)
             ids = [f"{request_id}-{i}" for i in range(batch.rows)]
             now = time.time()
             latency_ms = (time.perf_counter() - started) * 1000
@@ -230,12 +285,20 @@ async def _score(
             state.metrics.scores.observe(s)
     if state.settings.traffic.shadow and state.challenger is not None and variant == "champion":
         asyncio.get_running_loop().create_task(_shadow(state, batch, records, request_id))
-    return slot, variant, scored, ids, request_id, now
+    return Answer(
+        model.name,
+        model.version,
+        variant,
+        model.classes,
+        scored.predictions,
+        scored.probabilities,
+        ids,
+        request_id,
+        now,
+    )
 
 
-def _request_id(state: ServeState, idempotency_key: str | None) -> str:
-    if idempotency_key is None:
-        return uuid.uuid4().hex
+def _request_id(state: ServeState, idempotency_key: str) -> str:
     key = f"{state.model_name}\0{idempotency_key}".encode()
     return hashlib.sha256(key).hexdigest()[:32]
 
@@ -350,7 +413,9 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _auth(request: Request) -> None:
+def _auth(request: Any, _handler: Any = None) -> None:
+    """A route guard: runs before the body is read, so an unauthenticated client's body
+    is never parsed."""
     key = _state(request).api_key
     if not key:
         return
@@ -368,11 +433,16 @@ def _auth(request: Request) -> None:
 
 
 # -------------------------------------------------------------------- routes
-@post("/predict", summary="Score rows", status_code=200, responses=errors(*SCORING_ERRORS))
+@post(
+    "/predict",
+    summary="Score rows",
+    status_code=200,
+    responses=errors(*SCORING_ERRORS),
+    guards=[_auth],
+)
 async def predict(request: Request, data: PredictRequest | None = None) -> Response:
     """Rows in (``records`` or ``columns``); per row the prediction, class probabilities
     and a request id; the model name and version; committed to the log before 200."""
-    _auth(request)
     state = _state(request)
     if state.champion is None:
         raise _unavailable(state)
@@ -387,7 +457,7 @@ async def predict(request: Request, data: PredictRequest | None = None) -> Respo
             batch = check_records(data.records, model.columns, state.id_column)
             records = data.records
         else:
-            n = max((len(v) for v in data.columns.values()), default=0)
+            n = max((len(v) for v in data.columns.values() if isinstance(v, list)), default=0)
             _check_rows(state, n)
             batch = check_columnar(data.columns, model.columns, state.id_column)
             keys = list(data.columns)
@@ -396,31 +466,29 @@ async def predict(request: Request, data: PredictRequest | None = None) -> Respo
         raise _invalid(exc) from None
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
-    slot, variant, scored, ids, request_id, now = await _score(
-        state, batch, records, "predict", _idempotency_key(request)
-    )
+    answer = await _score(state, batch, records, "predict", _idempotency_key(request))
     out = []
     for i in range(batch.rows):
-        row: dict[str, Any] = {"request_id": ids[i], "prediction": scored.predictions[i]}
-        if scored.probabilities is not None:
-            row["probabilities"] = scored.probabilities[i]
+        row: dict[str, Any] = {"request_id": answer.ids[i], "prediction": answer.predictions[i]}
+        if answer.probabilities is not None:
+            row["probabilities"] = answer.probabilities[i]
         if state.id_column and batch.ids:
             row[state.id_column] = batch.ids[i]
         out.append(row)
     body = {
-        "request_id": request_id,
-        "model": {"name": slot.model.name, "version": slot.model.version, "variant": variant},
-        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        "request_id": answer.request_id,
+        "model": {"name": answer.name, "version": answer.version, "variant": answer.variant},
+        "timestamp": datetime.fromtimestamp(answer.ts, UTC).isoformat(timespec="milliseconds"),
         "predictions": out,
     }
-    return _json(body, headers=_version_headers(slot, request_id))
+    return _json(body, headers=_version_headers(answer))
 
 
-def _version_headers(slot: Slot, request_id: str) -> dict[str, str]:
+def _version_headers(answer: Answer) -> dict[str, str]:
     return {
-        "x-model-name": slot.model.name,
-        "x-model-version": str(slot.model.version),
-        "x-request-id": request_id,
+        "x-model-name": answer.name,
+        "x-model-version": str(answer.version),
+        "x-request-id": answer.request_id,
     }
 
 
@@ -430,11 +498,11 @@ def _version_headers(slot: Slot, request_id: str) -> dict[str, str]:
     status_code=200,
     operation_class=MlflowOperation,
     responses=errors(*SCORING_ERRORS),
+    guards=[_auth],
 )
 async def invocations(request: Request) -> Response:
     """``mlflow models serve``'s protocol: ``dataframe_split``, ``dataframe_records``,
     ``instances`` or ``inputs`` (JSON), or ``text/csv``; answers ``{"predictions": [...]}``."""
-    _auth(request)
     state = _state(request)
     if state.champion is None:
         raise _unavailable(state)
@@ -443,53 +511,28 @@ async def invocations(request: Request) -> Response:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if ctype == "text/csv":
-            records = _csv_records(body)
+            records = csv_records(body)
         else:
-            records = _mlflow_records(_decode(body), model.columns)
+            records = _mlflow_records(decode_json(body), model.columns)
         _check_rows(state, len(records))
         batch = check_records(records, model.columns, None, strict=False)
     except InvalidInput as exc:
         raise _invalid(exc) from None
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
-    slot, _, scored, _, request_id, _ = await _score(
-        state, batch, records, "invocations", _idempotency_key(request)
-    )
-    return _json({"predictions": scored.predictions}, headers=_version_headers(slot, request_id))
+    answer = await _score(state, batch, records, "invocations", _idempotency_key(request))
+    return _json({"predictions": answer.predictions}, headers=_version_headers(answer))
 
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def _decode(body: bytes) -> Any:
-    """JSON → Python; NaN, Infinity and out-of-range numbers (which strict JSON parsers
-    refuse) are read as floats so the row checks can name their row and column (422)."""
-    if not body.strip():
-        raise BadRequest("the request body is empty")
-    try:
-        return _decoder.decode(body)
-    except RecursionError:
-        raise BadRequest("JSON nested too deeply") from None
-    except msgspec.DecodeError as exc:
-        try:
-            value = json.loads(body)
-        except RecursionError:
-            raise BadRequest("JSON nested too deeply") from None
-        except ValueError:
-            raise BadRequest(f"malformed JSON: {exc}") from None
-        try:  # the stdlib accepts lone surrogates ("\ud800") that cannot be stored or sent
-            _encoder.encode(value)
-        except (UnicodeEncodeError, RecursionError):
-            raise BadRequest("the body holds text that is not valid Unicode") from None
-        return value
-
-
 class JsonRequest(Request):
-    """Litestar's request, parsing bodies with :func:`_decode`."""
+    """Litestar's request, parsing bodies with :func:`decode_json`."""
 
     async def json(self) -> Any:
         try:
-            return _decode(await self.body())
+            return decode_json(await self.body())
         except BadRequest as exc:
             raise ClientException(str(exc)) from None
 
@@ -525,43 +568,37 @@ def _mlflow_records(doc: Any, columns: Any) -> list[dict[str, Any]]:
     raise BadRequest("'inputs' must be an object of column lists or a list of row objects")
 
 
-def _csv_records(body: bytes) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    if not body.strip():
-        raise BadRequest("the CSV body is empty")
-    try:
-        frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise BadRequest(f"unreadable CSV: {str(exc).splitlines()[0][:200]}") from None
-    return frame.to_dict(orient="records")
-
-
 @post(
     "/feedback",
     summary="Ground truth for earlier predictions",
     status_code=200,
     responses=errors(*SCORING_ERRORS),
+    guards=[_auth],
 )
 async def feedback(request: Request, data: FeedbackRequest | None = None) -> Response:
     """Labels by request id (one, or a ``feedback`` list); idempotent. Ids the log does
     not hold are kept aside and counted."""
-    _auth(request)
     state = _state(request)
     if data is None:
         raise ApiError(400, "BAD_REQUEST", "the request body is empty")
     if data.feedback is not None:
         if data.request_id is not None or data.label is not None:
             raise ApiError(400, "BAD_REQUEST", "send either 'feedback' or one request_id/label")
-        items = [(f.request_id, str(f.label)) for f in data.feedback]
+        sent = [(f.request_id, f.label) for f in data.feedback]
     elif data.request_id is not None and data.label is not None:
-        items = [(data.request_id, str(data.label))]
+        sent = [(data.request_id, data.label)]
     else:
         raise ApiError(400, "BAD_REQUEST", "send 'request_id' and 'label', or 'feedback'")
-    if not items:
+    if not sent:
         raise ApiError(422, "INVALID_INPUT", "the feedback list is empty")
-    if len(items) > state.settings.max_batch_rows:
-        raise ApiError(413, "TOO_MANY_ROWS", f"{len(items)} feedback items in one request")
+    if len(sent) > state.settings.max_batch_rows:
+        raise ApiError(413, "TOO_MANY_ROWS", f"{len(sent)} feedback items in one request")
+    classes = state.champion.model.classes if state.champion is not None else None
+    try:
+        items = feedback_items(sent, classes, single=data.feedback is None)
+    except InvalidFeedback as exc:
+        details = [e.to_dict() for e in exc.errors]
+        raise ApiError(422, "INVALID_INPUT", str(exc), details) from None
     loop = asyncio.get_running_loop()
     try:
         result = await loop.run_in_executor(
@@ -614,11 +651,15 @@ async def model_info(request: Request) -> Response:
     return _json(body)
 
 
-@get("/monitoring", summary="The latest monitoring result", responses=errors(401, 404))
+@get(
+    "/monitoring",
+    summary="The latest monitoring result",
+    responses=errors(401, 404),
+    guards=[_auth],
+)
 async def monitoring(request: Request) -> Response:
     """The document ``mlctl monitor`` wrote last for the served model (drift,
     performance, volume), with its age and whether it is about the served version."""
-    _auth(request)
     state = _state(request)
     path = Path(state.monitoring_file) if state.monitoring_file else None
     try:
@@ -661,9 +702,9 @@ async def metrics(request: Request) -> Response:
     summary="Reload the aliased versions now (admin)",
     status_code=200,
     responses=errors(401, 404),
+    guards=[_auth],
 )
 async def admin_reload(request: Request) -> Response:
-    _auth(request)
     state = _state(request)
     if not state.settings.admin:
         raise ApiError(404, "NOT_FOUND", "admin routes are off (deploy.serve.admin)")
@@ -763,6 +804,7 @@ async def v2_model_version_ready(request: Request, name: str, version: str) -> R
     status_code=200,
     operation_class=InferOperation,
     responses=errors(*SCORING_ERRORS, 404, 409),
+    guards=[_auth],
 )
 async def v2_infer(request: Request, name: str) -> Response:
     return await _v2_infer(request, name, None)
@@ -774,33 +816,23 @@ async def v2_infer(request: Request, name: str) -> Response:
     status_code=200,
     operation_class=InferOperation,
     responses=errors(*SCORING_ERRORS, 404, 409),
+    guards=[_auth],
 )
 async def v2_infer_version(request: Request, name: str, version: str) -> Response:
     return await _v2_infer(request, name, version)
 
 
 async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
-    _auth(request)
     state = _state(request)
     slot = _oip_model(request, name, version)
     doc = _decode_api(await request.body())
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise ApiError(400, "BAD_REQUEST", "expected an object with an 'inputs' list")
-    wanted_outputs = doc.get("outputs")
-    if wanted_outputs is not None and not (
-        isinstance(wanted_outputs, list)
-        and all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted_outputs)
-    ):
-        raise ApiError(400, "BAD_REQUEST", "'outputs' must be a list of objects with a 'name'")
-    columns: dict[str, list[Any]] = {}
-    for i, tensor in enumerate(doc["inputs"]):
-        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-            raise ApiError(400, "BAD_REQUEST", f"inputs[{i}] must be an object with a 'name'")
-        data = tensor.get("data")
-        if not isinstance(data, list):
-            raise ApiError(400, "BAD_REQUEST", f"inputs[{i}] ('{tensor['name']}') needs 'data'")
-        columns[tensor["name"]] = _flatten(data)
+    known = ["predict", "predict_proba"] if slot.model.classes else ["predict"]
     try:
+        request_id = oip_id(doc)
+        wanted = oip_outputs(doc, known)
+        columns = oip_columns(doc)
         n = max((len(v) for v in columns.values()), default=0)
         _check_rows(state, n)
         batch = check_columnar(columns, slot.model.columns, None, strict=False)
@@ -812,51 +844,40 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
     records = [{k: columns[k][i] for k in keys} for i in range(batch.rows)]
     if version is not None and slot is not state.champion:
         raise ApiError(409, "NOT_ROUTABLE", "only the champion version answers inference")
-    answered, _, scored, _, request_id, _ = await _score(
-        state, batch, records, "v2", _idempotency_key(request)
-    )
-    m = answered.model
+    answer = await _score(state, batch, records, "v2", _idempotency_key(request))
     outputs = [
         {
             "name": "predict",
-            "datatype": "BYTES" if m.classes else "FP64",
+            "datatype": "BYTES" if answer.classes else "FP64",
             "shape": [batch.rows],
-            "data": [str(p) if m.classes else p for p in scored.predictions],
+            "data": [str(p) if answer.classes else p for p in answer.predictions],
         }
     ]
-    if scored.probabilities is not None:
-        flat = [p for row in scored.probabilities for p in row.values()]
+    if answer.probabilities is not None:
+        flat = [p for row in answer.probabilities for p in row.values()]
         outputs.append(
             {
                 "name": "predict_proba",
                 "datatype": "FP64",
-                "shape": [batch.rows, len(m.classes)],
+                "shape": [batch.rows, len(answer.classes)],
                 "data": flat,
             }
         )
-    wanted = doc.get("outputs")
-    if isinstance(wanted, list) and wanted:
-        names = {o.get("name") for o in wanted if isinstance(o, dict)}
-        outputs = [o for o in outputs if o["name"] in names] or outputs
+    if wanted:
+        outputs = [o for o in outputs if o["name"] in wanted]
     body = {
-        "model_name": m.name,
-        "model_version": str(m.version),
-        "id": str(doc.get("id") or request_id),
+        "model_name": answer.name,
+        "model_version": str(answer.version),
+        "id": answer.request_id if request_id is None else request_id,
         "parameters": {"content_type": "pd"},
         "outputs": outputs,
     }
-    return _json(body, headers=_version_headers(answered, request_id))
-
-
-def _flatten(data: list[Any]) -> list[Any]:
-    if data and all(isinstance(d, list) and len(d) == 1 for d in data):
-        return [d[0] for d in data]
-    return data
+    return _json(body, headers=_version_headers(answer))
 
 
 def _decode_api(body: bytes) -> Any:
     try:
-        return _decode(body)
+        return decode_json(body)
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
 
@@ -880,15 +901,28 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     message = str(exc.detail) if exc.detail else code.lower()
     if status == 400 and getattr(exc, "extra", None):
         extra = exc.extra if isinstance(exc.extra, list) else [exc.extra]
-        details = [
-            {"message": str(e.get("message", e)) if isinstance(e, dict) else str(e)} for e in extra
-        ]
+        details = [_validation_detail(e) for e in extra]
         message = "; ".join(d["message"] for d in details)[:500] or message
     _count(request, status)
     return error_response(ApiError(status, code, message))
 
 
+def _validation_detail(error: Any) -> dict[str, str]:
+    """One of Litestar's validation errors as ``{"field", "message"}``, the field named
+    in the message too (``records: Expected `array | null`, got `int```)."""
+    if not isinstance(error, dict):
+        return {"message": str(error)}
+    message = str(error.get("message", error))
+    key = error.get("key")
+    if key and key != "data":
+        return {"field": str(key), "message": f"{key}: {message}"}
+    return {"message": message}
+
+
 def _internal_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error: its traceback goes to the server's log, never to the client."""
+    path = request.scope.get("path", "?") if isinstance(request.scope, dict) else "?"
+    logger.error("unhandled error answering %s %s", request.scope.get("method"), path, exc_info=exc)
     _count(request, 500)
     return error_response(ApiError(500, "INTERNAL", f"internal error: {type(exc).__name__}"))
 

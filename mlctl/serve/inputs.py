@@ -23,10 +23,12 @@ import numpy as np
 import pandas as pd
 
 from mlctl.predict.compiled import frame_of
-from mlctl.predict.validate import InputColumn
+from mlctl.predict.validate import TYPE_RANGES, InputColumn
 
 MAX_REPORTED = 20  # errors listed in one response; the count says how many in all
 _ABSENT = object()  # a column the row does not have (unlike null)
+INT64 = TYPE_RANGES["long"]
+DOUBLE = TYPE_RANGES["double"]
 
 
 @dataclass(frozen=True)
@@ -91,35 +93,52 @@ class Columns:
         return Columns(first.names, values, first.numeric, sum(p.rows for p in parts), ids)
 
 
-def _number(value: Any) -> tuple[float | None, str | None]:
-    """(value as float or None for missing, error message or None)."""
+def _number(value: Any, bounds: tuple[float, float] = DOUBLE) -> tuple[float | None, str | None]:
+    """(value as float or None for missing, error message or None).
+
+    ``bounds``: the range of the column's signature type (a ``long`` holds 64-bit
+    integers); a number outside it is refused, never wrapped or overflowed."""
     if value is None:
         return None, None
     if isinstance(value, bool):
         return None, f"expected a number, got a boolean ({str(value).lower()})"
     if isinstance(value, int | float):
-        number = float(value)
+        number = value  # compared exactly below: an int of any size, no overflow
     elif isinstance(value, str):
         text = value.strip()
         if not text:
             return None, None
+        if not text.isascii() or "_" in text:  # float() reads "1_000" and Arabic digits
+            return None, f"expected a number, got {_show(value)}"
         try:
             number = float(text)
         except ValueError:
             return None, f"expected a number, got {_show(value)}"
     else:
         return None, f"expected a number, got {_kind(value)}"
-    if not math.isfinite(number):
+    if isinstance(number, float) and not math.isfinite(number):
         return None, f"expected a finite number, got {_show(value)}"
-    return number, None
+    if not bounds[0] <= number <= bounds[1]:
+        return None, _out_of_range(value, bounds)
+    return float(number), None
+
+
+def _out_of_range(value: Any, bounds: tuple[float, float]) -> str:
+    return f"{_show(value)} is out of range: this column holds {bounds[0]:g} to {bounds[1]:g}"
 
 
 def _scalar(value: Any) -> tuple[Any, str | None]:
     if value is None or isinstance(value, str | int | float | bool):
         if isinstance(value, float) and not math.isfinite(value):
             return None, f"expected a finite value, got {_show(value)}"
+        if type(value) is int and not INT64[0] <= value <= INT64[1]:
+            return None, _out_of_range(value, INT64)
         return value, None
     return None, f"expected a single value, got {_kind(value)}"
+
+
+def _bounds(column: InputColumn) -> tuple[float, float]:
+    return TYPE_RANGES.get(column.type or "", DOUBLE)
 
 
 def _kind(value: Any) -> str:
@@ -158,8 +177,8 @@ def check_records(
     known = set(names) | ({id_column} if id_column else set())
     numeric = {c.name for c in columns if c.numeric}
     values: dict[str, list[Any]] = {name: [] for name in names}
-    # (name, numeric?, required?, its output list): looked up once, not per value.
-    plan = [(c.name, c.name in numeric, c.required, values[c.name]) for c in columns]
+    # (name, numeric?, required?, its output list, range): looked up once, not per value.
+    plan = [(c.name, c.name in numeric, c.required, values[c.name], *_bounds(c)) for c in columns]
     ids: list[Any] = []
     errors: list[FieldError] = []
     total = 0
@@ -169,15 +188,13 @@ def check_records(
             if len(errors) < MAX_REPORTED:
                 errors.append(FieldError(i, None, f"expected an object, got {_kind(row)}"))
             continue
-        for name, is_numeric, required, out in plan:
+        for name, is_numeric, required, out, low, high in plan:
             raw = row.get(name, _ABSENT)
             kind = type(raw)
             # Fast paths for what JSON decoders give (exact types; bool is not int here).
+            # The comparison is False for NaN and infinities, exact for ints of any size.
             if is_numeric:
-                if kind is float and raw - raw == 0.0:  # finite
-                    out.append(raw)
-                    continue
-                if kind is int:
+                if (kind is float or kind is int) and low <= raw <= high:
                     out.append(float(raw))
                     continue
             elif kind is str:
@@ -190,7 +207,7 @@ def check_records(
                         errors.append(FieldError(i, name, "missing"))
                 out.append(None)
                 continue
-            value, problem = _number(raw) if is_numeric else _scalar(raw)
+            value, problem = _number(raw, (low, high)) if is_numeric else _scalar(raw)
             if problem:
                 total += 1
                 if len(errors) < MAX_REPORTED:
@@ -252,6 +269,9 @@ def check_split(data: Any, columns: Sequence[InputColumn], strict: bool = False)
         names = [c.name for c in columns]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("dataframe_split.columns must be a list of column names")
+    if len(set(names)) != len(names):
+        twice = next(n for i, n in enumerate(names) if n in names[:i])
+        raise BadRequest(f"dataframe_split.columns names '{twice[:60]}' more than once")
     records = []
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != len(names):

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS feedback_orphans (
     ts         REAL NOT NULL,
     seen       INTEGER NOT NULL DEFAULT 1
 );
+-- Idempotency-Key claims: the digest of the rows first sent under a key (see claim()).
+CREATE TABLE IF NOT EXISTS idempotency (
+    batch_id TEXT PRIMARY KEY,
+    digest   TEXT NOT NULL,
+    ts       REAL NOT NULL
+);
 """
 
 POSTGRES_SCHEMA = """
@@ -97,6 +103,12 @@ CREATE TABLE IF NOT EXISTS feedback_orphans (
     label      TEXT NOT NULL,
     ts         DOUBLE PRECISION NOT NULL,
     seen       INTEGER NOT NULL DEFAULT 1
+);
+-- Idempotency-Key claims: the digest of the rows first sent under a key (see claim()).
+CREATE TABLE IF NOT EXISTS idempotency (
+    batch_id TEXT PRIMARY KEY,
+    digest   TEXT NOT NULL,
+    ts       DOUBLE PRECISION NOT NULL
 );
 """
 
@@ -576,3 +588,78 @@ class PredictionLog:
             self._conn.commit()
             return int(n)
         return int(self._conn.execute("SELECT count(*) FROM feedback_orphans").fetchone()[0])
+
+    # ------------------------------------------------------------ idempotency
+    def claim(self, batch_id: str, digest: str) -> str:
+        """Claim ``batch_id`` (an Idempotency-Key's request id) for the request whose
+        rows have ``digest``; returns the digest of whoever claimed it first. The
+        primary key makes one claim win even between worker processes.
+
+        Raises:
+            LogUnavailable: the database cannot be written.
+        """
+        try:
+            with self._lock:
+                return self._reconnecting(self._claim, batch_id, digest)
+        except Exception as exc:
+            raise LogUnavailable(f"the Idempotency-Key could not be checked: {exc}") from None
+
+    def _claim(self, batch_id: str, digest: str) -> str:
+        select = "SELECT digest FROM idempotency WHERE batch_id = "
+        if self.kind == "postgresql":
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute(
+                        "INSERT INTO idempotency (batch_id, digest, ts) VALUES (%s, %s, %s) "
+                        "ON CONFLICT DO NOTHING",
+                        (batch_id, digest, time.time()),
+                    )
+                    cur.execute(select + "%s", (batch_id,))
+                    found = cur.fetchone()[0]
+                self._conn.commit()
+            except Exception:
+                self._conn.rollback()
+                raise
+            return found
+        conn = self._conn
+        with self._write_turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT OR IGNORE INTO idempotency (batch_id, digest, ts) VALUES (?, ?, ?)",
+                    (batch_id, digest, time.time()),
+                )
+                found = conn.execute(select + "?", (batch_id,)).fetchone()[0]
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+        return found
+
+    def stored(self, request_ids: Sequence[str]) -> list[tuple]:
+        """The logged rows of these per-row ids, in :data:`COLUMNS` order (a replay).
+
+        Raises:
+            LogUnavailable: the database cannot be read.
+        """
+        try:
+            with self._lock:
+                return self._reconnecting(self._select, list(request_ids))
+        except Exception as exc:
+            raise LogUnavailable(f"the prediction log could not be read: {exc}") from None
+
+    def _select(self, ids: list[str]) -> list[tuple]:
+        cols = ", ".join(COLUMNS)
+        if self.kind == "postgresql":
+            with self._conn.cursor() as cur:
+                cur.execute(f"SELECT {cols} FROM predictions WHERE request_id = ANY(%s)", (ids,))
+                rows = cur.fetchall()
+            self._conn.commit()
+            return rows
+        rows = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT {cols} FROM predictions WHERE request_id IN ({marks})"
+            rows += self._conn.execute(sql, part).fetchall()
+        return rows

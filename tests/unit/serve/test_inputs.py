@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlctl.predict.validate import InputColumn
+from mlctl.predict.validate import TYPE_RANGES, InputColumn
 from mlctl.serve.inputs import Columns, InvalidInput, _number, _scalar, check_records
 
 pytestmark = pytest.mark.unit
@@ -41,7 +41,8 @@ def reference(records: list[Any], columns: list[InputColumn], id_column=None, st
                 values[col.name].append(None)
                 continue
             raw = row[col.name]
-            value, problem = _number(raw) if col.name in numeric else _scalar(raw)
+            bounds = TYPE_RANGES[col.type] if col.name in numeric else None
+            value, problem = _number(raw, bounds) if bounds else _scalar(raw)
             if problem:
                 errors.append((i, col.name))
             values[col.name].append(np.nan if value is None and col.name in numeric else value)
@@ -62,6 +63,8 @@ scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(10**6), 10**6),
+    st.integers(),  # beyond 64 bits too
+    st.sampled_from([2**63, -(2**63) - 1, 10**400, 1e300, "1e400", "1_0", "\u0661"]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(["", " ", "1.5", "abc", "7", "nan", "inf", "Yes"]),
     st.lists(st.integers(), max_size=2),

@@ -86,7 +86,10 @@ class GuardedHttp(HttpToolsProtocol):
         self.timeout = receive_timeout()
         self.lingering = False
         self._real: asyncio.Transport | None = None
-        self._deadline: asyncio.TimerHandle | None = None
+        # One timer per connection, re-armed only when it fires early: when the current
+        # phase (headers, body, lingering) must be over; None while nothing is awaited.
+        self._due: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._phase = "idle"  # idle → headers → body → idle (per request)
         self._header_bytes = 0  # bytes received while the headers are incomplete
         self._header_size = 0  # request line and header fields parsed so far
@@ -98,10 +101,10 @@ class GuardedHttp(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._real = transport
         super().connection_made(_Lingering(transport, self))  # type: ignore[arg-type]
-        self._arm()  # a connection that never sends a request is closed too
+        self._await()  # a connection that never sends a request is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_timer()
         self._phase = "closed"
         super().connection_lost(exc)
 
@@ -145,8 +148,7 @@ class GuardedHttp(HttpToolsProtocol):
         super().on_message_begin()
         self._phase = "headers"
         self._header_count = self._header_size = 0
-        if self._deadline is None:
-            self._arm()
+        self._await()
 
     def on_url(self, url: bytes) -> None:
         self._header_size += len(url)
@@ -167,8 +169,7 @@ class GuardedHttp(HttpToolsProtocol):
             return
         self._header_bytes = 0
         self._phase = "body"
-        self._disarm()
-        self._arm()
+        self._await()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -182,24 +183,34 @@ class GuardedHttp(HttpToolsProtocol):
             self._close_now()
             return
         self._phase = "idle"
-        self._disarm()
+        self._due = None  # the app has the request: its own timeout applies
         super().on_message_complete()
 
     # ---------------------------------------------------------------- limits
-    def _arm(self) -> None:
-        self._deadline = self.loop.call_later(self.timeout, self._expired)
+    def _await(self) -> None:
+        """The current phase must be over within the receive timeout."""
+        self._due = self.loop.time() + self.timeout
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._due, self._expired)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _stop_timer(self) -> None:
+        self._due = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _expired(self) -> None:
-        self._deadline = None
+        self._timer = None
+        if self._due is None:
+            return  # nothing awaited (the next request arms the timer again)
+        if self.loop.time() < self._due:  # a later phase began: wait for its end
+            self._timer = self.loop.call_at(self._due, self._expired)
+            return
+        self._due = None
         if self.lingering:
             self._close_now()
             return
-        if self._phase == "idle" and self._header_bytes == 0:
+        if self._phase == "idle":
             self._count("idle")
             self._close_now()
             return
@@ -240,8 +251,7 @@ class GuardedHttp(HttpToolsProtocol):
             return
         self.lingering = True
         self._real.resume_reading()
-        self._disarm()
-        self._arm()
+        self._await()
 
     def _drain(self, data: bytes) -> None:
         self._drained += len(data)
@@ -254,6 +264,6 @@ class GuardedHttp(HttpToolsProtocol):
             self._close_now()
 
     def _close_now(self) -> None:
-        self._disarm()
+        self._stop_timer()
         if self._real is not None and not self._real.is_closing():
             self._real.close()

@@ -759,3 +759,26 @@ def test_a_transient_load_failure_is_retried_with_back_off(project, lifecycle) -
     log = srv.output()
     assert "churn/3 was not loaded" in log and "retrying in" in log, log[-2000:]
     assert "churn/3 (champion) loaded after an earlier failure" in log
+
+
+def test_worker_processes_apply_the_same_connection_limits(project) -> None:
+    """With --workers 2 (one SO_REUSEPORT socket per worker) each worker refuses
+    oversized headers and cuts slow requests off too."""
+    server = Server(
+        project,
+        "recipes/churn.yaml",
+        "--workers",
+        "2",
+        f"deploy.serve.request_timeout_seconds={TIMEOUT}",
+        "deploy.serve.poll_seconds=0",
+    )
+    try:
+        server.wait_ready()
+        for _ in range(4):  # connections land on either worker
+            res = requests.get(server.url + "/health", headers={"X-Big": "a" * 70_000})
+            assert res.status_code == 431, res.text[:200]
+            out, took = exchange(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n", wait=20)
+            assert statuses(out) == [408] and took < TIMEOUT + 3, (out[:200], took)
+        predict(server)
+    finally:
+        assert server.stop() == 0, server.output()

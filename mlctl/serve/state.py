@@ -257,9 +257,16 @@ class ServeState:
     def _next_poll(self) -> float:
         """The poll interval, or sooner when a refused version's retry is due."""
         wait = self.settings.poll_seconds
-        for refusal in self.refused.values():
+        for _, refusal in self.pending():
             wait = min(wait, max(0.2, refusal.retry_at - time.monotonic()))
         return wait
+
+    def pending(self) -> list[tuple[tuple[str, int], Refusal]]:
+        """Refused versions an alias still points at (the others wait for it to come
+        back), in role and version order."""
+        return sorted(
+            (key, r) for key, r in self.refused.items() if self._alias_seen.get(key[0]) == key[1]
+        )
 
     async def close(self) -> None:
         if self._poller is not None:
@@ -306,10 +313,9 @@ class ServeState:
             detail["challenger"] = {"version": self.challenger.model.version}
         if self.load_error:
             detail["last_load_error"] = self.load_error
-        if self.refused:
-            detail["refused_versions"] = [
-                r.describe(role, version) for (role, version), r in sorted(self.refused.items())
-            ]
+        pending = self.pending()
+        if pending:
+            detail["refused_versions"] = [r.describe(*key) for key, r in pending]
         if not detail["log_writable"] and self.log.last_error:
             detail["last_log_error"] = self.log.last_error
         detail["draining"] = self.draining = self.draining or SHUTTING_DOWN.is_set()

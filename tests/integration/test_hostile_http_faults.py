@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import re
 import select
 import shutil
@@ -348,6 +349,27 @@ def test_invalid_chunked_encoding_is_400(srv) -> None:
     out, _ = exchange(srv.port, head + b"zz\r\nnot hex\r\n0\r\n\r\n")
     assert statuses(out) == [400], out[:300]
     assert b"Traceback" not in out
+
+
+FRAMING = {
+    "content-length-and-chunked": b"POST /predict HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 4\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two-content-lengths": b"POST /predict HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+    "header-without-colon": b"GET /health HTTP/1.1\r\nHost: x\r\nBroken header\r\n\r\n",
+    "nul-in-header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    "not-http": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,
+}
+
+
+@pytest.mark.parametrize("framing", list(FRAMING))
+def test_ambiguous_or_broken_framing_is_400(srv, framing) -> None:
+    """Requests a proxy and the server could read differently (smuggling) or cannot
+    read at all (TLS sent to the plain port) are refused, and the connection closed."""
+    out, took = exchange(srv.port, FRAMING[framing])
+    assert statuses(out) == [400], out[:300]
+    assert b"Traceback" not in out and took < TIMEOUT + 3
 
 
 def test_pipelined_requests_are_answered_in_order(srv) -> None:
@@ -782,3 +804,36 @@ def test_worker_processes_apply_the_same_connection_limits(project) -> None:
         predict(server)
     finally:
         assert server.stop() == 0, server.output()
+
+
+def test_sigterm_during_a_trickled_upload_stops_in_bounded_time(project, tmp_path) -> None:
+    """A client trickling its body cannot hold a stopping server: SIGTERM exits 0
+    within the receive timeout plus the drain, and a request in flight beside it is
+    answered and logged."""
+    import signal
+
+    db = tmp_path / "drain.db"
+    server = Server(
+        project,
+        "recipes/churn.yaml",
+        f"deploy.serve.log.url=sqlite:///{db}",
+        f"deploy.serve.request_timeout_seconds={TIMEOUT}",
+        "deploy.serve.drain_seconds=3",
+        "deploy.serve.poll_seconds=0",
+    )
+    acks = Acks()
+    try:
+        server.wait_ready()
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(request_bytes(body=b"", Content_Length="5000") + b'{"rec')
+        acks.post(server, [unique_row()])
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        started = time.monotonic()
+        code = server.proc.wait(TIMEOUT + 3 + 10)
+        took = time.monotonic() - started
+        slow.close()
+    finally:
+        server.stop()
+    assert code == 0 and took < TIMEOUT + 3 + 5, (code, took, server.output()[-2000:])
+    assert "Traceback" not in server.output()
+    assert acks.statuses == [200] and not acks.lost(sqlite_logged(db))

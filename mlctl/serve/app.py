@@ -317,7 +317,7 @@ async def _cached_or_scored(
         return await slot.batcher.submit(batch)
     names = [c.name for c in slot.model.columns]
     keys = [row_key(slot.model.digest, r if isinstance(r, dict) else {}, names) for r in records]
-    hits = await cache.get_many(keys)
+    hits = await cache.get_many(keys, slot.model)  # entries it could not give: misses
     missing = [i for i, hit in enumerate(hits) if hit is None]
     if len(missing) < len(keys):
         state.metrics.cache_hits.inc(len(keys) - len(missing))
@@ -1059,7 +1059,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
             fixed_version=config.fixed_version,
             monitoring_file=str(latest_path(config.workspace, config.model_name)),
         )
-        state.cache = make_cache(settings.cache)
+        state.cache = make_cache(settings.cache, state.metrics)
         app.state.serve = state
         _announce_shutdown_on_signals()
         loader = asyncio.get_running_loop().create_task(state.load_initial())

@@ -87,6 +87,19 @@ class Metrics:
             **r,
         )
         self.cache_hits = Counter("mlctl_cache_hits_total", "Rows served from the cache.", **r)
+        self.cache_rejected = Counter(
+            "mlctl_cache_rejected_total",
+            "Cache entries refused on read (not an answer the model could give, or not "
+            "readable): scored again and overwritten.",
+            **r,
+        )
+        self.receive_refused = Counter(
+            "mlctl_connections_refused_total",
+            "Requests refused before they reached the app, by reason (headers too large, "
+            "too slow to arrive).",
+            ["reason"],
+            **r,
+        )
         version_mode = {"multiprocess_mode": "max"} if self.multiprocess else {}
         self.model_version = Gauge(
             "mlctl_model_version",
@@ -98,6 +111,12 @@ class Metrics:
         self.model_load_failures = Counter(
             "mlctl_model_load_failures_total",
             "Versions that failed to load or to pass their smoke test, by role.",
+            ["role"],
+            **r,
+        )
+        self.model_load_retries = Counter(
+            "mlctl_model_load_retries_total",
+            "Loads of a version that failed before, tried again, by role.",
             ["role"],
             **r,
         )

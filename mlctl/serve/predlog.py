@@ -18,14 +18,24 @@ again and the write retried once. A request that gave up waiting (its timeout
 answered 503) has its rows skipped; the writer itself never stops on an error.
 Feedback (ground truth) is stored by request id; ids the log does not hold are kept
 aside in ``feedback_orphans`` and counted, never dropped.
+
+Faults: a commit that takes longer than ``stall_seconds`` (a hung database, a lock
+held elsewhere) makes :meth:`PredictionLog.healthy` false at once; a PostgreSQL
+connection stuck for twice that long is shut down by a watchdog and opened again. A
+full disk or a read-only file system is named with the log's path. A SQLite file
+deleted (or replaced) while serving is noticed before the next commit, which goes to
+a new file at the same path, never to the deleted one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import queue
+import socket
 import sqlite3
 import threading
 import time
@@ -128,6 +138,8 @@ COLUMNS = (
 
 
 _PROBE = object()  # a queue item: check the database (see PredictionLog.healthy)
+MIN_FREE_BYTES = 256 * 1024  # SQLite: less free space than this reads as "disk full"
+logger = logging.getLogger("mlctl.serve")
 
 
 @dataclass(frozen=True)
@@ -244,6 +256,10 @@ class PredictionLog:
         self._probe_queued = False
         self._lock = threading.Lock()  # feedback and reads share the writer's connection
         self._turns: int | None = None  # SQLite: the file lock writers take turns on
+        self._inode: tuple[int, int] | None = None  # SQLite: the file the connection writes
+        self.stall_seconds = 10.0  # a commit slower than this: not healthy (see healthy())
+        self._busy_since: float | None = None  # time.monotonic() of the running write
+        self._watchdog: threading.Thread | None = None
 
     # ------------------------------------------------------------- lifecycle
     def open(self) -> None:
@@ -261,6 +277,11 @@ class PredictionLog:
             ) from None
         self._thread = threading.Thread(target=self._run, name="mlctl-predlog", daemon=True)
         self._thread.start()
+        if self.kind == "postgresql":
+            self._watchdog = threading.Thread(
+                target=self._watch, name="mlctl-predlog-watchdog", daemon=True
+            )
+            self._watchdog.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then stop the writer."""
@@ -305,17 +326,59 @@ class PredictionLog:
         return fut
 
     def healthy(self) -> bool:
-        """The writer runs and its last write succeeded (readiness).
+        """The writer runs, its last write succeeded and the one it is doing now has not
+        taken longer than ``stall_seconds`` (readiness).
 
         While failing (e.g. PostgreSQL is down), each call asks the writer for a probe
-        (``SELECT 1``, reconnecting if the connection was lost), so that a server with no
-        traffic also notices when the database is back."""
+        (``SELECT 1``, reconnecting if the connection was lost; SQLite: also free space
+        and a writable file system), so that a server with no traffic also notices when
+        the database is back."""
         if not self.writable():
+            return False
+        stalled = self.stalled_for()
+        if stalled is not None:
+            self.last_error = (
+                f"the prediction log {self.display_url} has not answered for "
+                f"{stalled:.0f} s (the database is hung or a lock is held)"
+            )
             return False
         if self.failing and not self._probe_queued:
             self._probe_queued = True
             self._queue.put(_PROBE)
         return not self.failing
+
+    def stalled_for(self) -> float | None:
+        """Seconds the running write has taken, if more than ``stall_seconds``."""
+        since = self._busy_since
+        if since is None:
+            return None
+        busy = time.monotonic() - since
+        return busy if busy > self.stall_seconds else None
+
+    def _watch(self) -> None:
+        """PostgreSQL: shut down a connection stuck in one write for twice
+        ``stall_seconds`` (a proxy that stopped forwarding never errors by itself); the
+        write then fails and the next one opens a new connection."""
+        fired: float | None = None  # the write (its start time) already cut short
+        while self._thread is not None and self._thread.is_alive():
+            time.sleep(0.5)
+            since = self._busy_since
+            if since is None or since == fired:
+                continue
+            stalled = time.monotonic() - since
+            if stalled < 2 * self.stall_seconds:
+                continue
+            fired = since
+            with contextlib.suppress(Exception):
+                fd = self._conn.pgconn.socket
+                with socket.socket(fileno=os.dup(fd)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+                logger.warning(
+                    "mlctl serve: the prediction log %s did not answer for %.0f s; "
+                    "its connection was closed and is opened again",
+                    self.display_url,
+                    stalled,
+                )
 
     def write_async(self, rows: list[tuple]) -> asyncio.Future:
         """As :meth:`write`, for the event loop: an asyncio Future, resolved together with
@@ -354,10 +417,13 @@ class PredictionLog:
                     continue
                 batch.append(more)
                 size += len(more[0])
+            self._busy_since = time.monotonic()
             try:
                 self._commit(batch)
             except Exception as exc:  # the writer must outlive any one batch
                 self._fail(batch, exc)
+            finally:
+                self._busy_since = None
             if stop:
                 return
 
@@ -382,19 +448,54 @@ class PredictionLog:
 
     def _fail(self, batch: list[tuple[list[tuple], Any]], exc: Exception) -> None:
         self.failed_rows += sum(len(rows) for rows, _ in batch)
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = self.describe(exc)
         self.failing = True
-        error = LogUnavailable(f"the prediction could not be logged: {exc}")
+        error = LogUnavailable(f"the prediction could not be logged: {self.last_error}")
         _settle([fut for _, fut in batch], error=error)
+
+    def describe(self, exc: BaseException) -> str:
+        """What went wrong, in words: a full disk or a read-only file system is named
+        with the log's path, never hidden behind a follow-up error."""
+        text = str(exc).strip() or type(exc).__name__
+        if self.kind == "sqlite":
+            lowered = text.lower()
+            if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in lowered:
+                return f"the disk holding the prediction log {self.path} is full ({text})"
+            if getattr(exc, "errno", None) == errno.EROFS or "readonly" in lowered:
+                return f"the prediction log {self.path} cannot be written: read-only ({text})"
+            space = self._space_problem()
+            if space:
+                return f"{space} ({text})"
+        return f"{type(exc).__name__}: {text}"
+
+    @property
+    def path(self) -> Path:
+        """SQLite: the database file."""
+        return Path(self.url.removeprefix("sqlite:///"))
+
+    def _space_problem(self) -> str | None:
+        """SQLite: a read-only file system or a (nearly) full disk under the log."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except (OSError, AttributeError):
+            return None
+        if st.f_flag & getattr(os, "ST_RDONLY", 1):
+            return f"the prediction log {self.path} is on a read-only file system"
+        if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+            return f"the disk holding the prediction log {self.path} is full"
+        return None
 
     def _probe(self) -> None:
         self._probe_queued = False
+        self._busy_since = time.monotonic()
         try:
             with self._lock:
                 self._reconnecting(self._ping)
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = self.describe(exc)
             return
+        finally:
+            self._busy_since = None
         self.failing = False
 
     def _ping(self) -> None:
@@ -402,8 +503,11 @@ class PredictionLog:
             with self._conn.cursor() as cur:
                 cur.execute("SELECT 1")
             self._conn.rollback()
-        else:
-            self._conn.execute("SELECT 1").fetchall()
+            return
+        self._conn.execute("SELECT 1").fetchall()
+        space = self._space_problem()  # SELECT 1 reads; a full disk still fails writes
+        if space:
+            raise OSError(space)
 
     # ---------------------------------------------------------------- backend
     def _connect(self) -> Any:
@@ -411,7 +515,7 @@ class PredictionLog:
             import psycopg
 
             return psycopg.connect(self.url, autocommit=False, connect_timeout=5)
-        path = Path(self.url.removeprefix("sqlite:///"))
+        path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -419,7 +523,26 @@ class PredictionLog:
         conn.execute("PRAGMA busy_timeout=30000")
         if fcntl is not None and self._turns is None:
             self._turns = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o644)
+        self._inode = _inode(path)
         return conn
+
+    def _same_file(self) -> None:
+        """SQLite: if the log file was deleted or replaced while serving, open the file
+        now at its path (creating the tables), so no commit goes to a deleted file."""
+        if self._inode is None or _inode(self.path) == self._inode:
+            return
+        logger.warning(
+            "mlctl serve: the prediction log %s was deleted or replaced; writing to a new "
+            "file at that path",
+            self.path,
+        )
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        if self._turns is not None:
+            os.close(self._turns)
+            self._turns = None
+        self._conn = self._connect()
+        self._conn.executescript(SQLITE_SCHEMA)
 
     @contextlib.contextmanager
     def _write_turn(self) -> Any:
@@ -475,6 +598,7 @@ class PredictionLog:
                 raise
             return
         marks = ", ".join(["?"] * len(COLUMNS))
+        self._same_file()
         conn = self._conn
         with self._write_turn():
             conn.execute("BEGIN IMMEDIATE")
@@ -483,7 +607,7 @@ class PredictionLog:
                 conn.executemany(sql, rows)
                 conn.execute("COMMIT")
             except Exception:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     # --------------------------------------------------------------- feedback
@@ -573,7 +697,7 @@ class PredictionLog:
                     )
                 conn.execute("COMMIT")
             except Exception:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def orphan_count(self) -> int:
@@ -632,7 +756,7 @@ class PredictionLog:
                 found = conn.execute(select + "?", (batch_id,)).fetchone()[0]
                 conn.execute("COMMIT")
             except Exception:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         return found
 
@@ -663,3 +787,19 @@ class PredictionLog:
             sql = f"SELECT {cols} FROM predictions WHERE request_id IN ({marks})"
             rows += self._conn.execute(sql, part).fetchall()
         return rows
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is open. SQLite already rolled back after some errors (a full
+    disk): a second ROLLBACK would raise and hide the first error."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

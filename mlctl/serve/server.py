@@ -13,7 +13,9 @@ on SIGTERM/SIGINT asks every worker to drain.
 Before any worker starts, math libraries are pinned to one thread per process
 (``OMP_NUM_THREADS`` & co.; measured here: two workers with default threading
 oversubscribe two cores and stall under load) and Prometheus' multiprocess directory
-is set for more than one worker. On SIGTERM each worker turns ``/ready`` to 503 (see
+is set for more than one worker. Connections are read by
+:class:`mlctl.serve.transport.GuardedHttp` (431 for oversized headers, 408 for requests
+that arrive too slowly, a lingering close after an early answer). On SIGTERM each worker turns ``/ready`` to 503 (see
 the app's lifespan), uvicorn drains in-flight requests, then the prediction log
 commits what it holds and the command exits 0.
 """
@@ -188,6 +190,16 @@ class Supervisor:
                 proc.join()
 
 
+def http_protocol() -> str:
+    """uvicorn's HTTP protocol with header limits, receive deadlines and a lingering
+    close (:mod:`mlctl.serve.transport`), as an import path (workers are spawned)."""
+    try:
+        import httptools  # noqa: F401  (part of uvicorn[standard])
+    except ImportError:  # pragma: no cover - uvicorn's h11 protocol, without the guards
+        return "h11"
+    return "mlctl.serve.transport:GuardedHttp"
+
+
 def run_server(config: ServeConfig, bind: Bind) -> None:
     """Serve until SIGTERM/SIGINT (blocks)."""
     import uvicorn
@@ -209,6 +221,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         timeout_graceful_shutdown=max(1, int(bind.drain_seconds)),
         lifespan="on",
         server_header=False,
+        http=http_protocol(),
     )
     try:
         if bind.workers == 1:

@@ -3,12 +3,19 @@
 The served model is swapped by replacing one attribute: a request reads
 ``state.champion`` once and finishes on that object, so in-flight requests end on the
 old version while new ones use the new one.
+
+A version that fails to load is refused, never served, and tried again: after a
+transient error (download, registry) with back-off (1 s doubling to 60 s); after a
+refused artifact (SHA-256 mismatch, failed smoke batch) every 5 minutes, and at once
+when the alias moves to it again or on ``POST /admin/reload``. ``/ready`` lists the
+refused versions and when they are retried; the server log says each refusal and retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import threading
@@ -18,15 +25,53 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlctl.errors import RegistryError
 from mlctl.recipe.schema import Serve
+from mlctl.serve import transport
 from mlctl.serve.batcher import MicroBatcher
 from mlctl.serve.inputs import Columns
 from mlctl.serve.metrics import Metrics
-from mlctl.serve.model import Scored, ServedModel, load_model
+from mlctl.serve.model import ModelLoadError, Scored, ServedModel, load_model
 from mlctl.serve.predlog import PredictionLog
 
 # Set by the server when it receives SIGTERM/SIGINT: /ready answers 503 from then on.
 SHUTTING_DOWN = threading.Event()
+
+logger = logging.getLogger("mlctl.serve")
+
+RETRY_FIRST = 1.0  # seconds before a version that failed transiently is tried again
+RETRY_MAX = 60.0  # the back-off doubles up to this
+RETRY_REFUSED = 300.0  # a refused artifact (SHA-256, smoke batch): tried again this often
+
+
+@dataclass
+class Refusal:
+    """Why a version was not loaded, and when it is tried again."""
+
+    error: str
+    transient: bool  # a download or registry error, not the artifact itself
+    attempts: int = 1
+    retry_at: float = 0.0  # time.monotonic()
+
+    @classmethod
+    def of(cls, exc: BaseException, before: Refusal | None) -> Refusal:
+        transient = not isinstance(exc, RegistryError | ModelLoadError)
+        attempts = before.attempts + 1 if before is not None else 1
+        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (attempts - 1)) if transient else RETRY_REFUSED
+        return cls(_short(exc), transient, attempts, time.monotonic() + delay)
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.retry_at
+
+    def describe(self, role: str, version: int) -> dict[str, Any]:
+        return {
+            "role": role,
+            "version": version,
+            "error": self.error,
+            "transient": self.transient,
+            "attempts": self.attempts,
+            "retry_in_seconds": round(max(0.0, self.retry_at - time.monotonic()), 1),
+        }
 
 
 @dataclass
@@ -73,8 +118,16 @@ class ServeState:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="mlctl-load")
     )
     cache: Any = None
-    refused: set[tuple[str, int]] = field(default_factory=set)  # versions that failed to load
+    # Versions that failed to load, by (role, version); retried (see Refusal).
+    refused: dict[tuple[str, int], Refusal] = field(default_factory=dict)
+    _alias_seen: dict[str, int | None] = field(default_factory=dict)  # at the last poll
     _poller: asyncio.Task | None = None
+
+    def __post_init__(self) -> None:
+        # A commit slower than a request may wait makes the log "not writable" (/ready).
+        self.log.stall_seconds = self.settings.request_timeout_seconds
+        refused = self.metrics.receive_refused
+        transport.on_refused = lambda reason: refused.labels(reason).inc()
 
     # ------------------------------------------------------------------ models
     def slot(self, model: ServedModel) -> Slot:
@@ -100,8 +153,9 @@ class ServeState:
     async def reload(self, retry_refused: bool = False) -> dict[str, Any]:
         """Load the versions the aliases point at, if they moved; keep the old on failure.
 
-        A version that failed to load is not tried again at every poll (it would fail
-        the same way), only when asked (``retry_refused``, e.g. POST /admin/reload).
+        A version that failed to load is not tried again at every poll but when its
+        back-off is over, when the alias moves to it again, or when asked
+        (``retry_refused``, e.g. POST /admin/reload); see :class:`Refusal`.
         """
         changes: dict[str, Any] = {}
         wanted = [("champion", self.alias)]
@@ -127,16 +181,15 @@ class ServeState:
                     changes[role] = {"from": current.model.version, "to": None}
                     asyncio.get_running_loop().create_task(self._retire(current))
                 continue
+            moved = self._alias_seen.get(role, -1) != version
+            self._alias_seen[role] = version
             if current is not None and current.model.version == version:
                 continue
-            if (role, version) in self.refused and not retry_refused:
+            before = self.refused.get((role, version))
+            if before is not None and not (retry_refused or moved or before.due()):
                 continue
-            reference = f"{self.model_name}/{version}"
-            try:
-                model = await self._run(load_model, self.registry, reference, self.positive)
-            except Exception as exc:
-                self.refused.add((role, version))
-                self._failed(role, f"{reference} was not loaded: {_short(exc)}")
+            model = await self._load(role, version, before)
+            if model is None:
                 continue
             model.aliases = sorted(set(model.aliases) | {alias})
             old = current
@@ -149,6 +202,30 @@ class ServeState:
             if old is not None:
                 asyncio.get_running_loop().create_task(self._retire(old))
         return changes
+
+    async def _load(self, role: str, version: int, before: Refusal | None) -> ServedModel | None:
+        """Load and check one version; on failure record why and when to retry."""
+        reference = f"{self.model_name}/{version}"
+        if before is not None:
+            self.metrics.model_load_retries.labels(role).inc()
+            logger.warning("mlctl serve: trying %s (%s) again", reference, role)
+        try:
+            model = await self._run(load_model, self.registry, reference, self.positive)
+        except Exception as exc:
+            refusal = Refusal.of(exc, before)
+            self.refused[(role, version)] = refusal
+            self._failed(role, f"{reference} was not loaded: {refusal.error}")
+            when = (
+                f"retrying in {refusal.retry_at - time.monotonic():.0f} s"
+                if refusal.transient
+                else "retried when the alias moves to it again, on POST /admin/reload, "
+                f"or in {RETRY_REFUSED:.0f} s"
+            )
+            logger.warning("mlctl serve: %s was not loaded: %s; %s", reference, refusal.error, when)
+            return None
+        if self.refused.pop((role, version), None) is not None:
+            logger.warning("mlctl serve: %s (%s) loaded after an earlier failure", reference, role)
+        return model
 
     def _failed(self, role: str, message: str) -> None:
         self.load_error = message
@@ -167,15 +244,29 @@ class ServeState:
         return await asyncio.get_running_loop().run_in_executor(self.loader, fn, *args)
 
     def start_polling(self) -> None:
-        polls = self.fixed_version is None or self.settings.traffic.challenger_percent > 0
-        if self.settings.poll_seconds > 0 and self._poller is None and polls:
+        # A pinned version polls no alias, but still retries its own failed load.
+        if self.settings.poll_seconds > 0 and self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.poll_seconds)
+            await asyncio.sleep(self._next_poll())
             with contextlib.suppress(Exception):
                 await self.reload()
+
+    def _next_poll(self) -> float:
+        """The poll interval, or sooner when a refused version's retry is due."""
+        wait = self.settings.poll_seconds
+        for _, refusal in self.pending():
+            wait = min(wait, max(0.2, refusal.retry_at - time.monotonic()))
+        return wait
+
+    def pending(self) -> list[tuple[tuple[str, int], Refusal]]:
+        """Refused versions an alias still points at (the others wait for it to come
+        back), in role and version order."""
+        return sorted(
+            (key, r) for key, r in self.refused.items() if self._alias_seen.get(key[0]) == key[1]
+        )
 
     async def close(self) -> None:
         if self._poller is not None:
@@ -222,6 +313,9 @@ class ServeState:
             detail["challenger"] = {"version": self.challenger.model.version}
         if self.load_error:
             detail["last_load_error"] = self.load_error
+        pending = self.pending()
+        if pending:
+            detail["refused_versions"] = [r.describe(*key) for key, r in pending]
         if not detail["log_writable"] and self.log.last_error:
             detail["last_log_error"] = self.log.last_error
         detail["draining"] = self.draining = self.draining or SHUTTING_DOWN.is_set()

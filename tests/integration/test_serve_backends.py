@@ -261,9 +261,16 @@ def test_a_commit_slower_than_the_request_timeout_does_not_stop_the_log(
         blocker.execute(f'LOCK TABLE "{pg_schema}".predictions IN ACCESS EXCLUSIVE MODE')
         slow = pg_server.post("/predict", {"records": [unique_row()]})
         time.sleep(0.5)
+        # While the commit hangs on the lock (longer than the request timeout), /ready
+        # says the log is not writable.
+        stuck = pg_server.get("/ready")
+        assert stuck.status == 503 and "has not answered" in stuck.json["last_log_error"]
     assert slow.status == 503 and slow.json["error_code"] == "LOG_UNAVAILABLE", slow.body
     assert slow.headers["retry-after"]
-    # The writer finished that commit after its request gave up, and goes on.
+    # The writer finishes that commit once the lock is released, and goes on.
+    deadline = time.monotonic() + 10
+    while not pg_server.get("/ready").json["log_writable"] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert pg_server.get("/ready").json["log_writable"] is True
     body = predict(pg_server, [unique_row()])
     logged = pg_query(

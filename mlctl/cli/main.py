@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -324,6 +323,7 @@ def models_describe(name, version, workspace, as_json) -> None:
 def models_promote(name, version, reason, force, yes, workspace) -> None:
     """Make VERSION of model NAME the champion."""
     _confirm(yes, f"Make version {version} of '{name}' the champion?")
+    _terminate_as_interrupt()
     info = _registry(workspace).promote(name, version, reason, force=force)
     console().print(f"[green]✓[/] {name} version {info.version} is now champion")
 
@@ -337,6 +337,7 @@ def models_promote(name, version, reason, force, yes, workspace) -> None:
 def models_rollback(name, reason, yes, workspace) -> None:
     """Move the champion alias of model NAME back to the previous champion."""
     _confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
+    _terminate_as_interrupt()
     old, new = _registry(workspace).rollback(name, reason)
     console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
 
@@ -477,6 +478,7 @@ def monitor(
 
     if (label_column or timestamp_column) and not current:
         raise click.UsageError("--label-column and --timestamp-column need --current")
+    _terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides), training=False)  # retraining checks apart
     options = MonitorOptions(
         workspace,
@@ -509,14 +511,12 @@ def _safe_url(url: str) -> str:
 
 
 def _terminate_as_interrupt() -> None:
-    """SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the MLflow run is ended as
-    KILLED and nothing half-registered is left behind."""
-    import signal
+    """SIGINT, SIGTERM and SIGHUP (Ctrl-C, kill, a CI timeout, a closed terminal) unwind
+    like Ctrl-C, so the MLflow run is ended as KILLED and the registry is left as it was
+    (:mod:`mlctl.interrupts`)."""
+    from mlctl import interrupts
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
+    interrupts.install()
 
 
 def _confirm(yes: bool, question: str) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlctl import interrupts
 from mlctl.errors import MlctlError, RegistryError, TrackingError
 from mlctl.tracking.workspace import Workspace, quiet_mlflow
 
@@ -87,6 +88,17 @@ def version_info(
         metrics={k.removeprefix(metric): float(v) for k, v in tags.items() if k.startswith(metric)},
         source=source,
     )
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """A registered model's aliases and tags before a run changed them, so that
+    :meth:`Registry.unregister` can put them back."""
+
+    name: str
+    existed: bool
+    aliases: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -214,16 +226,62 @@ class Registry:
                 raise
             raise TrackingError(f"could not register model '{name}': {exc}") from None
 
-    def unregister(self, name: str, version: int) -> None:
-        """Undo :meth:`register` (and a promotion): the previous champion comes back."""
+    def state(self, name: str) -> RegistryState:
+        """The aliases and tags of model ``name`` now (``existed`` False: no such model)."""
         try:
-            if self.alias_version(name, CHAMPION) == version:
-                history = [v for v in self.champion_history(name) if v != version]
-                if history:
-                    self.client.set_registered_model_alias(name, CHAMPION, str(history[-1]))
-                self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
-        finally:
-            self._delete_quietly(name, version)
+            model = self._model(name)
+        except RegistryError:
+            return RegistryState(name, existed=False)
+        aliases = {a: int(v) for a, v in (model.aliases or {}).items()}
+        return RegistryState(name, True, aliases, dict(model.tags or {}))
+
+    def unregister(self, name: str, version: int, before: RegistryState | None = None) -> None:
+        """Undo :meth:`register` and what followed it (alias, promotion), signals held
+        until done: the aliases ``version`` took go back where they were, the model's
+        tags are put back, the version is deleted, and a model that did not exist
+        ``before`` goes too. Without ``before``, the previous champion comes back."""
+        with interrupts.deferred():
+            try:
+                if before is None:
+                    self._restore_champion(name, version)
+                else:
+                    self._restore(before, version)
+            finally:
+                self._delete_quietly(name, version)
+                if before is not None and not before.existed:
+                    self._delete_model_if_empty(name)
+
+    def _restore_champion(self, name: str, version: int) -> None:
+        if self.alias_version(name, CHAMPION) == version:
+            history = [v for v in self.champion_history(name) if v != version]
+            if history:
+                self.client.set_registered_model_alias(name, CHAMPION, str(history[-1]))
+            self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+    def _restore(self, before: RegistryState, version: int) -> None:
+        """Aliases and model tags as in ``before``; only what this version changed."""
+        if not before.existed:
+            return
+        model = self._model(before.name)
+        now = {a: int(v) for a, v in (model.aliases or {}).items()}
+        for alias, old in before.aliases.items():
+            if now.get(alias) != old and (now.get(alias) in (None, version)):
+                with contextlib.suppress(Exception):  # the old version may be gone
+                    self.client.set_registered_model_alias(before.name, alias, str(old))
+        for alias, v in now.items():
+            if v == version and alias not in before.aliases:
+                self.client.delete_registered_model_alias(before.name, alias)
+        tags = dict(model.tags or {})
+        for key in set(tags) | set(before.tags):
+            if key not in before.tags:
+                self.client.delete_registered_model_tag(before.name, key)
+            elif tags.get(key) != before.tags[key]:
+                self.client.set_registered_model_tag(before.name, key, before.tags[key])
+
+    def _delete_model_if_empty(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            if not self.client.search_model_versions(f"name = '{name}'"):
+                self.client.delete_registered_model(name)
 
     def _delete_quietly(self, name: str, version: int) -> None:
         with contextlib.suppress(Exception):
@@ -245,14 +303,17 @@ class Registry:
             return info
         history = self.champion_history(name)
         history.append(info.version)
-        self.client.set_registered_model_alias(name, CHAMPION, str(info.version))
-        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
-        self.client.set_model_version_tag(name, str(info.version), "mlctl.promoted_reason", reason)
-        self.client.set_model_version_tag(
-            name, str(info.version), "mlctl.promoted_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        )
-        if self.alias_version(name, CHALLENGER) == info.version:
-            self.client.delete_registered_model_alias(name, CHALLENGER)
+        with interrupts.deferred():  # alias, history and tags move together
+            self.client.set_registered_model_alias(name, CHAMPION, str(info.version))
+            interrupts.checkpoint("promote")
+            self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self.client.set_model_version_tag(
+                name, str(info.version), "mlctl.promoted_reason", reason
+            )
+            self.client.set_model_version_tag(name, str(info.version), "mlctl.promoted_at", stamp)
+            if self.alias_version(name, CHALLENGER) == info.version:
+                self.client.delete_registered_model_alias(name, CHALLENGER)
         return self.version(name, info.version)
 
     def rollback(self, name: str, reason: str) -> tuple[int, int]:
@@ -272,6 +333,13 @@ class Registry:
                 "promote a version explicitly instead"
             )
         target = history[-1]
+        with interrupts.deferred():
+            self._move_back(name, current, target, history, reason)
+        return current, target
+
+    def _move_back(
+        self, name: str, current: int, target: int, history: list[int], reason: str
+    ) -> None:
         self.client.set_registered_model_alias(name, CHAMPION, str(target))
         self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -284,7 +352,6 @@ class Registry:
             "mlctl.restored_reason",
             f"{stamp}: rollback from {current}: {reason}",
         )
-        return current, target
 
     def load_sklearn(self, name: str, alias: str):
         """The sklearn Pipeline behind an alias, or None if the alias is unset."""

@@ -374,7 +374,7 @@ def register(
     try:
         if options.promote or r.deploy.auto_promote:
             why = "auto_promote in recipe" if r.deploy.auto_promote else "mlctl run --promote"
-            registry.promote(r.model_name, version, f"gate passed; {why}")
+            registry.promote(r.model_name, version, f"gate passed; {why}", check_files=False)
             interrupts.checkpoint("register")
             return version, [CHAMPION]
         registry.set_challenger(r.model_name, version)

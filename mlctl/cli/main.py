@@ -50,7 +50,8 @@ Examples:
 
 Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
 4 bad input, columns or model reference, 5 tracking unavailable, 6 Dask cluster
-unavailable, 130 interrupted (see docs/cli.md)."""
+unavailable, 8 model files differ from their recorded SHA-256, 130 interrupted
+(see docs/cli.md)."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -405,7 +406,8 @@ Examples:
 
 Exit codes: 0 healthy, 3 attention needed, 7 could not run (no rows in the window,
 no prediction log, no reference profile, another run holds the lock), 2 bad usage,
-4 bad recipe or model reference, 5 tracking unavailable (see docs/cli.md)."""
+4 bad recipe or model reference, 5 tracking unavailable, 8 model files differ from
+their recorded SHA-256 (see docs/cli.md)."""
 
 
 def _epoch_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlctl import interrupts
 from mlctl.errors import RegistryError, TrackingError
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ def _create_database(ws: Workspace) -> None:
     tmp.unlink(missing_ok=True)
     try:
         ping(f"sqlite:///{tmp}")
+        interrupts.checkpoint("create_store")
         os.replace(tmp, db)
     finally:
         tmp.unlink(missing_ok=True)

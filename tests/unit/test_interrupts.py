@@ -30,13 +30,12 @@ def test_a_signal_raises_keyboard_interrupt_and_is_remembered(installed) -> None
 
 def test_a_signal_inside_a_deferred_block_waits_for_its_end(installed) -> None:
     done = []
-    with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
-        with interrupts.deferred():
-            os.kill(os.getpid(), signal.SIGHUP)
-            with interrupts.deferred():  # nested: still held
-                os.kill(os.getpid(), signal.SIGINT)
-                done.append("inner")
-            done.append("outer")
+    with pytest.raises(KeyboardInterrupt, match="SIGHUP"), interrupts.deferred():
+        os.kill(os.getpid(), signal.SIGHUP)
+        with interrupts.deferred():  # nested: still held
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("inner")
+        done.append("outer")
     assert done == ["inner", "outer"]
     assert interrupts.received() == signal.SIGHUP  # the first one
 

@@ -145,6 +145,28 @@ def _ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def keep_resource_tracker_through_sighup() -> None:
+    """Start joblib's resource tracker process now, with SIGHUP blocked in it.
+
+    It ignores SIGINT and SIGTERM, but a SIGHUP to the process group (a closed terminal)
+    would kill it; joblib would then start a new one while cleaning up, which does not
+    know the temporary folders it is told to forget and prints a traceback. A blocked
+    signal stays blocked across exec, and the tracker unblocks only SIGINT and SIGTERM;
+    it still ends with this process (its pipe closes). Here a SIGHUP is only delayed.
+    """
+    import signal
+
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        return
+    from joblib.externals.loky.backend import resource_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class ClusterFoldReporter:
     """:class:`FoldReporter` for a Dask session: fold ticks travel as Dask events.
 

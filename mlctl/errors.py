@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     TRACKING_UNAVAILABLE = 5
     COMPUTE_UNAVAILABLE = 6
     CANNOT_RUN = 7  # mlctl monitor: nothing to judge (no rows, no log, no profile, locked)
+    MODEL_REJECTED = 8  # a model's files differ from the SHA-256 recorded at registration
     INTERRUPTED = 130
 
 

@@ -8,13 +8,14 @@ here prints. The result is a :class:`RunSummary` (its ``to_dict`` is the
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlctl import __version__
+from mlctl import __version__, interrupts
 from mlctl.data.prepare import Dataset, load_dataset
 from mlctl.evaluate.metrics import (
     classification_metrics,
@@ -171,6 +172,7 @@ def run(
     preflight(r.compute)  # an unreachable cluster fails before any MLflow run exists
     emit("stage", {"message": "loading and checking data"})
     data = load_dataset(loaded)
+    interrupts.checkpoint("data")
     emit(
         "data",
         {
@@ -256,20 +258,31 @@ def run(
         model_uri = parent.log_model(
             winner.best_estimator, data.X_train.head(5), r.models.allowed_prefixes
         )
-        version, aliases = None, []
-        if verdict.passed and options.register:
-            emit("stage", {"message": f"registering model '{r.model_name}'"})
-            version, aliases = register(
-                registry, r, model_uri, parent.run_id, best.metrics, data.fingerprint, options
-            )
-            ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
+        version, aliases, before = None, [], None
         try:
+            if verdict.passed and options.register:
+                emit("stage", {"message": f"registering model '{r.model_name}'"})
+                with interrupts.deferred():  # registered with its alias, or not at all
+                    before = registry.state(r.model_name)
+                    version, aliases = register(
+                        registry,
+                        r,
+                        model_uri,
+                        parent.run_id,
+                        best.metrics,
+                        data.fingerprint,
+                        options,
+                        before,
+                    )
+                ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
+            interrupts.checkpoint("report")
             md_path, html_path = _write_report(ctx, r, best, data, importances, report_dir)
             parent.log_artifacts(report_dir, "report")
             parent.set_tags({"mlctl.registered_version": version or ""})
         except BaseException:
-            if version is not None:  # never leave a version behind a failed run
-                registry.unregister(r.model_name, version)
+            if version is not None:  # a failed or interrupted run leaves the registry as it was
+                registry.unregister(r.model_name, version, before)
+            shutil.rmtree(report_dir, ignore_errors=True)
             raise
         summary = RunSummary(
             recipe=str(loaded.path),
@@ -339,11 +352,13 @@ def register(
     metrics: dict[str, float],
     data_fingerprint: str,
     options: RunOptions,
+    before: Any = None,
 ) -> tuple[int, list[str]]:
     """Register a model that passed the gate; champion if promotion is approved
     (``--promote --yes`` or ``deploy.auto_promote``), else challenger.
 
-    A version whose promotion fails is unregistered again."""
+    A version whose promotion fails is unregistered again, and the model's aliases and
+    tags put back as they were ``before`` (a :class:`~mlctl.tracking.registry.RegistryState`)."""
     from mlctl.tracking.registry import CHALLENGER, CHAMPION
 
     tags = {
@@ -359,12 +374,14 @@ def register(
     try:
         if options.promote or r.deploy.auto_promote:
             why = "auto_promote in recipe" if r.deploy.auto_promote else "mlctl run --promote"
-            registry.promote(r.model_name, version, f"gate passed; {why}")
+            registry.promote(r.model_name, version, f"gate passed; {why}", check_files=False)
+            interrupts.checkpoint("register")
             return version, [CHAMPION]
         registry.set_challenger(r.model_name, version)
+        interrupts.checkpoint("register")
         return version, [CHALLENGER]
     except BaseException:
-        registry.unregister(r.model_name, version)
+        registry.unregister(r.model_name, version, before)
         raise
 
 

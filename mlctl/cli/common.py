@@ -5,6 +5,7 @@ Command modules import from here, never from :mod:`mlctl.cli.main`, which import
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 import click
 
+from mlctl import interrupts
 from mlctl.errors import ExitCode, MlctlError
 
 
@@ -30,30 +32,29 @@ def console(stderr: bool = True):
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one line on stderr and a documented exit code."""
+    """Turn library errors into one line on stderr and a documented exit code.
+
+    After a stop signal (:mod:`mlctl.interrupts`) every error is the interruption:
+    what the signal broke on its way out (a worker process that died with it) is not
+    reported as an error of its own.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         traceback = kwargs.pop("traceback", False) or os.environ.get("MLCTL_TRACEBACK") == "1"
         try:
             return fn(*args, **kwargs)
-        except MlctlError as exc:
-            if traceback:
-                raise
-            err = console()
-            # Messages quote user text (column names, values): never read it as markup.
-            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
-            if exc.hint:
-                err.print(f"[dim]hint: {escape(exc.hint)}[/]")
-            sys.exit(int(exc.exit_code))
         except KeyboardInterrupt:
-            console().print("[yellow]interrupted[/]")
-            sys.exit(int(ExitCode.INTERRUPTED))
+            _interrupted()
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:
             if traceback:
                 raise
+            if interrupts.received() is not None:
+                _interrupted()
+            if isinstance(exc, MlctlError):
+                _report(exc)
             console().print(
                 f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                 "[dim]run again with --traceback for details[/]"
@@ -63,6 +64,27 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")(
         wrapper
     )
+
+
+def _report(exc: MlctlError) -> None:
+    err = console()
+    # Messages quote user text (column names, values): never read it as markup.
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
+    if exc.hint:
+        err.print(f"[dim]hint: {escape(exc.hint)}[/]")
+    sys.exit(int(exc.exit_code))
+
+
+def _interrupted() -> None:
+    """Exit 130 after Ctrl-C or a stop signal; the terminal may be gone (SIGHUP)."""
+    signum = interrupts.received()
+    with contextlib.suppress(OSError):
+        console().print(
+            f"[yellow]interrupted ({interrupts.name(signum)})[/]"
+            if signum
+            else "[yellow]interrupted[/]"
+        )
+    sys.exit(int(ExitCode.INTERRUPTED))
 
 
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))

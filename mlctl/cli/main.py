@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -51,7 +50,8 @@ Examples:
 
 Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
 4 bad input, columns or model reference, 5 tracking unavailable, 6 Dask cluster
-unavailable, 130 interrupted (see docs/cli.md)."""
+unavailable, 8 model files differ from their recorded SHA-256, 130 interrupted
+(see docs/cli.md)."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -324,6 +324,7 @@ def models_describe(name, version, workspace, as_json) -> None:
 def models_promote(name, version, reason, force, yes, workspace) -> None:
     """Make VERSION of model NAME the champion."""
     _confirm(yes, f"Make version {version} of '{name}' the champion?")
+    _terminate_as_interrupt()
     info = _registry(workspace).promote(name, version, reason, force=force)
     console().print(f"[green]✓[/] {name} version {info.version} is now champion")
 
@@ -337,6 +338,7 @@ def models_promote(name, version, reason, force, yes, workspace) -> None:
 def models_rollback(name, reason, yes, workspace) -> None:
     """Move the champion alias of model NAME back to the previous champion."""
     _confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
+    _terminate_as_interrupt()
     old, new = _registry(workspace).rollback(name, reason)
     console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
 
@@ -404,7 +406,8 @@ Examples:
 
 Exit codes: 0 healthy, 3 attention needed, 7 could not run (no rows in the window,
 no prediction log, no reference profile, another run holds the lock), 2 bad usage,
-4 bad recipe or model reference, 5 tracking unavailable (see docs/cli.md)."""
+4 bad recipe or model reference, 5 tracking unavailable, 8 model files differ from
+their recorded SHA-256 (see docs/cli.md)."""
 
 
 def _epoch_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -477,6 +480,7 @@ def monitor(
 
     if (label_column or timestamp_column) and not current:
         raise click.UsageError("--label-column and --timestamp-column need --current")
+    _terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides), training=False)  # retraining checks apart
     options = MonitorOptions(
         workspace,
@@ -509,14 +513,12 @@ def _safe_url(url: str) -> str:
 
 
 def _terminate_as_interrupt() -> None:
-    """SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the MLflow run is ended as
-    KILLED and nothing half-registered is left behind."""
-    import signal
+    """SIGINT, SIGTERM and SIGHUP (Ctrl-C, kill, a CI timeout, a closed terminal) unwind
+    like Ctrl-C, so the MLflow run is ended as KILLED and the registry is left as it was
+    (:mod:`mlctl.interrupts`)."""
+    from mlctl import interrupts
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
+    interrupts.install()
 
 
 def _confirm(yes: bool, question: str) -> None:

@@ -311,8 +311,22 @@ def version_detail(v) -> None:
     for k, val in sorted(v.metrics.items()):
         table.add_row(f"test {k}", fmt(val))
     for k, val in sorted(v.tags.items()):
-        table.add_row(k, val)
+        table.add_row(k, _short_tag(k, val))
     out.print(table)
+
+
+def _short_tag(key: str, value: str) -> str:
+    """The per-file digests as a count (``--json`` has them all)."""
+    import json
+
+    from mlctl.tracking.artifacts import FILES_TAG
+
+    if key != FILES_TAG:
+        return value
+    try:
+        return f"{len(json.loads(value))} files"
+    except (ValueError, TypeError):
+        return value
 
 
 class PredictProgress:

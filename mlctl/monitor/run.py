@@ -509,7 +509,9 @@ class _Context:
     def _load_model(self):
         if self._model is None:
             self.emit("stage", {"message": f"loading {self.name} version {self.version}"})
-            self._model = self.registry.load_reference(f"{self.name}/{self.version}")
+            from mlctl.tracking.artifacts import load_verified_model
+
+            self._model = load_verified_model(self.registry, f"{self.name}/{self.version}")
         return self._model
 
     def _positive(self, classes: list[Any]) -> Any:
@@ -1133,7 +1135,9 @@ def _compare(ctx: _Context, champion: int, challenger: int) -> dict[str, Any]:
         return out
     scores = {}
     for side, version in (("champion", champion), ("challenger", challenger)):
-        model = ctx.registry.load_reference(f"{ctx.name}/{version}")
+        from mlctl.tracking.artifacts import load_verified_model
+
+        model = load_verified_model(ctx.registry, f"{ctx.name}/{version}")
         inputs = [c["name"] for c in model.input_schema] or list(ctx.profile.columns)
         value, rows = _metric_on(r, model.pipeline, frame, metric, inputs)
         scores[side], out["rows"] = value, rows

@@ -150,6 +150,8 @@ def predict_batch(
         DataError: bad paths, an existing output without ``overwrite``, unreadable
             input, missing columns, or (``strict``) the first bad value.
         RegistryError: the model reference does not exist (lists what does).
+        ModelRejected: the model's files do not match the SHA-256 recorded at
+            registration (nothing deserialized, nothing written).
         TrackingError: the tracking store cannot be used.
         ComputeError: (``engine="dask"``) the cluster cannot be reached, started or used.
     """
@@ -245,12 +247,13 @@ def _check_target(option: str, path: Path, overwrite: bool) -> None:
 
 def _load_model(loaded: LoadedRecipe, workspace: str | None, reference: str):
     """The registered model, from the workspace resolved as ``mlctl run`` does."""
+    from mlctl.tracking.artifacts import load_verified_model
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.workspace import for_recipe, open_existing
 
     ws = for_recipe(loaded, workspace)
     open_existing(ws)
-    return Registry(ws).load_reference(reference), ws.tracking_uri
+    return load_verified_model(Registry(ws), reference), ws.tracking_uri
 
 
 class _Job:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlctl import interrupts
 from mlctl.errors import Issue, MlctlError, RecipeError, UsageError
 from mlctl.recipe.loader import (
     check_overrides,
@@ -189,13 +190,17 @@ def run_sweep(
         watcher.stop()
     summary.jobs = rank(merge_records(read_records(sweep_dir), _returned_records(returned)))
     summary.best = best_passing(summary.jobs)
+    undo = None
     try:
         if summary.best is not None:
             emit("stage", {"message": f"registering the model of job #{summary.best.job}"})
-            _register_best(summary, recipe_path, options, sweep_run)
+            undo = _register_best(summary, recipe_path, options, sweep_run)
         _log_sweep(sweep_run, summary)
     except BaseException as exc:
-        sweep_run.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        if undo is not None:  # a failed or interrupted sweep leaves the registry as it was
+            undo()
+        killed = isinstance(exc, KeyboardInterrupt) or interrupts.received() is not None
+        sweep_run.end("KILLED" if killed else "FAILED")
         raise
     sweep_run.end("FINISHED" if summary.error is None else "FAILED")
     summary.seconds = time.perf_counter() - started
@@ -252,7 +257,8 @@ def _returned_records(returned: Any) -> list[JobRecord]:
 
 def _register_best(
     summary: SweepSummary, recipe_path: Path, options: SweepOptions, sweep_run
-) -> None:
+) -> Callable[[], None]:
+    """Register the best job's model; returns what undoes it (aliases and tags back)."""
     from mlctl.runner import RunOptions, register
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.workspace import for_recipe
@@ -261,18 +267,31 @@ def _register_best(
     assert best is not None and best.model_uri and best.run_id
     loaded = load_recipe(recipe_path, best.overrides)
     ws = for_recipe(loaded, options.workspace)
-    version, aliases = register(
-        Registry(ws),
-        loaded.recipe,
-        best.model_uri,
-        best.run_id,
-        best.test_metrics,
-        best.data_fingerprint or "",
-        RunOptions(options.workspace, promote=options.promote),
-    )
-    summary.model_name = loaded.recipe.model_name
+    registry, name = Registry(ws), loaded.recipe.model_name
+    with interrupts.deferred():  # registered with its alias, or not at all
+        before = registry.state(name)
+        version, aliases = register(
+            registry,
+            loaded.recipe,
+            best.model_uri,
+            best.run_id,
+            best.test_metrics,
+            best.data_fingerprint or "",
+            RunOptions(options.workspace, promote=options.promote),
+            before,
+        )
+
+    def undo() -> None:
+        registry.unregister(name, version, before)
+
+    try:
+        sweep_run.set_tags({"mlctl.registered_version": version}, run_id=best.run_id)
+    except BaseException:
+        undo()
+        raise
+    summary.model_name = name
     summary.version, summary.aliases = version, aliases
-    sweep_run.set_tags({"mlctl.registered_version": version}, run_id=best.run_id)
+    return undo
 
 
 def _log_sweep(sweep_run, summary: SweepSummary) -> None:

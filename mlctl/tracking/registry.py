@@ -8,43 +8,26 @@ promotion and rollback records its reason on the version it touched.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from mlctl import interrupts
 from mlctl.errors import MlctlError, RegistryError, TrackingError
+from mlctl.tracking.artifacts import (  # noqa: F401 (DIGEST_TAG: public here too)
+    DIGEST_TAG,
+    load_verified_model,
+    registration_tags,
+    verify_version,
+)
 from mlctl.tracking.workspace import Workspace, quiet_mlflow
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "mlctl.champion_history"
-DIGEST_TAG = "mlctl.sha256"  # of the model's artifact files, recorded at registration
-# Written by MLflow into a download of a models:/ URI; not part of the stored model.
-DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
-
-
-def tree_digest(folder: str | Path) -> str:
-    """SHA-256 over every file under ``folder``: relative path and content, sorted by path.
-
-    A truncated, bit-flipped, added, removed or renamed file changes it. MLflow's own
-    download metadata (:data:`DOWNLOAD_ONLY`) is left out.
-    """
-    root = Path(folder)
-    h = hashlib.sha256()
-    files = (p for p in root.rglob("*") if p.is_file())
-    for path in sorted(p for p in files if p.relative_to(root).as_posix() not in DOWNLOAD_ONLY):
-        rel = path.relative_to(root).as_posix().encode()
-        h.update(len(rel).to_bytes(8, "big") + rel)
-        h.update(path.stat().st_size.to_bytes(8, "big"))
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -87,6 +70,17 @@ def version_info(
         metrics={k.removeprefix(metric): float(v) for k, v in tags.items() if k.startswith(metric)},
         source=source,
     )
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """A registered model's aliases and tags before a run changed them, so that
+    :meth:`Registry.unregister` can put them back."""
+
+    name: str
+    existed: bool
+    aliases: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -189,7 +183,7 @@ class Registry:
 
         version = None
         try:
-            tags = {**tags, DIGEST_TAG: self.artifact_digest(model_uri)}
+            tags = {**tags, **self._registration_tags(model_uri)}
             try:
                 self.client.create_registered_model(name)
             except MlflowException as exc:
@@ -214,16 +208,62 @@ class Registry:
                 raise
             raise TrackingError(f"could not register model '{name}': {exc}") from None
 
-    def unregister(self, name: str, version: int) -> None:
-        """Undo :meth:`register` (and a promotion): the previous champion comes back."""
+    def state(self, name: str) -> RegistryState:
+        """The aliases and tags of model ``name`` now (``existed`` False: no such model)."""
         try:
-            if self.alias_version(name, CHAMPION) == version:
-                history = [v for v in self.champion_history(name) if v != version]
-                if history:
-                    self.client.set_registered_model_alias(name, CHAMPION, str(history[-1]))
-                self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
-        finally:
-            self._delete_quietly(name, version)
+            model = self._model(name)
+        except RegistryError:
+            return RegistryState(name, existed=False)
+        aliases = {a: int(v) for a, v in (model.aliases or {}).items()}
+        return RegistryState(name, True, aliases, dict(model.tags or {}))
+
+    def unregister(self, name: str, version: int, before: RegistryState | None = None) -> None:
+        """Undo :meth:`register` and what followed it (alias, promotion), signals held
+        until done: the aliases ``version`` took go back where they were, the model's
+        tags are put back, the version is deleted, and a model that did not exist
+        ``before`` goes too. Without ``before``, the previous champion comes back."""
+        with interrupts.deferred():
+            try:
+                if before is None:
+                    self._restore_champion(name, version)
+                else:
+                    self._restore(before, version)
+            finally:
+                self._delete_quietly(name, version)
+                if before is not None and not before.existed:
+                    self._delete_model_if_empty(name)
+
+    def _restore_champion(self, name: str, version: int) -> None:
+        if self.alias_version(name, CHAMPION) == version:
+            history = [v for v in self.champion_history(name) if v != version]
+            if history:
+                self.client.set_registered_model_alias(name, CHAMPION, str(history[-1]))
+            self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+    def _restore(self, before: RegistryState, version: int) -> None:
+        """Aliases and model tags as in ``before``; only what this version changed."""
+        if not before.existed:
+            return
+        model = self._model(before.name)
+        now = {a: int(v) for a, v in (model.aliases or {}).items()}
+        for alias, old in before.aliases.items():
+            if now.get(alias) != old and (now.get(alias) in (None, version)):
+                with contextlib.suppress(Exception):  # the old version may be gone
+                    self.client.set_registered_model_alias(before.name, alias, str(old))
+        for alias, v in now.items():
+            if v == version and alias not in before.aliases:
+                self.client.delete_registered_model_alias(before.name, alias)
+        tags = dict(model.tags or {})
+        for key in set(tags) | set(before.tags):
+            if key not in before.tags:
+                self.client.delete_registered_model_tag(before.name, key)
+            elif tags.get(key) != before.tags[key]:
+                self.client.set_registered_model_tag(before.name, key, before.tags[key])
+
+    def _delete_model_if_empty(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            if not self.client.search_model_versions(f"name = '{name}'"):
+                self.client.delete_registered_model(name)
 
     def _delete_quietly(self, name: str, version: int) -> None:
         with contextlib.suppress(Exception):
@@ -232,9 +272,19 @@ class Registry:
     def set_challenger(self, name: str, version: int) -> None:
         self.client.set_registered_model_alias(name, CHALLENGER, str(version))
 
-    def promote(self, name: str, version: int, reason: str, force: bool = False) -> VersionInfo:
-        """Make ``version`` the champion, remembering the previous one for rollback."""
-        info = self.version(name, version)
+    def promote(
+        self, name: str, version: int, reason: str, force: bool = False, check_files: bool = True
+    ) -> VersionInfo:
+        """Make ``version`` the champion, remembering the previous one for rollback.
+
+        Its files are checked against their recorded SHA-256 first (``check_files``;
+        :meth:`register` has just computed it for a new version).
+
+        Raises:
+            RegistryError: unknown version, or one that failed its gate (without ``force``).
+            ModelRejected: the version's files do not match their recorded SHA-256.
+        """
+        info = self.verify(name, version) if check_files else self.version(name, version)
         if info.tags.get("mlctl.gate") == "failed" and not force:
             raise RegistryError(
                 f"version {version} of '{name}' failed its readiness gate; "
@@ -245,14 +295,17 @@ class Registry:
             return info
         history = self.champion_history(name)
         history.append(info.version)
-        self.client.set_registered_model_alias(name, CHAMPION, str(info.version))
-        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
-        self.client.set_model_version_tag(name, str(info.version), "mlctl.promoted_reason", reason)
-        self.client.set_model_version_tag(
-            name, str(info.version), "mlctl.promoted_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        )
-        if self.alias_version(name, CHALLENGER) == info.version:
-            self.client.delete_registered_model_alias(name, CHALLENGER)
+        with interrupts.deferred():  # alias, history and tags move together
+            self.client.set_registered_model_alias(name, CHAMPION, str(info.version))
+            interrupts.checkpoint("promote")
+            self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self.client.set_model_version_tag(
+                name, str(info.version), "mlctl.promoted_reason", reason
+            )
+            self.client.set_model_version_tag(name, str(info.version), "mlctl.promoted_at", stamp)
+            if self.alias_version(name, CHALLENGER) == info.version:
+                self.client.delete_registered_model_alias(name, CHALLENGER)
         return self.version(name, info.version)
 
     def rollback(self, name: str, reason: str) -> tuple[int, int]:
@@ -272,6 +325,14 @@ class Registry:
                 "promote a version explicitly instead"
             )
         target = history[-1]
+        self.verify(name, target)  # never back to files that changed since
+        with interrupts.deferred():
+            self._move_back(name, current, target, history, reason)
+        return current, target
+
+    def _move_back(
+        self, name: str, current: int, target: int, history: list[int], reason: str
+    ) -> None:
         self.client.set_registered_model_alias(name, CHAMPION, str(target))
         self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -284,85 +345,38 @@ class Registry:
             "mlctl.restored_reason",
             f"{stamp}: rollback from {current}: {reason}",
         )
-        return current, target
 
     def load_sklearn(self, name: str, alias: str):
-        """The sklearn Pipeline behind an alias, or None if the alias is unset."""
-        import mlflow
+        """The verified sklearn Pipeline behind an alias, or None if the alias is unset."""
 
         version = self.alias_version(name, alias) if self._exists(name) else None
         if version is None:
             return None, None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # The version's own artifact URI: no dependence on MLflow's global tracking URI.
-            uri = self.client.get_model_version_download_uri(name, str(version))
-            model = mlflow.sklearn.load_model(uri)
-        return model, version
+        return load_verified_model(self, f"{name}/{version}").pipeline, version
 
-    def artifact_digest(self, model_uri: str) -> str:
-        """:func:`tree_digest` of a model's artifact files, as the store serves them."""
+    def _registration_tags(self, model_uri: str) -> dict[str, str]:
         import mlflow
 
         with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
             warnings.simplefilter("ignore")
             local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-            return tree_digest(local)
+            return registration_tags(local)
 
-    def load_reference(self, reference: str, verify: bool = False) -> LoadedModel:
-        """Load ``name@alias`` or ``name/version`` (``name`` alone means ``@champion``).
-
-        With ``verify``, the downloaded files' SHA-256 must equal the digest recorded
-        at registration, checked before anything is deserialized.
+    def load_reference(self, reference: str, verify: bool = True) -> LoadedModel:
+        """:func:`~mlctl.tracking.artifacts.load_verified_model`: every load is verified
+        against the SHA-256 recorded at registration before anything is deserialized.
 
         Raises:
-            RegistryError: malformed reference, unknown model, version or alias (the
-                message lists the versions and aliases that exist); with ``verify``, a
-                version without a recorded digest or whose files do not match it.
+            RegistryError: as :func:`~mlctl.tracking.artifacts.load_verified_model`.
+            ValueError: ``verify`` is False; mlctl never loads an unverified model.
         """
-        import mlflow
+        if not verify:
+            raise ValueError("mlctl never loads a registered model without verifying it")
+        return load_verified_model(self, reference)
 
-        name, selector = parse_reference(reference)
-        info = self.version(name, selector)
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
-            warnings.simplefilter("ignore")
-            uri = self.client.get_model_version_download_uri(name, str(info.version))
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-            digest = tree_digest(local)
-            if verify:
-                expected = info.tags.get(DIGEST_TAG)
-                if not expected:
-                    raise RegistryError(
-                        f"{name} version {info.version} has no recorded SHA-256 "
-                        f"({DIGEST_TAG}); refusing to load an unverified artifact",
-                        hint="register it again with this mlctl (mlctl run)",
-                    )
-                if digest != expected:
-                    raise RegistryError(
-                        f"{name} version {info.version}: the model files do not match the "
-                        f"SHA-256 recorded at registration (expected {expected[:12]}…, "
-                        f"found {digest[:12]}…); refusing to load them",
-                        hint="the artifact was changed or damaged after registration",
-                    )
-            pipeline = mlflow.sklearn.load_model(local)  # fully in memory afterwards
-            meta = mlflow.models.Model.load(local)
-            try:
-                example = meta.load_input_example(local)
-            except Exception:  # an example is a convenience; its absence is not an error
-                example = None
-        signature = meta.signature
-        schema = signature.inputs.to_dict() if signature is not None else []
-        return LoadedModel(
-            name,
-            info.version,
-            info.aliases,
-            pipeline,
-            schema,
-            info.tags,
-            info.metrics,
-            digest,
-            example,
-        )
+    def verify(self, name: str, version: int | str) -> VersionInfo:
+        """:func:`~mlctl.tracking.artifacts.verify_version` (nothing deserialized)."""
+        return verify_version(self, name, version)
 
     def _exists(self, name: str) -> bool:
         try:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlctl import __version__
+from mlctl import __version__, interrupts
 from mlctl.errors import MlctlError, TrackingError
 from mlctl.tracking.workspace import Workspace
 
@@ -79,7 +79,15 @@ def _experiment_id(ws: Workspace, name: str) -> str:
                 hint="restore it (mlflow experiments restore) or set tracking.experiment",
             )
         return exp.experiment_id
-    return mlflow.create_experiment(name, artifact_location=ws.artifact_location)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.create_experiment(name, artifact_location=ws.artifact_location)
+    except MlflowException as exc:  # another run created it a moment ago
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None or "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+        return exp.experiment_id
 
 
 class ParentRun:
@@ -119,16 +127,17 @@ class ParentRun:
 
         if exc_type is None:
             status = "FINISHED"
-        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
-            status = "KILLED"
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit) or interrupts.received():
+            status = "KILLED"  # also what a signal broke on its way (e.g. dead workers)
         else:
             status = "FAILED"
-        while mlflow.active_run() is not None:
-            try:
-                mlflow.end_run(status)
-            except Exception:
-                break
-        self._restore()
+        with interrupts.deferred():  # a second signal cannot leave the run RUNNING
+            while mlflow.active_run() is not None:
+                try:
+                    mlflow.end_run(status)
+                except Exception:
+                    break
+            self._restore()
 
     # ---------------------------------------------------------------- logging
     def log_params(self, params: dict[str, Any]) -> None:

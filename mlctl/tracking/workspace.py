@@ -10,16 +10,25 @@ Default layout (see docs/tracking.md)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlctl import interrupts
 from mlctl.errors import RegistryError, TrackingError
 
 if TYPE_CHECKING:
     from mlctl.recipe.loader import LoadedRecipe
+
+try:
+    import fcntl
+except ImportError:  # Windows: no workspace lock (documented)
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_WORKSPACE = ".mlctl"
 
@@ -120,7 +129,69 @@ def prepare(ws: Workspace) -> None:
             hint="pass --workspace DIR or set tracking.workspace in the recipe",
         ) from None
     if ws.is_embedded:
-        ping(ws.tracking_uri)
+        with workspace_lock(ws):
+            _create_database(ws)
+            ping(ws.tracking_uri)
+
+
+LOCK_SECONDS = 120.0  # how long a command waits for another one creating the store
+
+
+@contextlib.contextmanager
+def workspace_lock(ws: Workspace) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock next to an embedded workspace's SQLite file, held
+    while the store is created or its schema checked: MLflow's schema migration is not
+    safe to run twice at once. The kernel drops the lock when its process ends, however
+    it ends, so a killed run leaves no stale lock.
+
+    Raises:
+        TrackingError: the lock file cannot be opened, or another process held the
+            lock for :data:`LOCK_SECONDS`.
+    """
+    db = ws.database
+    if db is None or fcntl is None:
+        yield
+        return
+    path = db.with_name(db.name + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise TrackingError(
+            f"cannot open the workspace lock {path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        deadline = time.monotonic() + LOCK_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TrackingError(
+                        f"another mlctl process held the workspace lock {path} for "
+                        f"{LOCK_SECONDS:.0f} s",
+                        hint="wait for it to finish; the lock goes when that process ends",
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _create_database(ws: Workspace) -> None:
+    """A new SQLite store is created and migrated under a temporary name, then renamed:
+    a run killed meanwhile leaves no half-migrated store behind (call under the lock)."""
+    db = ws.database
+    if db is None or db.exists():
+        return
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        ping(f"sqlite:///{tmp}")
+        interrupts.checkpoint("create_store")
+        os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def quiet_mlflow() -> None:

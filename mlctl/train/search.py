@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mlctl import interrupts
 from mlctl.features.build import MODEL_STEP
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
@@ -62,6 +63,7 @@ class ProgressScorer:
         self.tag = tag
 
     def __call__(self, estimator: Any, X: Any, y: Any) -> float:
+        interrupts.checkpoint("cv")
         score = self.scorer(estimator, X, y)
         if self.queue is not None:
             # Progress is best effort; never fail a fit for it.
@@ -100,9 +102,12 @@ class FoldReporter:
     def __enter__(self) -> FoldReporter:
         if self.on_event is None:
             return self
-        import multiprocessing
+        import multiprocessing.managers
 
-        self._manager = multiprocessing.Manager()
+        # The queue's server process ignores the stop signals: when they reach the whole
+        # process group, it must outlive the unwinding of this process, which ends it.
+        self._manager = multiprocessing.managers.SyncManager()
+        self._manager.start(_ignore_stop_signals)
         self.queue = self._manager.Queue()
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
@@ -125,10 +130,41 @@ class FoldReporter:
         if self._manager is None:
             return
         try:
-            self.queue.put(None)
+            with contextlib.suppress(Exception):  # progress is best effort
+                self.queue.put(None)
             self._thread.join(timeout=5)
         finally:
             self._manager.shutdown()
+
+
+def _ignore_stop_signals() -> None:
+    """Initializer of the progress queue's process (see :class:`FoldReporter`)."""
+    import signal
+
+    for sig in interrupts.SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def keep_resource_tracker_through_sighup() -> None:
+    """Start joblib's resource tracker process now, with SIGHUP blocked in it.
+
+    It ignores SIGINT and SIGTERM, but a SIGHUP to the process group (a closed terminal)
+    would kill it; joblib would then start a new one while cleaning up, which does not
+    know the temporary folders it is told to forget and prints a traceback. A blocked
+    signal stays blocked across exec, and the tracker unblocks only SIGINT and SIGTERM;
+    it still ends with this process (its pipe closes). Here a SIGHUP is only delayed.
+    """
+    import signal
+
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        return
+    from joblib.externals.loky.backend import resource_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class ClusterFoldReporter:

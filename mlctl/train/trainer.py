@@ -22,6 +22,7 @@ from mlctl.train.search import (
     SearchResult,
     cv_splitter,
     expected_fits,
+    keep_resource_tracker_through_sighup,
     param_space,
     run_search,
 )
@@ -83,6 +84,8 @@ def train_all(
     types = pipeline_types(recipe)
     results: list[SearchResult] = []
     emit = on_event or (lambda kind, data: None)
+    if recipe.tuning.n_jobs != 1 and recipe.compute.backend != "dask":
+        keep_resource_tracker_through_sighup()
     with (
         open_session(recipe.compute, on_event, preload=WORKER_MODULES) as session,
         _fold_reporter(session, on_event) as reporter,

@@ -195,7 +195,9 @@ def validation_result(loaded, data) -> dict[str, Any]:
             "fingerprint": data.fingerprint,
             "notes": data.notes,
         }
-    return result
+    from mlctl.redact import redact_tree
+
+    return redact_tree(result)
 
 
 def validation(result: dict[str, Any]) -> None:

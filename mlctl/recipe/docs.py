@@ -222,7 +222,7 @@ models:
         max_depth: [4, 8, 16]
         min_samples_leaf: [1, 5, 20]
     svm:
-      _target_: sklearn.svm.SVC   # any class under sklearn. (or models.allowed_prefixes)
+      _target_: sklearn.svm.SVC   # any class under sklearn. (or a --trust-prefix)
       params: {probability: true}
       enabled: false              # kept in the file, skipped by runs
 
@@ -458,9 +458,11 @@ CATALOG_INTRO = """\
 Short names for `models.candidates.<name>.estimator`, from `mlctl/catalog.py`. A
 name resolves to the class of the recipe's task; `—` means the name is not
 available for that task. A candidate may instead give `_target_`, a full class path
-under `sklearn.` or `mlctl.` or a prefix listed in `models.allowed_prefixes` (for
-example `allowed_prefixes: [lightgbm]`); nothing outside those prefixes is ever
-imported. Every run also trains the `dummy` baseline (`strategy: prior` for
+under `sklearn.` or `mlctl.` or a prefix that the person running mlctl trusts
+(`--trust-prefix lightgbm` or `MLCTL_TRUSTED_PREFIXES=lightgbm`, see
+[Untrusted recipes](#untrusted-recipes)); nothing outside those prefixes is ever
+imported. A recipe's `models.allowed_prefixes` only asks for prefixes: it is an
+error when the user has not trusted them. Every run also trains the `dummy` baseline (`strategy: prior` for
 classification, `mean` for regression) as the candidate `baseline`.
 """
 

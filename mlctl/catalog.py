@@ -122,10 +122,7 @@ def class_path_for(name: str, task: str) -> str:
 
 
 TRUST_ENV = "MLCTL_TRUSTED_PREFIXES"
-TRUST_HINT = (
-    "trust them yourself (never from the recipe): mlctl ... --trust-prefix PREFIX, or "
-    f"{TRUST_ENV}=PREFIX[,PREFIX...] in the environment"
-)
+TRUST_HINT = f"to trust one: --trust-prefix PREFIX or {TRUST_ENV}=PREFIX (not the recipe)"
 _CLASS_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
@@ -175,8 +172,8 @@ def check_allowed(class_path: str) -> None:
         raise RecipeError(f"class path {class_path!r} must look like package.module.Class")
     if not class_path.startswith(prefixes):
         raise RecipeError(
-            f"class path '{class_path}' is not allowed; allowed prefixes: "
-            f"{', '.join(prefixes)}; if you trust it, {TRUST_HINT}"
+            f"class path '{class_path}' is not allowed (allowed: {', '.join(prefixes)}); "
+            f"{TRUST_HINT}"
         )
 
 
@@ -213,7 +210,7 @@ def import_estimator(class_path: str) -> type:
     if not real.startswith(allowed_prefixes()):
         raise RecipeError(
             f"class path '{class_path}' is really {real}, which is not under an allowed "
-            f"prefix; if you trust it, {TRUST_HINT}"
+            f"prefix; {TRUST_HINT}"
         )
     if not (callable(getattr(cls, "fit", None)) and callable(getattr(cls, "get_params", None))):
         raise RecipeError(f"'{class_path}' is not an estimator (no fit/get_params methods)")

@@ -449,7 +449,7 @@ def check_hydra_classes(node: Any, path: str = "hydra") -> None:
                     Issue(
                         where,
                         f"names {named!r}, which is outside Hydra's modules and the trusted "
-                        f"prefixes; if you trust it, {TRUST_HINT}",
+                        f"prefixes; {TRUST_HINT}",
                     )
                 ]
             )

@@ -343,6 +343,21 @@ def test_show_masks_secrets(trained: dict, as_json: bool) -> None:
     assert "token=***" in out
 
 
+@pytest.mark.parametrize("target", ["docker", "k8s", "github-actions"])
+def test_deploy_files_and_output_hold_no_secret(trained: dict, target: str) -> None:
+    out_dir = trained["root"] / f"deploy-{target}"
+    args = ["deploy", "recipes/churn.yaml", "deploy.image.mlctl_requirement=mlctl"]
+    args += ["--target", target, "--out", str(out_dir), "--model", "churn/1", "--json"]
+    code, out, err, _ = run_cli(trained["root"], *args, env=trained["env"])
+    clean(code, out, err, 0)
+    written = [f for f in out_dir.rglob("*") if f.is_file()]
+    assert written
+    for f in written:
+        text = f.read_text(errors="replace")
+        assert SECRET not in text and TOKEN not in text, f
+    assert SECRET not in out + err and TOKEN not in out + err
+
+
 def test_unreachable_log_url_error_hides_the_password(trained: dict) -> None:
     env = {**trained["env"], "PREDLOG_URL": f"postgresql://mlctl:{SECRET}@127.0.0.1:1/test"}
     code, out, err, _ = run_cli(

@@ -399,6 +399,8 @@ def _hydra_setup(recipe_path: Path, dirs: list[Path], overrides: list[str]) -> H
         )
         h = cfg.hydra
         check_hydra_classes(OmegaConf.to_container(h, resolve=False))
+        sweep = OmegaConf.to_container(h.sweep, resolve=False)
+        check_hydra_settings(OmegaConf.to_container(h.job, resolve=False), str(sweep["subdir"]))
         choices = h.runtime.choices
         return HydraSetup(
             sweeper=str(choices.get("hydra/sweeper") or "basic"),
@@ -454,6 +456,33 @@ def check_hydra_classes(node: Any, path: str = "hydra") -> None:
                 ]
             )
         check_hydra_classes(value, where)
+
+
+def check_hydra_settings(job: dict[str, Any], subdir: str) -> None:
+    """Refuse Hydra settings that would let a recipe change what its jobs trust or
+    where they write: ``hydra.job.env_set`` (e.g. ``MLCTL_TRUSTED_PREFIXES`` or
+    ``PYTHONPATH`` for every job) and a ``hydra.sweep.subdir`` that leaves the sweep
+    folder.
+
+    Raises:
+        RecipeError: naming the key.
+    """
+    issues = []
+    if job.get("env_set"):
+        names = ", ".join(sorted(str(k) for k in job["env_set"]))
+        issues.append(
+            Issue(
+                "hydra.job.env_set",
+                f"sets environment variables of every job ({names}); set them in the "
+                "environment that runs mlctl instead",
+            )
+        )
+    if subdir.startswith("/") or ".." in Path(subdir).parts:
+        issues.append(
+            Issue("hydra.sweep.subdir", f"'{subdir}' leaves the sweep folder; use a relative name")
+        )
+    if issues:
+        raise RecipeError(issues)
 
 
 def _extra_overrides(

@@ -264,6 +264,26 @@ def test_sweep_refuses_classes_in_the_hydra_section(
     assert not (folder / ".mlctl").exists() or not list((folder / ".mlctl").glob("sweeps/*/0"))
 
 
+@pytest.mark.parametrize(
+    ("section", "where"),
+    [
+        ("job:\n    env_set:\n      MLCTL_TRUSTED_PREFIXES: evilpkg\n", "hydra.job.env_set"),
+        ("sweep:\n    subdir: ../../escaped\n", "hydra.sweep.subdir"),
+    ],
+)
+def test_sweep_refuses_hydra_settings_that_widen_trust_or_escape(
+    tmp_path: Path, evil, section: str, where: str
+) -> None:
+    marker, env = evil
+    recipe = RECIPE + "hydra:\n  " + section
+    recipe += "  sweeper:\n    params:\n      models.candidates.lr.estimator: dummy,dummy\n"
+    folder = project(tmp_path, recipe)
+    code, out, err, _ = run_cli(folder, "run", "recipe.yaml", "-m", "split.seed=1,2", env=env)
+    clean(code, out, err, 4)
+    assert where in err
+    assert not marker.exists() and not (tmp_path / "escaped").exists()
+
+
 def test_reexported_class_under_sklearn_is_refused(tmp_path: Path) -> None:
     target = "sklearn.utils._param_validation.Integral"
     folder = project(tmp_path, with_candidate(f"x:\n  _target_: {target}\n"))

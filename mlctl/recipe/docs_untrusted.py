@@ -38,7 +38,9 @@ Other ways a recipe could name code are closed too:
   section (sweeper, launcher, callbacks, logging handlers) and every `ext://`
   reference: only Hydra's modules (`hydra.`, `hydra_plugins.`, `optuna.`, `logging.`,
   `colorlog.`) and trusted prefixes pass; anything else is refused (exit 4, naming
-  the key path, e.g. `hydra.callbacks.x._target_`) before any job starts.
+  the key path, e.g. `hydra.callbacks.x._target_`) before any job starts. So are
+  `hydra.job.env_set` (it would set, say, `MLCTL_TRUSTED_PREFIXES` or `PYTHONPATH`
+  for every job) and a `hydra.sweep.subdir` that leaves the sweep folder.
 
 ### Secrets are masked
 

@@ -45,7 +45,7 @@ _PAIR = re.compile(
     re.IGNORECASE,
 )
 _ENV_REF = re.compile(r"\$\{oc\.env:\s*([A-Za-z_][A-Za-z0-9_]*)")
-_MIN_SECRET = 4  # shorter remembered strings would blot out ordinary words
+_MIN_SECRET = 6  # shorter remembered strings would blot out ordinary words and paths
 
 _known: set[str] = set()
 

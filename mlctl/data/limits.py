@@ -68,7 +68,7 @@ def too_large(path: Path, what: str, limit: int, key: str = "data.source") -> Da
     """The error for a file over the limit: names it, the limit and how to raise it."""
     return DataError(
         f"{key}: {path} {what}, more than the limit of {_show(limit)} ({ENV})",
-        hint=f"if the file is genuine, raise the limit, e.g. {ENV}={max(limit * 4, 1 << 30)}",
+        hint=f"if the file is genuine, raise the limit, e.g. {ENV}={-(-limit * 4 // (1 << 30))}GiB",
     )
 
 

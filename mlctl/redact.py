@@ -27,8 +27,10 @@ from typing import Any
 from urllib.parse import quote
 
 MASK = "***"
-_SECRET_WORDS = r"pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|credentials?|private[_-]?key"
-SECRET_NAME = re.compile(rf"({_SECRET_WORDS}|(?:^|[_.-])key$)", re.IGNORECASE)
+_SECRET_WORDS = (
+    r"passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|credentials?|private[_-]?key"
+)
+SECRET_NAME = re.compile(rf"({_SECRET_WORDS}|(?:^|[_.-])(?:key|pass)$)", re.IGNORECASE)
 #: Schema keys whose value is a name (of a variable, a column, a Secret object).
 NAME_KEYS = {"api_key_env", "sticky_key"}
 NAME_PATHS = {("deploy", "k8s", "secret")}

@@ -62,3 +62,23 @@ def test_url_password_from_an_env_value_is_remembered(monkeypatch: pytest.Monkey
     redact.remember_env_refs(["${oc.env:PREDLOG_URL}"])
     # a driver message that echoes the password without the URL around it
     assert redact.redact_text('password "only-here-5150" rejected') == 'password "***" rejected'
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True),
+        ("PGPASSWORD", True),
+        ("db_pass", True),
+        ("api_key", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("service_token", True),
+        ("credentials", True),
+        ("passed", False),
+        ("bypass", False),
+        ("monkey", False),
+        ("api_key_env", False),
+    ],
+)
+def test_secret_names(name: str, secret: bool) -> None:
+    assert redact.is_secret_key(name) is secret

@@ -7,7 +7,7 @@ What is hidden (replaced by ``***``):
   query parameter or ``key=value`` pair named like a secret (``?token=...``,
   ``password=...`` in a libpq connection string);
 * the string value of any recipe key named like a secret (``*password*``,
-  ``*passwd*``, ``*secret*``, ``*token*``, ``*key``, ``api_key``, ``*credential*``),
+  ``*passwd*``, ``*_pass``, ``*secret*``, ``*token*``, ``*key``, ``api_key``, ``*credential*``),
   except the few schema keys that hold a *name* (``api_key_env``, ``sticky_key``,
   ``deploy.k8s.secret``) and keys that are column names;
 * every string remembered as a secret (:func:`remember`): the value of an

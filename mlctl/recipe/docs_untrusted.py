@@ -54,7 +54,7 @@ and their `--json` documents, and every error message. Masked are:
 - the password of any URL: `postgresql://app:***@db:5432/predlog`;
 - the value of a query parameter or `key=value` pair named like a secret
   (`?token=***`, `password=***`);
-- the string value of any key named like a secret (`*password*`, `*secret*`,
+- the string value of any key named like a secret (`*password*`, `*passwd*`, `*_pass`, `*secret*`,
   `*token*`, `*key`, `api_key`, `*credential*`), except the keys that hold a name
   (`deploy.serve.api_key_env`, `deploy.serve.traffic.sticky_key`,
   `deploy.k8s.secret`) and column names;

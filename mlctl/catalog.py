@@ -1,13 +1,18 @@
 """The estimator catalog: short names a recipe may use, and the `_target_` allowlist.
 
 Importing a class from a recipe is the one place where YAML could make us run
-arbitrary code, so class paths are only accepted under allowed prefixes.
+arbitrary code, so class paths are only accepted under allowed prefixes: ``sklearn.``,
+``mlctl.`` and those the person running mlctl trusts (``--trust-prefix``,
+``MLCTL_TRUSTED_PREFIXES``). A recipe's ``models.allowed_prefixes`` is only a request
+that those must already cover; it never widens the allowlist itself.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import re
 from dataclasses import dataclass
 
 from mlctl.errors import RecipeError
@@ -116,19 +121,59 @@ def class_path_for(name: str, task: str) -> str:
     return path
 
 
-def check_allowed(class_path: str, extra_prefixes: list[str] | tuple[str, ...] = ()) -> None:
-    """Refuse a class path outside the allowed prefixes.
+TRUST_ENV = "MLCTL_TRUSTED_PREFIXES"
+TRUST_HINT = f"to trust one: --trust-prefix PREFIX or {TRUST_ENV}=PREFIX (not the recipe)"
+_CLASS_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _normal(prefix: str) -> str:
+    prefix = prefix.strip()
+    return prefix if prefix.endswith(".") else prefix + "."
+
+
+def user_prefixes() -> tuple[str, ...]:
+    """Module prefixes the person running mlctl trusts besides ``sklearn.`` and
+    ``mlctl.``: ``MLCTL_TRUSTED_PREFIXES`` (comma- or space-separated), which
+    ``--trust-prefix`` extends. A recipe can never add to them."""
+    raw = os.environ.get(TRUST_ENV, "")
+    parts = [p for p in re.split(r"[,\s]+", raw) if p.strip(". ")]
+    return tuple(dict.fromkeys(_normal(p) for p in parts))
+
+
+def trust(prefixes: list[str] | tuple[str, ...]) -> None:
+    """Add prefixes to the user-trusted ones (``--trust-prefix``; child processes of
+    this one, such as sweep jobs, inherit them through the environment)."""
+    merged = [*user_prefixes(), *(_normal(p) for p in prefixes if p.strip(". "))]
+    if merged:
+        os.environ[TRUST_ENV] = ",".join(dict.fromkeys(p.rstrip(".") for p in merged))
+
+
+def allowed_prefixes() -> tuple[str, ...]:
+    """Every prefix a ``_target_`` may start with: the defaults and the user's."""
+    return tuple(dict.fromkeys(DEFAULT_PREFIXES + user_prefixes()))
+
+
+def untrusted_requests(requested: list[str]) -> list[str]:
+    """Prefixes a recipe's ``models.allowed_prefixes`` asks for that the user has not
+    trusted (a request is met by an equal or shorter trusted prefix)."""
+    allowed = allowed_prefixes()
+    return [p for p in requested if not _normal(p).startswith(allowed)]
+
+
+def check_allowed(class_path: str) -> None:
+    """Refuse a class path outside the allowed prefixes, before anything is imported.
 
     Raises:
-        RecipeError: the path is not under ``sklearn.``, ``mlctl.`` or an extra prefix.
+        RecipeError: the path is malformed or not under ``sklearn.``, ``mlctl.`` or a
+            prefix the user trusts.
     """
-    prefixes = tuple(DEFAULT_PREFIXES) + tuple(
-        p if p.endswith(".") else p + "." for p in extra_prefixes
-    )
+    prefixes = allowed_prefixes()
+    if not isinstance(class_path, str) or not _CLASS_PATH.fullmatch(class_path):
+        raise RecipeError(f"class path {class_path!r} must look like package.module.Class")
     if not class_path.startswith(prefixes):
         raise RecipeError(
-            f"class path '{class_path}' is not allowed; allowed prefixes: "
-            f"{', '.join(prefixes)} (add one to models.allowed_prefixes if you trust it)"
+            f"class path '{class_path}' is not allowed (allowed: {', '.join(prefixes)}); "
+            f"{TRUST_HINT}"
         )
 
 
@@ -151,9 +196,28 @@ def import_class(class_path: str) -> type:
     return cls
 
 
-def resolve_estimator_class(
-    estimator: str | None, target: str | None, task: str, extra_prefixes: list[str]
-) -> type:
+def import_estimator(class_path: str) -> type:
+    """Import an allowed estimator class: the path is checked first, then the module
+    the class really lives in (``sklearn.x.Popen`` re-exported from ``subprocess`` is
+    refused), and it must have ``fit`` and ``get_params`` before anything builds it.
+
+    Raises:
+        RecipeError: not allowed, missing, or not an estimator.
+    """
+    check_allowed(class_path)
+    cls = import_class(class_path)
+    real = f"{cls.__module__}.{cls.__qualname__}"
+    if not real.startswith(allowed_prefixes()):
+        raise RecipeError(
+            f"class path '{class_path}' is really {real}, which is not under an allowed "
+            f"prefix; {TRUST_HINT}"
+        )
+    if not (callable(getattr(cls, "fit", None)) and callable(getattr(cls, "get_params", None))):
+        raise RecipeError(f"'{class_path}' is not an estimator (no fit/get_params methods)")
+    return cls
+
+
+def resolve_estimator_class(estimator: str | None, target: str | None, task: str) -> type:
     """The class a candidate names, by catalog name or allowed ``_target_`` path.
 
     Raises:
@@ -163,5 +227,4 @@ def resolve_estimator_class(
         raise RecipeError("give exactly one of 'estimator' (a catalog name) or '_target_'")
     if estimator:
         return import_class(class_path_for(estimator, task))
-    check_allowed(target, extra_prefixes)
-    return import_class(target)
+    return import_estimator(target)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlctl import __version__, interrupts
+from mlctl.catalog import user_prefixes
 from mlctl.data.prepare import Dataset, load_dataset
 from mlctl.evaluate.metrics import (
     classification_metrics,
@@ -29,6 +30,7 @@ from mlctl.monitor.profile import PROFILE_ARTIFACT
 from mlctl.readiness import gate
 from mlctl.recipe.loader import LoadedRecipe
 from mlctl.recipe.schema import Recipe
+from mlctl.redact import redact_text, redact_tree
 from mlctl.train.search import ProgressFn, SearchResult
 from mlctl.train.trainer import BASELINE, pick_winner, train_all, with_threshold
 
@@ -87,6 +89,10 @@ class RunSummary:
         return self.verdict.passed
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document (secrets masked, :mod:`mlctl.redact`)."""
+        return redact_tree(self._document())
+
+    def _document(self) -> dict[str, Any]:
         return {
             "schema_version": JSON_SCHEMA_VERSION,
             "status": "ready" if self.ready else "not_ready",
@@ -200,9 +206,9 @@ def run(
         tags["mlctl.git_commit"] = commit
     run_name = options.run_name or f"{r.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     with ParentRun(ws, r.tracking.experiment or r.name, run_name, tags) as parent:
-        emit("run_started", {"run_id": parent.run_id, "tracking_uri": ws.tracking_uri})
-        parent.log_dict(loaded.composed, "recipe.yaml")
-        parent.log_params(_flat_params(loaded.composed))
+        emit("run_started", {"run_id": parent.run_id, "tracking_uri": redact_text(ws.tracking_uri)})
+        parent.log_dict(loaded.public, "recipe.yaml")
+        parent.log_params(_flat_params(loaded.public))
         results = train_all(r, data, on_event)
         winner = pick_winner(r, results)
         if r.task == "classification" and data.is_binary:
@@ -253,11 +259,10 @@ def run(
             loaded, data, winner, best, verdict, leaderboard, importances, parent.run_id
         )
         emit("stage", {"message": "profiling the training data for monitoring"})
-        parent.log_text(_reference_profile(r, data, best).to_json(), PROFILE_ARTIFACT)
+        profile = _reference_profile(r, data, best).to_json()
+        parent.log_text(profile, PROFILE_ARTIFACT, redact=False)  # data, not settings
         emit("stage", {"message": "logging the model to MLflow"})
-        model_uri = parent.log_model(
-            winner.best_estimator, data.X_train.head(5), r.models.allowed_prefixes
-        )
+        model_uri = parent.log_model(winner.best_estimator, data.X_train.head(5), user_prefixes())
         version, aliases, before = None, [], None
         try:
             if verdict.passed and options.register:
@@ -289,12 +294,12 @@ def run(
             recipe_hash=loaded.hash,
             run_id=parent.run_id,
             experiment_id=parent.experiment_id,
-            tracking_uri=ws.tracking_uri,
+            tracking_uri=redact_text(ws.tracking_uri),
             model_name=r.model_name,
             selection_metric=r.selection_metric,
             winner=winner.name,
-            data=ctx["data"],
-            leaderboard=leaderboard,
+            data=redact_tree(ctx["data"]),
+            leaderboard=redact_tree(leaderboard),
             test_metrics=best.metrics,
             cv={"mean": winner.cv_mean, "std": winner.cv_std},
             verdict=verdict,

@@ -16,6 +16,7 @@ import click
 
 from mlctl import interrupts
 from mlctl.errors import ExitCode, MlctlError
+from mlctl.redact import redact_text
 
 
 def escape(text: str) -> str:
@@ -56,7 +57,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(exc, MlctlError):
                 _report(exc)
             console().print(
-                f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
+                f"[bold red]unexpected error:[/] {type(exc).__name__}: "
+                f"{escape(redact_text(exc))}\n"
                 "[dim]run again with --traceback for details[/]"
             )
             sys.exit(int(ExitCode.ERROR))
@@ -69,9 +71,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _report(exc: MlctlError) -> None:
     err = console()
     # Messages quote user text (column names, values): never read it as markup.
-    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
+    message = redact_text(exc.message)  # no secret from a URL or an env value
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     if exc.hint:
-        err.print(f"[dim]hint: {escape(exc.hint)}[/]")
+        err.print(f"[dim]hint: {escape(redact_text(exc.hint))}[/]")
     sys.exit(int(exc.exit_code))
 
 
@@ -97,4 +100,30 @@ workspace_option = click.option(
     type=click.Path(file_okay=False),
     default=None,
     help="Workspace folder; overrides the recipe's tracking.workspace (default .mlctl in the current folder).",
+)
+
+
+def _trust(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
+    """``--trust-prefix``: module prefixes the user trusts for ``_target_`` classes."""
+    import re
+
+    from mlctl.catalog import trust
+
+    for value in values:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.?", value):
+            raise click.BadParameter(
+                f"'{value}' is not a module prefix like lightgbm or my_pkg.models"
+            )
+    trust(list(values))
+
+
+trust_option = click.option(
+    "--trust-prefix",
+    "trust_prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    callback=_trust,
+    expose_value=False,
+    help="Trust classes under this module prefix in _target_ (repeatable; also "
+    "MLCTL_TRUSTED_PREFIXES). A recipe cannot trust prefixes itself.",
 )

@@ -13,6 +13,7 @@ from mlctl.cli.common import (
     json_option,
     overrides_argument,
     recipe_argument,
+    trust_option,
     workspace_option,
 )
 
@@ -89,6 +90,7 @@ def _target(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--force", is_flag=True, help="Replace files that exist.")
 @workspace_option
 @json_option
+@trust_option
 @handle_errors
 def deploy(
     recipe,

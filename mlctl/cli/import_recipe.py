@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from mlctl.cli.common import escape, handle_errors, json_option
+from mlctl.cli.common import escape, handle_errors, json_option, trust_option
 from mlctl.errors import ExitCode
 
 EPILOG = """\b
@@ -41,6 +41,7 @@ MARK = {"mapped": "✓", "approximated": "≈", "unmapped": "✗"}
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @json_option
+@trust_option
 @handle_errors
 def import_recipe(project, profile, out, force, as_json) -> None:
     """Convert an MLflow Recipes PROJECT (its recipe.yaml or folder) to an mlctl recipe.

@@ -20,6 +20,7 @@ from mlctl.cli.common import (
     json_option,
     overrides_argument,
     recipe_argument,
+    trust_option,
     workspace_option,
 )
 from mlctl.cli.deploy import deploy as deploy_command
@@ -74,6 +75,7 @@ def cli() -> None:
     is_flag=True,
     help="Sweep: one job per combination of comma-separated values (Hydra multirun).",
 )
+@trust_option
 @handle_errors
 def run(recipe, overrides, workspace, promote, yes, as_json, quiet, multirun) -> None:
     """Train, evaluate, gate and register the model a RECIPE describes.
@@ -181,6 +183,7 @@ def _dask_address(ctx: click.Context, param: click.Parameter, value: str | None)
 )
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress, a one-line result.")
+@trust_option
 @handle_errors
 def predict(
     recipe,
@@ -235,6 +238,7 @@ def predict(
 @overrides_argument
 @click.option("--no-data", is_flag=True, help="Check the recipe only, do not read the data.")
 @json_option
+@trust_option
 @handle_errors
 def validate(recipe, overrides, no_data, as_json) -> None:
     """Check a RECIPE and its data without training."""
@@ -258,21 +262,25 @@ def validate(recipe, overrides, no_data, as_json) -> None:
 @recipe_argument
 @overrides_argument
 @json_option
+@trust_option
 @handle_errors
 def show(recipe, overrides, as_json) -> None:
     """Print the composed, resolved RECIPE (after defaults and overrides)."""
     from mlctl.recipe.loader import load_recipe
+    from mlctl.redact import redact_text
 
     loaded = load_recipe(recipe, list(overrides))
+    public = loaded.public  # secrets masked (docs/recipes.md#untrusted-recipes)
     if as_json:
-        click.echo(json.dumps(loaded.composed, indent=2, default=str))
+        click.echo(json.dumps(public, indent=2, default=str))
         return
     import yaml
 
-    click.echo(f"# {loaded.path}" + (f"  overrides: {' '.join(overrides)}" if overrides else ""))
+    given = f"  overrides: {redact_text(' '.join(overrides))}" if overrides else ""
+    click.echo(f"# {loaded.path}{given}")
     if loaded.choices:
         click.echo("# defaults: " + ", ".join(f"{k}={v}" for k, v in loaded.choices.items()))
-    click.echo(yaml.safe_dump(loaded.composed, sort_keys=False, allow_unicode=True).rstrip())
+    click.echo(yaml.safe_dump(public, sort_keys=False, allow_unicode=True).rstrip())
 
 
 @cli.group()
@@ -367,6 +375,7 @@ Exit codes: 0 stopped cleanly, 2 bad usage (e.g. an API key variable not set),
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
 @workspace_option
+@trust_option
 @handle_errors
 def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
     """Serve a registered model over HTTP (predict, MLflow and Open Inference routes)."""
@@ -455,6 +464,7 @@ def _epoch_option(ctx: click.Context, param: click.Parameter, value: str | None)
 @workspace_option
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless attention is needed.")
+@trust_option
 @handle_errors
 def monitor(
     recipe,
@@ -505,11 +515,9 @@ def monitor(
 
 
 def _safe_url(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, where = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}@{where}"
-    return url
+    from mlctl.redact import redact_text
+
+    return redact_text(url)
 
 
 def _terminate_as_interrupt() -> None:

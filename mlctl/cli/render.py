@@ -23,6 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mlctl.redact import redact_text
+
 # Off a terminal rich assumes 80 columns; results are wider than that.
 err = Console(
     stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 140
@@ -164,7 +166,7 @@ class RunProgress(_Bars):
             if task is not None:
                 self.finish(task)
                 if result.error:
-                    self.say(f"  [red]✗ {data['candidate']} failed:[/] {result.error}")
+                    self.say(f"  [red]✗ {data['candidate']} failed:[/] {redact_text(result.error)}")
                 for note in getattr(result, "notes", []):
                     self.say(f"  [yellow]note:[/] {data['candidate']}: {note}")
 
@@ -258,7 +260,9 @@ def validation_result(loaded, data) -> dict[str, Any]:
             "fingerprint": data.fingerprint,
             "notes": data.notes,
         }
-    return result
+    from mlctl.redact import redact_tree
+
+    return redact_tree(result)
 
 
 def validation(result: dict[str, Any]) -> None:
@@ -465,7 +469,9 @@ class SweepProgress(_Bars):
             record = data["record"]
             args = _swept(record.overrides, self.keys)
             if record.status == "failed":
-                self.say(f"  [red]✗ job #{record.job} failed[/] ({args}): {record.error}")
+                self.say(
+                    f"  [red]✗ job #{record.job} failed[/] ({args}): {redact_text(record.error)}"
+                )
             else:
                 mark = "[green]✓[/]" if record.status == "ready" else "[yellow]✗[/]"
                 gate = "ready" if record.status == "ready" else "not ready"
@@ -522,14 +528,14 @@ def sweep_summary(summary, quiet: bool = False) -> None:
         if common:
             out.print(f"  every job: {' '.join(o.lstrip('+') for o in sorted(common))}")
     for job in sorted((j for j in jobs if j.status == "failed"), key=lambda j: j.job):
-        out.print(f"[red]✗[/] job #{job.job} failed: {job.error}")
+        out.print(f"[red]✗[/] job #{job.job} failed: {redact_text(job.error)}")
     if summary.planned is not None and len(jobs) < summary.planned:
         out.print(
             f"[yellow]![/] {summary.planned - len(jobs)} of {summary.planned} planned jobs "
             "left no result"
         )
     if summary.error:
-        out.print(f"[red]✗[/] the sweep stopped early: {summary.error}")
+        out.print(f"[red]✗[/] the sweep stopped early: {redact_text(summary.error)}")
     if summary.version is not None:
         aliases = ", ".join(summary.aliases) or "no alias"
         out.print(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlctl.errors import DataError
+from mlctl.data.limits import check_size
+from mlctl.errors import DataError, MlctlError
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "csv"}
 
@@ -75,10 +76,11 @@ def _read_one(path: Path, fmt: str, sep: str) -> pd.DataFrame:
     try:
         if path.stat().st_size == 0:
             raise DataError(f"data.source: {path} is empty (0 bytes)")
+        check_size(path, fmt)  # before parsing: a gzip bomb is stopped at the limit
         if fmt == "parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, sep=sep, low_memory=False)
-    except DataError:
+    except MlctlError:
         raise
     except pd.errors.EmptyDataError:
         raise DataError(f"data.source: {path} has no columns (empty file)") from None

@@ -483,7 +483,11 @@ def render_html(ctx: Mapping[str, Any], plots: Mapping[str, Path | str] | None =
 def write_reports(
     ctx: Mapping[str, Any], plots: Mapping[str, Path | str] | None, out_dir: Path | str
 ) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out_dir``; return their paths."""
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` (secrets masked,
+    :mod:`mlctl.redact`); return their paths."""
+    from mlctl.redact import redact_tree
+
+    ctx = redact_tree(dict(ctx))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots = plots or {}

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from mlctl.catalog import CATALOG, available_names, check_allowed, import_class
+from mlctl.catalog import CATALOG, available_names, import_class, import_estimator
 from mlctl.errors import RecipeError
 from mlctl.importer.project import RecipesProject
 from mlctl.importer.pysource import read_function
@@ -181,8 +181,7 @@ def _candidate_for_class(cls_path: str, task: str) -> tuple[str | None, dict | N
         if path and path.rsplit(".", 1)[-1] == short and cat_name in usable:
             return cat_name, {"estimator": cat_name}  # e.g. sklearn.linear_model._logistic
     try:
-        check_allowed(cls_path)
-        cls = import_class(cls_path)
+        cls = import_estimator(cls_path)
         instance = cls()
     except (RecipeError, TypeError, ValueError):  # not allowed, missing, needs arguments
         return None, None
@@ -424,7 +423,7 @@ def _automl(project: RecipesProject, train: dict, report: Report) -> tuple[dict,
             "steps.train.flaml_params.estimator_list",
             f"learners with no mlctl candidate: {', '.join(dropped)}",
             "add them as models.candidates with a `_target_` if you trust the package "
-            "(models.allowed_prefixes)",
+            "(run mlctl with --trust-prefix PACKAGE)",
         )
     budget = train.get("time_budget_secs")
     tuning: dict[str, Any] = {"strategy": "optuna", "n_trials": 20}

@@ -609,12 +609,9 @@ def _frame(rows: list[tuple], names: Sequence[str], decoder: InputDecoder | None
 
 
 def _redact(url: str) -> str:
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    from mlctl.redact import redact_text
+
+    return redact_text(url)
 
 
 # ------------------------------------------------------------------- backends
@@ -889,6 +886,9 @@ class FileSource:
         fmt = self.format
         if self.path.stat().st_size == 0:
             raise DataError(f"{self.option}: {self.path} is empty (0 bytes)")
+        from mlctl.data.limits import check_size
+
+        check_size(self.path, fmt, key=self.option)
         try:
             if fmt == "parquet":
                 import pyarrow.parquet as pq

@@ -24,8 +24,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from mlctl.data.limits import check_size
 from mlctl.data.load import SUFFIXES, file_format, source_files
-from mlctl.errors import DataError
+from mlctl.errors import DataError, MlctlError
 
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -85,6 +86,7 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
     try:
         if path.stat().st_size == 0:
             raise DataError(f"--input: {path} is empty (0 bytes)")
+        check_size(path, fmt, key="--input")
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -94,7 +96,7 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
             return InputFile(path, fmt, list(schema.names), meta.metadata.num_rows, id_type)
         columns = pd.read_csv(path, sep=sep, nrows=0).columns
         return InputFile(path, fmt, [str(c) for c in columns], None)
-    except DataError:
+    except MlctlError:
         raise
     except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
         raise DataError(f"--input: cannot read {path} as {fmt}: {_first_line(exc)}") from None
@@ -121,7 +123,7 @@ def read_chunks(
         reader = pd.read_csv(source.path, chunksize=size, **_csv_options(columns, sep, id_column))
         with reader:
             yield from reader
-    except DataError:
+    except MlctlError:
         raise
     except Exception as exc:
         raise DataError(

@@ -216,6 +216,27 @@ def _split(loaded: LoadedRecipe) -> list[Issue]:
     return issues
 
 
+@check
+def _allowed_prefixes(loaded: LoadedRecipe) -> list[Issue]:
+    """``models.allowed_prefixes`` is a request: the user must trust those prefixes."""
+    from mlctl.catalog import TRUST_ENV, untrusted_requests
+
+    missing = untrusted_requests(loaded.recipe.models.allowed_prefixes)
+    if not missing:
+        return []
+    flags = " ".join(f"--trust-prefix {p.rstrip('.')}" for p in missing)
+    return [
+        Issue(
+            "models.allowed_prefixes",
+            f"asks to trust {', '.join(missing)}, which you have not trusted; a recipe "
+            "cannot widen the class allowlist itself",
+            loaded.location("models.allowed_prefixes"),
+            hint=f"if you trust them, pass {flags} or set {TRUST_ENV}="
+            f"{','.join(p.rstrip('.') for p in missing)}",
+        )
+    ]
+
+
 @training_check
 def _candidates(loaded: LoadedRecipe) -> list[Issue]:
     from mlctl.catalog import resolve_estimator_class
@@ -228,9 +249,7 @@ def _candidates(loaded: LoadedRecipe) -> list[Issue]:
     for name, cand in enabled.items():
         base = f"models.candidates.{name}"
         try:
-            cls = resolve_estimator_class(
-                cand.estimator, cand.target_, r.task, r.models.allowed_prefixes
-            )
+            cls = resolve_estimator_class(cand.estimator, cand.target_, r.task)
         except RecipeError as exc:
             where = "estimator" if cand.estimator else "_target_"
             issues.append(_issue(loaded, f"{base}.{where}", exc.issues[0].message))

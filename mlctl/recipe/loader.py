@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from mlctl.errors import Issue, RecipeError, UsageError
 from mlctl.recipe.schema import Recipe
 from mlctl.recipe.yamlsafe import read_yaml
+from mlctl.redact import redact_tree, remember_env_refs, remember_tree
 
 
 @dataclass
@@ -42,6 +43,12 @@ class LoadedRecipe:
     def base_dir(self) -> Path:
         """Folder that relative paths in the recipe resolve against."""
         return self.path.parent
+
+    @property
+    def public(self) -> dict[str, Any]:
+        """The composed recipe with its secrets masked: what is logged, printed and
+        reported (:mod:`mlctl.redact`); ``composed`` keeps the real values."""
+        return redact_tree(self.composed)
 
     @property
     def hash(self) -> str:
@@ -173,6 +180,7 @@ def from_composed(
     # Schema order reads better than Hydra's (defaults first) in `mlctl show`.
     order = {name: i for i, name in enumerate(Recipe.model_fields)}
     composed = dict(sorted(composed.items(), key=lambda kv: order.get(kv[0], len(order))))
+    remember_tree(composed)
     for group, option in choices.items():
         locations = _group_locations(dirs, group, option) | locations
     for override in overrides:
@@ -301,6 +309,7 @@ def _compose(
         }
         container = OmegaConf.to_container(cfg, resolve=False)
         container.pop("hydra", None)
+        remember_env_refs(container)
         resolved = OmegaConf.to_container(OmegaConf.create(container), resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise RecipeError([_hydra_issue(exc, recipe_path, locations)]) from None
@@ -312,9 +321,10 @@ def _compose(
 def hydra_overrides(dirs: list[Path], overrides: list[str]) -> list[str]:
     """The overrides Hydra is given: the config-group search path, then the user's,
     with schema keys made ``++`` (see :func:`_schema_override`)."""
+    # Always set: a recipe's own hydra.searchpath could name pkg://some_module, which
+    # Hydra would import while composing (even for `mlctl validate`).
     search = ",".join(f"file://{d}" for d in dirs)
-    head = [f"hydra.searchpath=[{search}]"] if dirs else []
-    return head + [_schema_override(o, dirs) for o in overrides]
+    return [f"hydra.searchpath=[{search}]"] + [_schema_override(o, dirs) for o in overrides]
 
 
 def _schema_override(override: str, dirs: list[Path]) -> str:
@@ -349,6 +359,8 @@ def _schema_has(key: str) -> bool:
 
 
 def _hydra_issue(exc: Exception, recipe_path: Path, locations: dict[str, str]) -> Issue:
+    if not str(exc).strip() and exc.__cause__ is not None:
+        exc = exc.__cause__  # Hydra wraps OmegaConf's error in an empty exception
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     key = getattr(exc, "full_key", "") or ""

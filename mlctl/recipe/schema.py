@@ -217,7 +217,9 @@ class Models(_Strict):
     )
     allowed_prefixes: list[str] = Field(
         default_factory=list,
-        description="Extra module prefixes allowed in `_target_`, besides sklearn. and mlctl.",
+        description="Module prefixes this recipe's `_target_` classes need besides sklearn. "
+        "and mlctl.: a request only; each must be trusted by the user (`--trust-prefix`, "
+        "`MLCTL_TRUSTED_PREFIXES`), else the recipe is refused.",
     )
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlctl.errors import DataError
+from mlctl.data.limits import check_size
+from mlctl.errors import DataError, MlctlError
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: Compressed CSV files pandas reads (the compression comes from the last extension).
@@ -128,11 +129,12 @@ def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Ta
     try:
         if path.stat().st_size == 0:
             raise DataError(f"cannot read {path}: the file is empty (0 bytes)")
+        check_size(path, fmt, key="SOURCE")
         if fmt == "parquet":
             table = _read_parquet(path, sample_rows)
         else:
             table = _read_csv(path, sample_rows, separator)
-    except DataError:
+    except MlctlError:
         raise
     except pd.errors.EmptyDataError:
         raise DataError(f"cannot read {path}: no columns (empty file)") from None

@@ -300,13 +300,10 @@ class PredictionLog:
 
     @property
     def display_url(self) -> str:
-        """The URL without a password."""
-        if "@" in self.url and "://" in self.url:
-            scheme, rest = self.url.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            user = creds.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{host}" if ":" in creds else self.url
-        return self.url
+        """The URL without a password (:func:`mlctl.redact.redact_text`)."""
+        from mlctl.redact import redact_text
+
+        return redact_text(self.url)
 
     @property
     def queue_depth(self) -> int:

@@ -239,7 +239,13 @@ class SweepSummary:
         return "failed"
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document (secrets masked, :mod:`mlctl.redact`)."""
+        from mlctl.redact import redact_tree
+
         ranked = self.jobs
+        return redact_tree(self._document(ranked))
+
+    def _document(self, ranked: list[JobRecord]) -> dict[str, Any]:
         return json_safe(
             {
                 "schema_version": JSON_SCHEMA_VERSION,

@@ -39,6 +39,7 @@ from mlctl.recipe.loader import (
     load_recipe,
     read_recipe_file,
 )
+from mlctl.redact import remember_env_refs
 from mlctl.sweep.core import (
     JobContext,
     JobRecord,
@@ -222,6 +223,7 @@ def _task(ctx: JobContext, cfg: Any) -> float:
     }
     composed, error = None, None
     try:
+        remember_env_refs(OmegaConf.to_container(cfg, resolve=False))
         composed = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         error = f"cannot resolve the job's recipe: {_first_line(exc)}"
@@ -405,6 +407,7 @@ def _swept_keys(task_args: list[str]) -> list[str]:
 def _hydra_setup(recipe_path: Path, dirs: list[Path], overrides: list[str]) -> HydraSetup:
     """Compose the multirun's ``hydra`` node once, to learn the sweeper and launcher."""
     from hydra.types import RunMode
+    from omegaconf import OmegaConf
 
     def inspect(hydra: Any) -> HydraSetup:
         cfg = hydra.compose_config(
@@ -414,6 +417,9 @@ def _hydra_setup(recipe_path: Path, dirs: list[Path], overrides: list[str]) -> H
             with_log_configuration=False,
         )
         h = cfg.hydra
+        check_hydra_classes(OmegaConf.to_container(h, resolve=False))
+        sweep = OmegaConf.to_container(h.sweep, resolve=False)
+        check_hydra_settings(OmegaConf.to_container(h.job, resolve=False), str(sweep["subdir"]))
         choices = h.runtime.choices
         return HydraSetup(
             sweeper=str(choices.get("hydra/sweeper") or "basic"),
@@ -425,6 +431,77 @@ def _hydra_setup(recipe_path: Path, dirs: list[Path], overrides: list[str]) -> H
         )
 
     return _with_hydra(recipe_path, inspect)
+
+
+#: Module prefixes Hydra's own sweepers, launchers, samplers and logging may name.
+HYDRA_PREFIXES = ("hydra.", "hydra_plugins.", "optuna.", "logging.", "colorlog.")
+_CLASS_KEYS = ("_target_", "()", "class")
+
+
+def check_hydra_classes(node: Any, path: str = "hydra") -> None:
+    """Refuse a class or factory in the composed ``hydra`` node (sweeper, launcher,
+    callbacks, logging handlers, ``ext://`` references) outside Hydra's own modules
+    and the prefixes the user trusts: Hydra would import and call it when the sweep
+    starts.
+
+    Raises:
+        RecipeError: naming the key path and the class.
+    """
+    from mlctl.catalog import TRUST_HINT, allowed_prefixes
+
+    allowed = HYDRA_PREFIXES + allowed_prefixes()
+    if isinstance(node, dict):
+        items = [(str(k), v) for k, v in node.items()]
+    elif isinstance(node, list):
+        items = [(str(i), v) for i, v in enumerate(node)]
+    else:
+        items = []
+    for key, value in items:
+        where = f"{path}.{key}"
+        named = value if key in _CLASS_KEYS else None
+        if isinstance(value, str) and value.startswith("ext://"):
+            named = value.removeprefix("ext://")
+            allowed_here = (*allowed, "sys.")
+        else:
+            allowed_here = allowed
+        if named is not None and not (isinstance(named, str) and named.startswith(allowed_here)):
+            raise RecipeError(
+                [
+                    Issue(
+                        where,
+                        f"names {named!r}, which is outside Hydra's modules and the trusted "
+                        f"prefixes; {TRUST_HINT}",
+                    )
+                ]
+            )
+        check_hydra_classes(value, where)
+
+
+def check_hydra_settings(job: dict[str, Any], subdir: str) -> None:
+    """Refuse Hydra settings that would let a recipe change what its jobs trust or
+    where they write: ``hydra.job.env_set`` (e.g. ``MLCTL_TRUSTED_PREFIXES`` or
+    ``PYTHONPATH`` for every job) and a ``hydra.sweep.subdir`` that leaves the sweep
+    folder.
+
+    Raises:
+        RecipeError: naming the key.
+    """
+    issues = []
+    if job.get("env_set"):
+        names = ", ".join(sorted(str(k) for k in job["env_set"]))
+        issues.append(
+            Issue(
+                "hydra.job.env_set",
+                f"sets environment variables of every job ({names}); set them in the "
+                "environment that runs mlctl instead",
+            )
+        )
+    if subdir.startswith("/") or ".." in Path(subdir).parts:
+        issues.append(
+            Issue("hydra.sweep.subdir", f"'{subdir}' leaves the sweep folder; use a relative name")
+        )
+    if issues:
+        raise RecipeError(issues)
 
 
 def _extra_overrides(

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlctl import __version__, interrupts
 from mlctl.errors import MlctlError, TrackingError
+from mlctl.redact import redact_text, redact_tree
 from mlctl.tracking.workspace import Workspace
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl.", "builtins.")
@@ -71,6 +72,8 @@ def use_store(uri: str) -> Callable[[], None]:
 def _experiment_id(ws: Workspace, name: str) -> str:
     import mlflow
 
+    name = redact_text(name)  # a name built from a secret variable keeps it masked
+
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
@@ -96,8 +99,8 @@ class ParentRun:
     def __init__(self, ws: Workspace, experiment: str, run_name: str, tags: dict[str, str]):
         self.ws = ws
         self.experiment = experiment
-        self.run_name = run_name
-        self.tags = {"mlctl.version": __version__, **tags}
+        self.run_name = redact_text(run_name)
+        self.tags = {"mlctl.version": __version__, **{k: redact_text(v) for k, v in tags.items()}}
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self._restore: Callable[[], None] = lambda: None
@@ -117,7 +120,7 @@ class ParentRun:
         except Exception as exc:
             self._restore()
             raise TrackingError(
-                f"cannot start an MLflow run at {self.ws.tracking_uri}: {exc}"
+                redact_text(f"cannot start an MLflow run at {self.ws.tracking_uri}: {exc}")
             ) from None
         self.run_id = run.info.run_id
         return self
@@ -143,7 +146,7 @@ class ParentRun:
     def log_params(self, params: dict[str, Any]) -> None:
         import mlflow
 
-        mlflow.log_params({k: _param(v) for k, v in params.items()})
+        mlflow.log_params({k: _param(redact_text(v)) for k, v in params.items()})
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         import mlflow
@@ -155,7 +158,7 @@ class ParentRun:
     def set_tags(self, tags: dict[str, Any]) -> None:
         import mlflow
 
-        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+        mlflow.set_tags({k: redact_text(v) for k, v in tags.items()})
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
         import mlflow
@@ -165,13 +168,14 @@ class ParentRun:
     def log_dict(self, data: dict[str, Any], name: str) -> None:
         import mlflow
 
-        mlflow.log_dict(data, name)
+        mlflow.log_dict(redact_tree(data), name)
 
-    def log_text(self, text: str, name: str) -> None:
-        """Log ``text`` as the artifact file ``name`` exactly as given (log_dict indents)."""
+    def log_text(self, text: str, name: str, redact: bool = True) -> None:
+        """Log ``text`` as the artifact file ``name`` (log_dict indents), with secrets
+        masked unless ``redact`` is False (data, such as the reference profile)."""
         import mlflow
 
-        mlflow.log_text(text, name)
+        mlflow.log_text(redact_text(text) if redact else text, name)
 
     def log_child(
         self,
@@ -273,8 +277,9 @@ def trusted_types(pipeline: Any, extra_prefixes: list[str] | tuple[str, ...] = (
     """Exactly the types skops must trust to load this pipeline.
 
     Every type must be under a trusted prefix (sklearn, numpy, scipy, mlctl, or one
-    the recipe allows for its estimators); anything else is refused rather than
-    trusted blindly or pickled.
+    the user trusts: ``extra_prefixes``, from ``--trust-prefix`` /
+    ``MLCTL_TRUSTED_PREFIXES``, never from the recipe); anything else is refused
+    rather than trusted blindly or pickled.
     """
     import skops.io as sio
 
@@ -284,7 +289,8 @@ def trusted_types(pipeline: Any, extra_prefixes: list[str] | tuple[str, ...] = (
     if refused:
         raise TrackingError(
             f"the model holds types that are not trusted for loading: {', '.join(refused)}",
-            hint="add their module prefix to models.allowed_prefixes if you trust it",
+            hint="if you trust their module, pass --trust-prefix MODULE "
+            "(or set MLCTL_TRUSTED_PREFIXES)",
         )
     return untrusted
 

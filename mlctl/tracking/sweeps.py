@@ -17,6 +17,7 @@ from typing import Any
 
 from mlctl import __version__
 from mlctl.errors import MlctlError, TrackingError
+from mlctl.redact import redact_text, redact_tree
 from mlctl.tracking.runs import _experiment_id, _param, use_store
 from mlctl.tracking.workspace import Workspace
 
@@ -35,20 +36,26 @@ class SweepRun:
             self.experiment_id = _experiment_id(ws, experiment)
             run = self.client.create_run(
                 self.experiment_id,
-                run_name=run_name,
-                tags={"mlctl.version": __version__, "mlctl.kind": "sweep", **tags},
+                run_name=redact_text(run_name),
+                tags={
+                    "mlctl.version": __version__,
+                    "mlctl.kind": "sweep",
+                    **{k: redact_text(v) for k, v in tags.items()},
+                },
             )
         except MlctlError:
             self._restore()
             raise
         except Exception as exc:
             self._restore()
-            raise TrackingError(f"cannot start an MLflow run at {ws.tracking_uri}: {exc}") from None
+            raise TrackingError(
+                redact_text(f"cannot start an MLflow run at {ws.tracking_uri}: {exc}")
+            ) from None
         self.run_id: str = run.info.run_id
 
     def log_params(self, params: dict[str, Any]) -> None:
         for key, value in params.items():
-            self.client.log_param(self.run_id, key, _param(value))
+            self.client.log_param(self.run_id, key, _param(redact_text(value)))
 
     def log_metrics(self, metrics: dict[str, float | None]) -> None:
         for key, value in metrics.items():
@@ -57,12 +64,12 @@ class SweepRun:
 
     def set_tags(self, tags: dict[str, Any], run_id: str | None = None) -> None:
         for key, value in tags.items():
-            self.client.set_tag(run_id or self.run_id, key, str(value))
+            self.client.set_tag(run_id or self.run_id, key, redact_text(value))
 
     def log_json(self, data: Any, name: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            path.write_text(json.dumps(data, indent=2, default=str))
+            path.write_text(json.dumps(redact_tree(data), indent=2, default=str))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.client.log_artifact(self.run_id, str(path))

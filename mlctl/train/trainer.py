@@ -38,9 +38,7 @@ class TrainingError(MlctlError):
 
 def make_estimator(recipe: Recipe, cand: Candidate) -> tuple[Any, str]:
     """The estimator of a candidate, seeded when it takes a random_state."""
-    cls = resolve_estimator_class(
-        cand.estimator, cand.target_, recipe.task, recipe.models.allowed_prefixes
-    )
+    cls = resolve_estimator_class(cand.estimator, cand.target_, recipe.task)
     params = dict(cand.params)
     if "random_state" in inspect.signature(cls).parameters and "random_state" not in params:
         params["random_state"] = recipe.seed

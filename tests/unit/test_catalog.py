@@ -22,13 +22,13 @@ pytestmark = pytest.mark.unit
     ],
 )
 def test_classification_names_resolve(name: str) -> None:
-    cls = catalog.resolve_estimator_class(name, None, "classification", [])
+    cls = catalog.resolve_estimator_class(name, None, "classification")
     assert hasattr(cls(), "fit")
 
 
 @pytest.mark.parametrize("name", ["linear", "ridge", "lasso", "random_forest", "dummy"])
 def test_regression_names_resolve(name: str) -> None:
-    cls = catalog.resolve_estimator_class(name, None, "regression", [])
+    cls = catalog.resolve_estimator_class(name, None, "regression")
     assert cls.__module__.startswith("sklearn.")
 
 
@@ -47,25 +47,31 @@ def test_wrong_task() -> None:
 )
 def test_allowlist_refuses(path: str) -> None:
     with pytest.raises(RecipeError, match="is not allowed"):
-        catalog.resolve_estimator_class(None, path, "classification", [])
+        catalog.resolve_estimator_class(None, path, "classification")
 
 
-def test_allowlist_extra_prefix() -> None:
-    cls = catalog.resolve_estimator_class(
-        None, "collections.OrderedDict", "classification", ["collections"]
-    )
-    assert cls.__name__ == "OrderedDict"
+def test_allowlist_extra_prefix_comes_from_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(catalog.TRUST_ENV, raising=False)
+    with pytest.raises(RecipeError, match="--trust-prefix"):
+        catalog.resolve_estimator_class(None, "collections.OrderedDict", "classification")
+    monkeypatch.setenv(catalog.TRUST_ENV, "collections")
+    with pytest.raises(RecipeError, match="not an estimator"):
+        catalog.resolve_estimator_class(None, "collections.OrderedDict", "classification")
+
+
+def test_reexported_class_is_judged_by_its_real_module() -> None:
+    # sklearn's module imports numbers.Integral; the sklearn. prefix must not admit it.
+    with pytest.raises(RecipeError, match="is really numbers.Integral"):
+        catalog.import_estimator("sklearn.utils._param_validation.Integral")
 
 
 def test_exactly_one_of_estimator_or_target() -> None:
     with pytest.raises(RecipeError, match="exactly one"):
-        catalog.resolve_estimator_class(None, None, "classification", [])
+        catalog.resolve_estimator_class(None, None, "classification")
     with pytest.raises(RecipeError, match="exactly one"):
-        catalog.resolve_estimator_class(
-            "dummy", "sklearn.dummy.DummyClassifier", "classification", []
-        )
+        catalog.resolve_estimator_class("dummy", "sklearn.dummy.DummyClassifier", "classification")
 
 
 def test_missing_class_in_allowed_module() -> None:
     with pytest.raises(RecipeError, match="is not a class"):
-        catalog.resolve_estimator_class(None, "sklearn.linear_model.Nope", "classification", [])
+        catalog.resolve_estimator_class(None, "sklearn.linear_model.Nope", "classification")

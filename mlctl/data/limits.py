@@ -1,0 +1,179 @@
+"""How much a data file may hold once decompressed, checked before anything parses it.
+
+A 3 MB ``.csv.gz`` can expand to gigabytes (a "gzip bomb"), and a Parquet footer can
+claim any size. Every command that reads a data file (``run``, ``validate``,
+``init``, ``predict``, ``monitor --current``) first calls :func:`check_size`:
+
+* plain files: their size on disk;
+* ``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``, ``.tar*``: streamed through the
+  decompressor in 1 MiB blocks and counted, keeping nothing, and stopped as soon as
+  the count passes the limit (memory stays flat whatever the file expands to);
+* Parquet: the uncompressed size its metadata declares for its row groups, or 8
+  bytes per value of the rows and columns it declares, whichever is larger.
+
+The limit is ``MLCTL_MAX_DATA_BYTES`` (bytes, or with a unit: ``500MB``, ``4GiB``;
+default 1 GiB), set by the person running mlctl, never by the recipe.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+import tarfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from mlctl.errors import DataError, UsageError
+
+ENV = "MLCTL_MAX_DATA_BYTES"
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
+BLOCK = 1 << 20
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+_TAR = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def max_bytes() -> int:
+    """The limit on one data file's decompressed bytes (``MLCTL_MAX_DATA_BYTES``).
+
+    Raises:
+        UsageError: the variable is not a positive size.
+    """
+    raw = os.environ.get(ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", raw)
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _UNITS or float(m.group(1)) <= 0:
+        raise UsageError(
+            f"{ENV}={raw!r} is not a size",
+            hint=f"give bytes or a size with a unit, e.g. {ENV}=4GiB or {ENV}=500MB",
+        )
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def _show(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def too_large(path: Path, what: str, limit: int, key: str = "data.source") -> DataError:
+    """The error for a file over the limit: names it, the limit and how to raise it."""
+    return DataError(
+        f"{key}: {path} {what}, more than the limit of {_show(limit)} ({ENV})",
+        hint=f"if the file is genuine, raise the limit, e.g. {ENV}={-(-limit * 4 // (1 << 30))}GiB",
+    )
+
+
+def _opener(path: Path) -> Callable[[], IO[bytes]] | None:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return lambda: gzip.open(path, "rb")
+    if name.endswith(".bz2"):
+        return lambda: bz2.open(path, "rb")
+    if name.endswith(".xz"):
+        return lambda: lzma.open(path, "rb")
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:  # pandas cannot read it either; it says so
+            return None
+        return lambda: zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
+    return None
+
+
+def _count(stream: IO[bytes], limit: int, counted: int = 0) -> int:
+    """Bytes read from ``stream``, stopping once past ``limit`` (nothing is kept)."""
+    with stream:
+        while counted <= limit:
+            block = stream.read(BLOCK)
+            if not block:
+                break
+            counted += len(block)
+    return counted
+
+
+def _archive_bytes(path: Path, limit: int) -> int | None:
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        counted = 0
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                counted = _count(archive.open(member), limit, counted)
+                if counted > limit:
+                    break
+        return counted
+    if name.endswith(_TAR):
+        counted = 0
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    counted = _count(handle, limit, counted)
+                if counted > limit:
+                    break
+        return counted
+    return None
+
+
+def check_size(path: Path, fmt: str, key: str = "data.source") -> None:
+    """Refuse a data file that holds more than :func:`max_bytes` once decompressed.
+
+    Raises:
+        DataError: over the limit (naming the file, the limit and how to raise it),
+            or a compressed file that does not decompress.
+    """
+    limit = max_bytes()
+    if fmt == "parquet":
+        _check_parquet(path, limit, key)
+        return
+    try:
+        counted = _archive_bytes(path, limit)
+        if counted is None:
+            opener = _opener(path)
+            counted = _count(opener(), limit) if opener else path.stat().st_size
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise DataError(f"{key}: cannot decompress {path}: {exc}") from None
+    except Exception as exc:  # zstandard's own error type
+        raise DataError(f"{key}: cannot decompress {path}: {exc}") from None
+    if counted > limit:
+        compressed = path.stat().st_size
+        what = (
+            f"holds more than {_show(limit)} decompressed (from {_show(compressed)} on disk)"
+            if counted != compressed
+            else f"is {_show(counted)}"
+        )
+        raise too_large(path, what, limit, key)
+
+
+def _check_parquet(path: Path, limit: int, key: str) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:  # a corrupt footer: the reader that follows names the problem
+        return
+    declared = sum(
+        max(
+            meta.row_group(i).total_byte_size,
+            sum(
+                meta.row_group(i).column(j).total_uncompressed_size
+                for j in range(meta.row_group(i).num_columns)
+            ),
+        )
+        for i in range(meta.num_row_groups)
+    )
+    # Dictionary/run-length encoding keeps "uncompressed" page sizes small for repeated
+    # values; 8 bytes per declared value is what pandas will hold at least.
+    declared = max(declared, meta.num_rows * meta.num_columns * 8)
+    if declared > limit:
+        raise too_large(
+            path, f"declares {_show(declared)} uncompressed ({meta.num_rows} rows)", limit, key
+        )

@@ -18,7 +18,7 @@ from mlctl import __version__
 from mlctl.errors import MlctlError, TrackingError
 from mlctl.tracking.workspace import Workspace
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl.", "builtins.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl_runtime.", "mlctl.", "builtins.")
 REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "pyarrow")
 
 
@@ -202,27 +202,31 @@ class ParentRun:
     ) -> str:
         """Log the fitted Pipeline in MLflow's sklearn flavor; returns the model URI.
 
+        The model carries ``mlctl_runtime`` (the pipeline's own transformers) as MLflow
+        ``code_paths``, so it loads where mlctl is not installed (docs/tracking.md).
+
         Raises:
             TrackingError: the pipeline holds a type outside the trusted prefixes, or
                 MLflow could not store it.
         """
+        import tempfile
+
         import mlflow
-        from mlflow.models import infer_signature
 
         trusted = trusted_types(pipeline, extra_prefixes)
         output = pipeline.predict(example)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
                 # MLflow hints that integer columns cannot hold missing values; our
                 # signature keeps the training data's own types on purpose (docs/tracking.md).
                 warnings.simplefilter("ignore")
-                signature = infer_signature(example, output)
                 info = mlflow.sklearn.log_model(
                     pipeline,
                     name="model",
-                    signature=signature,
+                    signature=_signature(example, output),
                     input_example=example,
                     pip_requirements=requirements(),
+                    code_paths=[str(runtime_bundle(Path(tmp)))],
                     serialization_format="skops",
                     skops_trusted_types=trusted,
                 )
@@ -231,6 +235,30 @@ class ParentRun:
         except Exception as exc:
             raise TrackingError(f"could not log the model to MLflow: {exc}") from None
         return info.model_uri
+
+
+def _signature(example: Any, output: Any) -> Any:
+    from mlflow.models import infer_signature
+
+    return infer_signature(example, output)
+
+
+def runtime_bundle(folder: Path) -> Path:
+    """A copy of the installed ``mlctl_runtime`` package (its .py files) under ``folder``.
+
+    Only the package's own modules: they import the standard library, numpy, pandas
+    and scikit-learn, never mlctl (tests/unit/features/test_runtime_bundle.py).
+    """
+    import shutil
+
+    import mlctl_runtime
+
+    source = Path(mlctl_runtime.__file__).resolve().parent
+    target = folder / "mlctl_runtime"
+    target.mkdir(parents=True)
+    for module in sorted(source.glob("*.py")):
+        shutil.copy2(module, target / module.name)
+    return target
 
 
 def read_run_text(ws: Workspace, run_id: str, path: str) -> str | None:

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from mlctl_runtime.coerce import COERCE_TYPES, _check_types, _require_columns, coerce_frame
-from mlctl_runtime.errors import ExpressionError
+from mlctl_runtime.errors import DataError, ExpressionError
 from mlctl_runtime.expressions import (
     Expression,
     _fail,
@@ -199,6 +199,26 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         return _transformer_tags(super().__sklearn_tags__())
 
 
+def _by_name(estimator: BaseEstimator, X: Any) -> Any:
+    """A DataFrame's columns seen in ``fit``, in ``fit`` order; other input as it is."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or not isinstance(X, pd.DataFrame):
+        return X
+    wanted = [str(n) for n in names]
+    have = [str(c) for c in X.columns]
+    if have == wanted:
+        return X
+    missing = [n for n in wanted if n not in have]
+    if missing:
+        details = "; ".join(f"{n!r}{_nearest(n, X.columns)}" for n in missing[:10])
+        more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
+        raise DataError(f"the input lacks columns the model needs: {details}{more}")
+    twice = sorted({n for n in wanted if have.count(n) > 1})
+    if twice:
+        raise DataError(f"the input holds columns more than once: {', '.join(map(repr, twice))}")
+    return X.iloc[:, [have.index(n) for n in wanted]].set_axis(wanted, axis=1)
+
+
 class ColumnCoercer(TransformerMixin, BaseEstimator):
     """Coerces the listed columns (see :func:`coerce_frame`); others pass through.
 
@@ -231,9 +251,17 @@ class ColumnCoercer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> pd.DataFrame:
-        """A coerced copy of X as a DataFrame."""
+        """A coerced copy of X as a DataFrame.
+
+        A DataFrame is read by column name: any column order works and columns not
+        seen in ``fit`` are dropped (as MLflow's scoring does), so the pipeline takes
+        raw tables as they come (``mlflow.models.evaluate``, ``pd.read_csv``).
+
+        Raises:
+            DataError: a DataFrame lacks a column seen in ``fit``, or holds one twice.
+        """
         check_is_fitted(self)
-        frame = _input_frame(self, X, reset=False)
+        frame = _input_frame(self, _by_name(self, X), reset=False)
         return coerce_frame(frame, self.types_)[0]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

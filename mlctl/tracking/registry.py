@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError, RegistryError, TrackingError
+from mlctl.tracking.runs import input_schema
 from mlctl.tracking.workspace import Workspace, quiet_mlflow
 
 CHAMPION = "champion"
@@ -297,7 +298,8 @@ class Registry:
             warnings.simplefilter("ignore")
             # The version's own artifact URI: no dependence on MLflow's global tracking URI.
             uri = self.client.get_model_version_download_uri(name, str(version))
-            model = mlflow.sklearn.load_model(uri)
+            with own_sys_path():
+                model = mlflow.sklearn.load_model(uri)
         return model, version
 
     def artifact_digest(self, model_uri: str) -> str:
@@ -344,14 +346,14 @@ class Registry:
                         f"found {digest[:12]}…); refusing to load them",
                         hint="the artifact was changed or damaged after registration",
                     )
-            pipeline = mlflow.sklearn.load_model(local)  # fully in memory afterwards
+            with own_sys_path():
+                pipeline = mlflow.sklearn.load_model(local)  # fully in memory afterwards
             meta = mlflow.models.Model.load(local)
             try:
                 example = meta.load_input_example(local)
             except Exception:  # an example is a convenience; its absence is not an error
                 example = None
-        signature = meta.signature
-        schema = signature.inputs.to_dict() if signature is not None else []
+        schema = input_schema(meta)
         return LoadedModel(
             name,
             info.version,
@@ -370,3 +372,21 @@ class Registry:
         except RegistryError:
             return False
         return True
+
+
+@contextlib.contextmanager
+def own_sys_path():
+    """Put ``sys.path`` back after MLflow loads a model.
+
+    MLflow prepends a model's ``code`` folder (its copy of ``mlctl_runtime``) to
+    ``sys.path`` and leaves it there: in a server that reloads models, the path would
+    grow with folders that no longer exist. mlctl never imports from them: ``import
+    mlctl`` already holds the installed ``mlctl_runtime`` (mlctl/_runtime.py).
+    """
+    import sys
+
+    saved = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved

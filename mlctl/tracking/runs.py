@@ -217,13 +217,12 @@ class ParentRun:
         output = pipeline.predict(example)
         try:
             with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
-                # MLflow hints that integer columns cannot hold missing values; our
-                # signature keeps the training data's own types on purpose (docs/tracking.md).
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore")  # MLflow's hints about the example's types
                 info = mlflow.sklearn.log_model(
                     pipeline,
                     name="model",
-                    signature=_signature(example, output),
+                    signature=False,  # the pipeline reads raw rows; see input_schema_metadata
+                    metadata=input_schema_metadata(example, output),
                     input_example=example,
                     pip_requirements=requirements(),
                     code_paths=[str(runtime_bundle(Path(tmp)))],
@@ -237,10 +236,35 @@ class ParentRun:
         return info.model_uri
 
 
-def _signature(example: Any, output: Any) -> Any:
+INPUT_SCHEMA_KEY = "mlctl_input_schema"
+
+
+def input_schema_metadata(example: Any, output: Any) -> dict[str, Any]:
+    """The input columns and types mlctl checks requests against, for the MLmodel's
+    ``metadata`` (``{"mlctl_input_schema": [{"type", "name", "required"}, ...]}``).
+
+    The model is logged WITHOUT an MLflow signature on purpose: MLflow enforces one type
+    per column (a ``double`` column refuses the text ``" "``, a ``string`` one refuses
+    numbers, a ``long`` one refuses ``1.0`` and missing values; ``Any`` breaks CSV
+    input), while the pipeline's first step reads raw values of any type, in any column
+    order. The types MLflow would infer from the example live here instead, for mlctl's
+    own checks (:meth:`~mlctl.tracking.registry.Registry.load_reference`).
+    """
     from mlflow.models import infer_signature
 
-    return infer_signature(example, output)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = infer_signature(example, output).inputs
+    return {INPUT_SCHEMA_KEY: inputs.to_dict() if inputs is not None else []}
+
+
+def input_schema(meta: Any) -> list[dict[str, Any]]:
+    """A logged model's input columns: the MLflow signature's (models logged before
+    mlctl_runtime), else mlctl's metadata (:func:`input_schema_metadata`), else none."""
+    if meta.signature is not None and meta.signature.inputs is not None:
+        return meta.signature.inputs.to_dict()
+    schema = (meta.metadata or {}).get(INPUT_SCHEMA_KEY)
+    return list(schema) if isinstance(schema, list) else []
 
 
 def runtime_bundle(folder: Path) -> Path:

@@ -230,6 +230,11 @@ def test_mlflow_models_serve_without_mlctl(bare, project, expected) -> None:
             reply = call(url + "/invocations", "POST", body, content_type=ctype, timeout=60)
             assert reply.status == 200, reply.body[:2000]
             assert reply.json["predictions"] == expected["prediction"].tolist()
+        # A missing column is a 400 naming it (MLflow's own error format).
+        partial = [without(r, "tenure") for r in records[:3]]
+        reply = call(url + "/invocations", "POST", {"dataframe_records": partial}, timeout=60)
+        assert reply.status == 400, reply.body[:2000]
+        assert "lacks columns the model needs: 'tenure'" in reply.json["message"]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 15)
@@ -280,4 +285,156 @@ def test_mlctl_serve_any_column_order(project, expected) -> None:
         srv.stop()
     for reply in replies:
         assert reply.status == 200, reply.body[:2000]
-        assert reply.json["predictions"] == expected["prediction"].tolist()
+    answers = [r.json["predictions"] for r in replies[:3]]
+    answers.append([p["prediction"] for p in replies[3].json["predictions"]])
+    for predictions in answers:
+        assert predictions == expected["prediction"].tolist()
+
+
+# ------------------------------------- a model's bundled copy never shadows mlctl's own
+STALE = 'raise ImportError("the stale mlctl_runtime copy of a model was imported")\n'
+
+
+@pytest.fixture
+def stale_bundle(project, model_dir):
+    """The model's bundled ``mlctl_runtime`` replaced by a copy that cannot be imported
+    (as if logged by another mlctl), its SHA-256 re-recorded so ``mlctl serve`` accepts
+    it as that older registration; everything is put back afterwards."""
+    import mlflow
+
+    from mlctl.tracking.registry import DIGEST_TAG, tree_digest
+    from mlctl.tracking.runs import use_store
+
+    bundled = model_dir / "code" / "mlctl_runtime"
+    originals = {p: p.read_bytes() for p in bundled.glob("*.py")}
+    restore = use_store(f"sqlite:///{project / '.mlctl' / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    digest = client.get_model_version("churn", "1").tags[DIGEST_TAG]
+    try:
+        for path in originals:
+            path.write_text(STALE)
+        client.set_model_version_tag("churn", "1", DIGEST_TAG, tree_digest(model_dir))
+        yield bundled
+    finally:
+        for path, data in originals.items():
+            path.write_bytes(data)
+        client.set_model_version_tag("churn", "1", DIGEST_TAG, digest)
+        restore()
+
+
+def test_mlctl_uses_the_installed_runtime_not_a_model_copy(stale_bundle, project, expected):
+    res = mlctl(project, "predict", "recipes/churn.yaml", "--input", SAMPLE, "--output", "o.csv")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert pd.read_csv(project / "o.csv")["prediction"].tolist() == expected["prediction"].tolist()
+
+    srv = Server(project, "recipes/churn.yaml")
+    try:
+        srv.wait_ready()
+        body = (project / SAMPLE).read_bytes()
+        reply = srv.post("/invocations", body, content_type="text/csv")
+    finally:
+        srv.stop()
+    assert reply.status == 200, reply.body[:2000]
+    assert reply.json["predictions"] == expected["prediction"].tolist()
+
+    # A notebook where mlctl is installed: the model's copy would break a plain pyfunc
+    # load, but importing mlctl first makes MLflow use the installed one.
+    code = """
+import mlflow, mlctl, mlctl_runtime
+from mlctl.tracking.registry import Registry
+model = mlflow.pyfunc.load_model("models:/churn@champion")
+import mlctl_runtime.transformers as t
+print(mlctl_runtime.__file__); print(t.__file__)
+"""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / '.mlctl' / 'mlflow.db'}"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    import mlctl_runtime
+
+    installed = Path(mlctl_runtime.__file__).resolve().parent
+    assert [Path(p).resolve().parent for p in res.stdout.split()] == [installed, installed]
+
+
+# ------------------------------------------- hostile tables through pyfunc, without mlctl
+# case → (how the raw table is changed, None for "predicts as mlctl predict" or the text
+# the error must hold). Every case runs in the bare venv, in one process.
+HOSTILE = {
+    "missing_column": ("df.drop(columns=['tenure'])", "lacks columns the model needs: 'tenure'"),
+    "misspelled_column": (
+        "df.rename(columns={'tenure': 'Tenure'})",
+        "'tenure'; did you mean 'Tenure'?",
+    ),
+    "padded_name": ("df.rename(columns={'Contract': ' Contract'})", "'Contract'"),
+    "repeated_column": (
+        "pd.concat([df, df[['gender']]], axis=1)",
+        "holds columns more than once: 'gender'",
+    ),
+    "everything_text": ("df.astype(str)", None),
+    "reversed_with_extras": ("df[df.columns[::-1]].assign(x=1, y='z')", None),
+    "ints_as_floats": ("df.astype({'tenure': float, 'SeniorCitizen': float})", None),
+    "category_as_text_numbers": ("df.assign(SeniorCitizen=df['SeniorCitizen'].astype(str))", None),
+    "charges_as_numbers": (
+        "df.assign(TotalCharges=pd.to_numeric(df['TotalCharges'], errors='coerce'))",
+        None,
+    ),
+    "charges_as_object_none": (
+        "df.assign(TotalCharges=df['TotalCharges'].astype(object).where("
+        "df['TotalCharges'].str.strip() != '', None))",
+        None,
+    ),
+    "index_not_range": ("df.set_axis(range(1000, 1000 + len(df)), axis=0)", None),
+}
+PROBE = """
+import json, mlflow, numpy as np, pandas as pd
+model = mlflow.pyfunc.load_model("models:/churn@champion")
+df = pd.read_csv({sample!r})
+out = {{}}
+for name, change in {cases!r}.items():
+    try:
+        out[name] = {{"predictions": [str(p) for p in model.predict(eval(change))]}}
+    except Exception as exc:
+        out[name] = {{"error": type(exc).__name__, "message": str(exc)[:2000]}}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile(bare, project) -> dict:
+    cases = {name: change for name, (change, _) in HOSTILE.items()}
+    res = run_bare(bare, project, NO_MLCTL + PROBE.format(sample=SAMPLE, cases=cases))
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_tables_through_pyfunc_without_mlctl(case, hostile, expected) -> None:
+    result, wanted = hostile[case], HOSTILE[case][1]
+    if wanted is None:
+        assert result.get("predictions") == expected["prediction"].tolist(), result
+    else:
+        assert result.get("error") == "DataError", result  # mlctl_runtime's, by name
+        assert wanted in result["message"]
+        assert "Traceback" not in result["message"]
+
+
+# ----------------------------------------------- the documented examples, without mlctl
+def python_block(doc: Path, after: str) -> str:
+    text = doc.read_text(encoding="utf-8")
+    start = text.index("```python\n", text.index(after)) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+@pytest.mark.parametrize(
+    ("doc", "after"),
+    [
+        ("README.md", "standard MLflow tools use it"),
+        ("docs/tracking.md", "## Loading and serving a model"),
+    ],
+)
+def test_documented_python_runs_without_mlctl(doc, after, bare, project) -> None:
+    """Run from the project folder (.mlctl/mlflow.db, data/telco/ as in the docs)."""
+    block = python_block(REPO / doc, after)
+    assert "read_csv" in block
+    res = run_bare(bare, project, NO_MLCTL + block)
+    assert "'Yes'" in res.stdout or "'No'" in res.stdout, res.stdout[-2000:]

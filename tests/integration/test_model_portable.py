@@ -230,11 +230,13 @@ def test_mlflow_models_serve_without_mlctl(bare, project, expected) -> None:
             reply = call(url + "/invocations", "POST", body, content_type=ctype, timeout=60)
             assert reply.status == 200, reply.body[:2000]
             assert reply.json["predictions"] == expected["prediction"].tolist()
-        # A missing column is a 400 naming it (MLflow's own error format).
+        # A missing column is a 400; MLflow's server keeps a model's own error message
+        # in the body's stack_trace (its format, not ours), which names the column.
         partial = [without(r, "tenure") for r in records[:3]]
         reply = call(url + "/invocations", "POST", {"dataframe_records": partial}, timeout=60)
         assert reply.status == 400, reply.body[:2000]
-        assert "lacks columns the model needs: 'tenure'" in reply.json["message"]
+        assert reply.json["error_code"] == "BAD_REQUEST"
+        assert "lacks columns the model needs: 'tenure'" in reply.json["stack_trace"]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 15)

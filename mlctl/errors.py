@@ -8,22 +8,24 @@ the CLI turns them into exit codes and printed lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
+# The base class and the errors the pipeline's transformers raise live in mlctl_runtime,
+# which a logged model carries with it (mlctl_runtime/__init__.py); re-exported here.
+from mlctl_runtime.errors import DataError, ExitCode, ExpressionError, MlctlError
 
-class ExitCode(IntEnum):
-    """Process exit codes of the ``mlctl`` command (documented in docs/cli.md)."""
-
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    NOT_READY = 3
-    BAD_INPUT = 4
-    TRACKING_UNAVAILABLE = 5
-    COMPUTE_UNAVAILABLE = 6
-    CANNOT_RUN = 7  # mlctl monitor: nothing to judge (no rows, no log, no profile, locked)
-    MODEL_REJECTED = 8  # a model's files differ from the SHA-256 recorded at registration
-    INTERRUPTED = 130
+__all__ = [
+    "ComputeError",
+    "DataError",
+    "ExitCode",
+    "ExpressionError",
+    "Issue",
+    "MlctlError",
+    "PredictionLogError",
+    "RecipeError",
+    "RegistryError",
+    "TrackingError",
+    "UsageError",
+]
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,6 @@ class Issue:
         if self.location:
             where = f"{where} ({self.location})"
         return f"{where}: {self.message}"
-
-
-class MlctlError(Exception):
-    """Base of every error meant for a user; carries its exit code and a hint."""
-
-    exit_code: ExitCode = ExitCode.ERROR
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class RecipeError(MlctlError):
@@ -81,18 +69,6 @@ class UsageError(MlctlError):
     """The command line itself is wrong (e.g. an override that does not parse)."""
 
     exit_code = ExitCode.USAGE
-
-
-class ExpressionError(MlctlError):
-    """A derived-feature expression does not parse or uses something not allowed."""
-
-    exit_code = ExitCode.BAD_INPUT
-
-
-class DataError(MlctlError):
-    """The data cannot be read or breaks the recipe's expectations."""
-
-    exit_code = ExitCode.BAD_INPUT
 
 
 class TrackingError(MlctlError):

@@ -193,6 +193,7 @@ def load_verified_model(registry: Registry, reference: str) -> LoadedModel:
     import mlflow
 
     from mlctl.tracking.registry import LoadedModel, parse_reference
+    from mlctl.tracking.runs import input_schema
 
     name, selector = parse_reference(reference)
     info = registry.version(name, selector)
@@ -203,8 +204,7 @@ def load_verified_model(registry: Registry, reference: str) -> LoadedModel:
         pipeline = _deserialize(info, local)  # fully in memory afterwards
         meta = mlflow.models.Model.load(local)
         example = _input_example(meta, local)
-    signature = meta.signature
-    schema = signature.inputs.to_dict() if signature is not None else []
+    schema = input_schema(meta)  # the signature of older models, else mlctl's metadata
     return LoadedModel(
         name, info.version, info.aliases, pipeline, schema, info.tags, info.metrics, digest, example
     )
@@ -213,8 +213,11 @@ def load_verified_model(registry: Registry, reference: str) -> LoadedModel:
 def _deserialize(info: VersionInfo, local: Path) -> Any:
     import mlflow
 
+    from mlctl.tracking.registry import own_sys_path
+
     try:
-        return mlflow.sklearn.load_model(str(local))
+        with own_sys_path():  # MLflow leaves the model's code folder on sys.path
+            return mlflow.sklearn.load_model(str(local))
     except Exception as exc:  # verified files that still do not load: say which version
         raise ModelRejected(
             f"{info.name} version {info.version} matches its recorded SHA-256 but cannot be "

@@ -384,3 +384,21 @@ class Registry:
         except RegistryError:
             return False
         return True
+
+
+@contextlib.contextmanager
+def own_sys_path():
+    """Put ``sys.path`` back after MLflow loads a model.
+
+    MLflow prepends a model's ``code`` folder (its copy of ``mlctl_runtime``) to
+    ``sys.path`` and leaves it there: in a server that reloads models, the path would
+    grow with folders that no longer exist. mlctl never imports from them: ``import
+    mlctl`` already holds the installed ``mlctl_runtime`` (mlctl/_runtime.py).
+    """
+    import sys
+
+    saved = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved

@@ -19,7 +19,7 @@ from mlctl.errors import MlctlError, TrackingError
 from mlctl.redact import redact_text, redact_tree
 from mlctl.tracking.workspace import Workspace
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl.", "builtins.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl_runtime.", "mlctl.", "builtins.")
 REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "pyarrow")
 
 
@@ -215,27 +215,30 @@ class ParentRun:
     ) -> str:
         """Log the fitted Pipeline in MLflow's sklearn flavor; returns the model URI.
 
+        The model carries ``mlctl_runtime`` (the pipeline's own transformers) as MLflow
+        ``code_paths``, so it loads where mlctl is not installed (docs/tracking.md).
+
         Raises:
             TrackingError: the pipeline holds a type outside the trusted prefixes, or
                 MLflow could not store it.
         """
+        import tempfile
+
         import mlflow
-        from mlflow.models import infer_signature
 
         trusted = trusted_types(pipeline, extra_prefixes)
         output = pipeline.predict(example)
         try:
-            with warnings.catch_warnings():
-                # MLflow hints that integer columns cannot hold missing values; our
-                # signature keeps the training data's own types on purpose (docs/tracking.md).
-                warnings.simplefilter("ignore")
-                signature = infer_signature(example, output)
+            with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+                warnings.simplefilter("ignore")  # MLflow's hints about the example's types
                 info = mlflow.sklearn.log_model(
                     pipeline,
                     name="model",
-                    signature=signature,
+                    signature=False,  # the pipeline reads raw rows; see input_schema_metadata
+                    metadata=input_schema_metadata(example, output),
                     input_example=example,
                     pip_requirements=requirements(),
+                    code_paths=[str(runtime_bundle(Path(tmp)))],
                     serialization_format="skops",
                     skops_trusted_types=trusted,
                 )
@@ -244,6 +247,55 @@ class ParentRun:
         except Exception as exc:
             raise TrackingError(f"could not log the model to MLflow: {exc}") from None
         return info.model_uri
+
+
+INPUT_SCHEMA_KEY = "mlctl_input_schema"
+
+
+def input_schema_metadata(example: Any, output: Any) -> dict[str, Any]:
+    """The input columns and types mlctl checks requests against, for the MLmodel's
+    ``metadata`` (``{"mlctl_input_schema": [{"type", "name", "required"}, ...]}``).
+
+    The model is logged WITHOUT an MLflow signature on purpose: MLflow enforces one type
+    per column (a ``double`` column refuses the text ``" "``, a ``string`` one refuses
+    numbers, a ``long`` one refuses ``1.0`` and missing values; ``Any`` breaks CSV
+    input), while the pipeline's first step reads raw values of any type, in any column
+    order. The types MLflow would infer from the example live here instead, for mlctl's
+    own checks (:meth:`~mlctl.tracking.registry.Registry.load_reference`).
+    """
+    from mlflow.models import infer_signature
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = infer_signature(example, output).inputs
+    return {INPUT_SCHEMA_KEY: inputs.to_dict() if inputs is not None else []}
+
+
+def input_schema(meta: Any) -> list[dict[str, Any]]:
+    """A logged model's input columns: the MLflow signature's (models logged before
+    mlctl_runtime), else mlctl's metadata (:func:`input_schema_metadata`), else none."""
+    if meta.signature is not None and meta.signature.inputs is not None:
+        return meta.signature.inputs.to_dict()
+    schema = (meta.metadata or {}).get(INPUT_SCHEMA_KEY)
+    return list(schema) if isinstance(schema, list) else []
+
+
+def runtime_bundle(folder: Path) -> Path:
+    """A copy of the installed ``mlctl_runtime`` package (its .py files) under ``folder``.
+
+    Only the package's own modules: they import the standard library, numpy, pandas
+    and scikit-learn, never mlctl (tests/unit/features/test_runtime_bundle.py).
+    """
+    import shutil
+
+    import mlctl_runtime
+
+    source = Path(mlctl_runtime.__file__).resolve().parent
+    target = folder / "mlctl_runtime"
+    target.mkdir(parents=True)
+    for module in sorted(source.glob("*.py")):
+        shutil.copy2(module, target / module.name)
+    return target
 
 
 def read_run_text(ws: Workspace, run_id: str, path: str) -> str | None:

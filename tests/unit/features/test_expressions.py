@@ -30,8 +30,8 @@ from mlctl.features.transformers import ColumnCoercer, DerivedFeatures
 pytestmark = pytest.mark.unit
 
 TRUSTED = [
-    "mlctl.features.transformers.ColumnCoercer",
-    "mlctl.features.transformers.DerivedFeatures",
+    "mlctl_runtime.transformers.ColumnCoercer",
+    "mlctl_runtime.transformers.DerivedFeatures",
 ]
 
 

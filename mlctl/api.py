@@ -75,5 +75,7 @@ def run(
             raise TypeError("overrides go with a recipe file, not a loaded recipe")
         loaded = recipe
     else:
-        loaded = load(recipe, overrides)
+        from mlctl.recipe.loader import load_recipe
+
+        loaded = load_recipe(recipe, list(overrides), data_first=True)  # data errors first
     return run_recipe(loaded, RunOptions(workspace, promote), on_event)

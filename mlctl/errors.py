@@ -36,6 +36,10 @@ class Issue:
     message: str
     location: str | None = None  # "file:line" when known
     hint: str | None = None
+    # About a key that names data columns through another section (e.g. a drift test
+    # of a feature): when the data is read, its column checks come first, so that a
+    # misspelt column is reported as itself, not as this issue's consequence.
+    after_data: bool = False
 
     def render(self) -> str:
         if not self.path and not self.location:

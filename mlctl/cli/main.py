@@ -98,7 +98,7 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet, multirun) ->
     if multirun:
         _sweep(recipe, list(overrides), workspace, promote, as_json, quiet)
         return
-    loaded = load_recipe(recipe, list(overrides))
+    loaded = load_recipe(recipe, list(overrides), data_first=True)  # data errors first
     with render.RunProgress(enabled=not quiet and not as_json) as progress:
         # No listener (and no progress-queue process) when nothing shows progress.
         listener = progress.on_event if progress.enabled else None
@@ -245,7 +245,7 @@ def validate(recipe, overrides, no_data, as_json) -> None:
     from mlctl.cli import render
     from mlctl.recipe.loader import load_recipe
 
-    loaded = load_recipe(recipe, list(overrides))
+    loaded = load_recipe(recipe, list(overrides), data_first=not no_data)
     data = None
     if not no_data:
         from mlctl.data.prepare import load_dataset

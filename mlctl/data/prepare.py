@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlctl.data.load import fingerprint, read_table
-from mlctl.errors import DataError
+from mlctl.errors import DataError, RecipeError
 from mlctl.recipe.loader import LoadedRecipe
 from mlctl.recipe.schema import ColumnExpectation, Recipe
 
@@ -80,6 +80,8 @@ def load_dataset(loaded: LoadedRecipe) -> Dataset:
     source = loaded.resolve_path(r.data.source)
     df, files = read_table(source, r.data.format, r.data.csv_separator)
     frame, classes, positive, notes, dropped = check_frame(r, df)
+    if loaded.pending:  # the data's columns are fine: what depends on them is not
+        raise RecipeError(loaded.pending)
     X_train, X_test, y_train, y_test = split(r, frame)
     cols = input_columns(r)
     return Dataset(

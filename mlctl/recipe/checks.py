@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlctl.errors import ExpressionError, Issue, RecipeError
@@ -428,9 +429,16 @@ def _monitor_drift(loaded: LoadedRecipe) -> list[Issue]:
                 )
             else:
                 close = difflib.get_close_matches(name, known, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"features: {_some(known)}"
+                where = (
+                    "features.numeric" if close and close[0] in numeric else "features.categorical"
+                )
+                hint = (
+                    f"{where} has '{close[0]}': one of the two is misspelt"
+                    if close
+                    else f"features: {_some(known)}"
+                )
                 why = f"'{name}' is not a feature of this recipe; {hint}"
-            issues.append(_issue(loaded, path, why))
+            issues.append(replace(_issue(loaded, path, why), after_data=True))
             continue
         if name in categorical and test.method in NUMERIC_ONLY_METHODS:
             issues.append(

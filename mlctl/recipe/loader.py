@@ -38,6 +38,9 @@ class LoadedRecipe:
     overrides: list[str]
     locations: dict[str, str] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)
+    # Issues held back until the data's columns are checked (Issue.after_data):
+    # mlctl.data.prepare.load_dataset raises them once the data itself is fine.
+    pending: list[Issue] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -88,13 +91,21 @@ def conf_dirs(recipe_path: Path) -> list[Path]:
 
 
 def load_recipe(
-    path: str | Path, overrides: list[str] | None = None, *, training: bool = True
+    path: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    training: bool = True,
+    data_first: bool = False,
 ) -> LoadedRecipe:
     """Compose and validate a recipe file with Hydra-style ``key=value`` overrides.
 
     ``training=False`` skips the checks of what only training uses (the candidate
     models and their params; :func:`mlctl.recipe.checks.training_check`): for
     commands that serve, score or monitor a model already trained.
+
+    ``data_first``: for a caller that reads the data next (``run``, ``validate``): when
+    the only issues are :attr:`Issue.after_data` ones, they are kept in
+    ``LoadedRecipe.pending`` and raised after the data's own checks.
 
     Raises:
         RecipeError: with every issue found.
@@ -104,7 +115,7 @@ def load_recipe(
     check_overrides(overrides)
     dirs = conf_dirs(recipe_path)
     composed, choices = _compose(recipe_path, dirs, overrides, locations)
-    return from_composed(recipe_path, composed, choices, overrides, locations, training)
+    return from_composed(recipe_path, composed, choices, overrides, locations, training, data_first)
 
 
 def read_recipe_file(path: str | Path) -> tuple[Path, dict[str, str]]:
@@ -167,6 +178,7 @@ def from_composed(
     overrides: list[str],
     locations: dict[str, str] | None = None,
     training: bool = True,
+    data_first: bool = False,
 ) -> LoadedRecipe:
     """Validate a recipe Hydra has already composed (e.g. one job of a sweep); see
     :func:`load_recipe` for ``training``.
@@ -197,7 +209,9 @@ def from_composed(
         raise RecipeError(schema.issues + more) from None
     loaded = LoadedRecipe(recipe, recipe_path, composed, list(overrides), locations, choices)
     issues = check_recipe(loaded, training)
-    if issues:
+    if data_first and issues and all(i.after_data for i in issues):
+        loaded.pending = issues
+    elif issues:
         raise RecipeError(issues)
     return loaded
 

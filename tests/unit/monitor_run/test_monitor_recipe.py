@@ -100,7 +100,8 @@ def test_overrides_reach_the_monitor_section(tmp_path: Path) -> None:
     [
         (
             "monitor:\n  drift:\n    columns:\n      aa: {method: psi}\n",
-            "monitor.drift.columns.aa: 'aa' is not a feature of this recipe; did you mean 'a'?",
+            "monitor.drift.columns.aa: 'aa' is not a feature of this recipe; features.numeric has 'a': "
+            "one of the two is misspelt",
         ),
         (
             "monitor:\n  drift:\n    columns:\n      ab: {method: psi}\n",

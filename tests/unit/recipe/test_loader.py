@@ -239,3 +239,17 @@ def test_commands_that_do_not_train_skip_the_candidate_checks(tmp_path: Path) ->
     loaded = load_recipe(path, training=False)  # serve, predict, monitor: nothing trains
     assert [i.path for i in training_issues(loaded)] == ["models.candidates.lr.search.Cc"]
     assert training_issues(load_recipe(write(tmp_path, BASE, "ok.yaml"))) == []
+
+
+def test_an_issue_about_a_feature_named_elsewhere_waits_for_the_data(tmp_path: Path) -> None:
+    """A drift test of a feature that the features list misspells: with data_first, the
+    issue waits in ``pending`` (the data check names the misspelt column first)."""
+    text = BASE + "monitor:\n  drift:\n    columns:\n      bb: {method: psi}\n"
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(write(tmp_path, text))
+    assert "features.numeric has 'b': one of the two is misspelt" in str(exc.value)
+    loaded = load_recipe(write(tmp_path, text), data_first=True)
+    assert [i.path for i in loaded.pending] == ["monitor.drift.columns.bb"]
+    with pytest.raises(RecipeError) as exc:  # a real error is never held back
+        load_recipe(write(tmp_path, text), ["split.test_size=1.5"], data_first=True)
+    assert len(exc.value.issues) == 2

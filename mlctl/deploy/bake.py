@@ -287,7 +287,7 @@ def _check_digest(
 ) -> None:
     """The copied model files match the SHA-256 recorded at registration, as the server
     checks before loading them: a changed or damaged artifact is never shipped."""
-    from mlctl.tracking.registry import DIGEST_TAG, tree_digest
+    from mlctl.tracking.artifacts import DIGEST_TAG, tree_digest
 
     expected = tags.get(DIGEST_TAG)
     if not expected:

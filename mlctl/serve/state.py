@@ -33,6 +33,7 @@ from mlctl.serve.inputs import Columns
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.model import ModelLoadError, Scored, ServedModel, load_model
 from mlctl.serve.predlog import PredictionLog
+from mlctl.tracking.artifacts import ModelUnreadable
 
 # Set by the server when it receives SIGTERM/SIGINT: /ready answers 503 from then on.
 SHUTTING_DOWN = threading.Event()
@@ -55,7 +56,9 @@ class Refusal:
 
     @classmethod
     def of(cls, exc: BaseException, before: Refusal | None) -> Refusal:
-        transient = not isinstance(exc, RegistryError | ModelLoadError)
+        transient = isinstance(exc, ModelUnreadable) or not isinstance(
+            exc, RegistryError | ModelLoadError
+        )
         attempts = before.attempts + 1 if before is not None else 1
         delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (attempts - 1)) if transient else RETRY_REFUSED
         return cls(_short(exc), transient, attempts, time.monotonic() + delay)

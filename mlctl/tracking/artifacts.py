@@ -41,6 +41,11 @@ class ModelRejected(RegistryError):
     exit_code = ExitCode.MODEL_REJECTED
 
 
+class ModelUnreadable(ModelRejected):
+    """The version's files could not be read or downloaded (maybe for a while: a
+    storage outage); nothing was checked or deserialized."""
+
+
 def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
@@ -157,7 +162,7 @@ def _download(registry: Registry, info: VersionInfo, dst: str) -> tuple[Path, st
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst)
     except Exception as exc:  # MLflow raises many types for a missing or unreadable file
         cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ModelRejected(
+        raise ModelUnreadable(
             f"{info.name} version {info.version}: the model files at "
             f"{uri or info.source} cannot be read: {cause}",
             hint="restore the files, or register the model again",

@@ -76,6 +76,28 @@ def mlctl(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: flo
     )
 
 
+MOVE_ALIAS = (
+    "import sys, mlflow\n"
+    "client = mlflow.MlflowClient('sqlite:///.mlctl/mlflow.db')\n"
+    "client.set_registered_model_alias(sys.argv[1], 'champion', sys.argv[2])\n"
+)
+
+
+def move_champion(cwd: Path, version: int, name: str = "churn") -> None:
+    """Point ``@champion`` at ``version`` as any MLflow client can, without mlctl's
+    ``models promote`` (which refuses a version whose files changed): the server must
+    guard itself against what reaches the registry by other ways."""
+    res = subprocess.run(
+        [sys.executable, "-c", MOVE_ALIAS, name, str(version)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_without_tracking(),
+    )
+    assert res.returncode == 0, res.stderr
+
+
 @dataclass
 class Reply:
     status: int

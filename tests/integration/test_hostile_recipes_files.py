@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -92,22 +91,31 @@ def run_measured(cwd: Path, *args: str, env: dict[str, str] | None = None):
         if "TRACKING_URI" not in k and k not in ("MLCTL_TRUSTED_PREFIXES", "MLCTL_MAX_DATA_BYTES")
     }
     full.update(env or {})
-    out_file, err_file = cwd / ".stdout", cwd / ".stderr"
+    out_file, err_file, rss_file = cwd / ".stdout", cwd / ".stderr", cwd / ".maxrss"
+    # Linux keeps a process's high-water mark across fork and exec, so a child forked
+    # from this (large) test process would report this process's peak. A fresh launcher
+    # is small when it forks mlctl, and reports mlctl's own peak.
+    command = [sys.executable, "-c", LAUNCHER, str(rss_file), sys.executable, "-m", "mlctl"]
     with out_file.open("w") as out, err_file.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlctl", *args], cwd=cwd, env=full, stdout=out, stderr=err
+            [*command, *args], cwd=cwd, env=full, stdout=out, stderr=err, start_new_session=True
         )
-        deadline = time.monotonic() + 300
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError("mlctl did not stop within 300 s")
-            time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out_file.read_text(), err_file.read_text(), usage.ru_maxrss / 1024
+        try:
+            proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            raise AssertionError("mlctl did not stop within 300 s") from None
+    rss_mb = int(rss_file.read_text()) / 1024
+    return proc.returncode, out_file.read_text(), err_file.read_text(), rss_mb
+
+
+LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
 
 
 def clean(code: int, out: str, err: str, expected: int) -> None:

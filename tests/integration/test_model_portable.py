@@ -304,7 +304,7 @@ def stale_bundle(project, model_dir):
     it as that older registration; everything is put back afterwards."""
     import mlflow
 
-    from mlctl.tracking.registry import DIGEST_TAG, tree_digest
+    from mlctl.tracking.artifacts import DIGEST_TAG, tree_digest
     from mlctl.tracking.runs import use_store
 
     bundled = model_dir / "code" / "mlctl_runtime"

@@ -110,7 +110,9 @@ def check_files(info: VersionInfo, folder: Path, location: str | None = None) ->
             hint="register it again with this mlctl (mlctl run)",
         )
     extra = sorted(p.relative_to(folder).as_posix() for p in _files(folder))
-    planted = [rel for rel in extra if rel in DOWNLOAD_ONLY]
+    planted = [
+        rel for rel in extra if rel in DOWNLOAD_ONLY and not _mlflow_meta(info, folder / rel)
+    ]
     digest = tree_digest(folder)
     if digest == expected and not planted:
         return digest
@@ -121,6 +123,22 @@ def check_files(info: VersionInfo, folder: Path, location: str | None = None) ->
         hint=f"the files at {location or info.source} were changed or damaged after "
         "registration; restore them, or register the model again",
     )
+
+
+def _mlflow_meta(info: VersionInfo, path: Path) -> bool:
+    """True for the ``registered_model_meta`` MLflow itself writes into a local model
+    folder when a ``models:/`` URI is loaded (``model_name`` and ``model_version`` of
+    this very version, nothing else): a user's ``mlflow.pyfunc.load_model`` is not
+    tampering. Any other content is."""
+    try:
+        lines = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    fields = dict(line.partition(": ")[::2] for line in lines)
+    return fields == {"model_name": info.name, "model_version": str(info.version)} or fields == {
+        "model_name": info.name,
+        "model_version": f"'{info.version}'",
+    }
 
 
 def _what_changed(info: VersionInfo, folder: Path, planted: list[str]) -> str:

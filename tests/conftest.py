@@ -12,14 +12,22 @@ KINDS = {"unit", "integration"}
 # so these go first and the many short modules fill in at the end. By default it would
 # order modules by their number of tests, which puts these few-but-long ones last.
 LONGEST_FIRST = (
+    "test_model_portable.py",  # builds a venv without mlctl
     "test_monitor.py",  # ~150
+    "test_hostile_monitor.py",
     "test_sweep.py",  # ~115
     "test_serve.py",  # ~110
+    "test_hostile_artifacts_signals.py",
+    "test_hostile_http_faults.py",
     "test_serve_backends.py",  # ~95
     "test_run.py",  # ~95
+    "test_artifacts_signals.py",
     "test_broken_recipes.py",  # ~90
     "test_dask.py",  # ~80
+    "test_hostile_http_input.py",
+    "test_hostile_recipes_files.py",
     "test_predict.py",  # ~50
+    "test_deploy_bake.py",
     "test_schemathesis.py",  # ~50
     "test_quickstart.py",  # ~45
 )

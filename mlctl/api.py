@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlctl.recipe.loader import LoadedRecipe
+from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.runner import RunSummary
 
 __all__ = ["LoadedRecipe", "RunSummary", "load", "run"]
@@ -37,9 +37,9 @@ def load(recipe: str | Path, overrides: Sequence[str] = ()) -> LoadedRecipe:
     Raises:
         RecipeError: every problem found, each naming its key and file:line.
     """
-    from mlctl.recipe.loader import load_recipe
+    from mlctl.train.checks import load_training_recipe
 
-    return load_recipe(recipe, list(overrides))
+    return load_training_recipe(recipe, list(overrides))
 
 
 def run(
@@ -75,7 +75,7 @@ def run(
             raise TypeError("overrides go with a recipe file, not a loaded recipe")
         loaded = recipe
     else:
-        from mlctl.recipe.loader import load_recipe
+        from mlctl.train.checks import load_training_recipe
 
-        loaded = load_recipe(recipe, list(overrides), data_first=True)  # data errors first
+        loaded = load_training_recipe(recipe, list(overrides), data_first=True)  # data errors first
     return run_recipe(loaded, RunOptions(workspace, promote), on_event)

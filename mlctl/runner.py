@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from mlctl import __version__, interrupts
-from mlctl.catalog import user_prefixes
 from mlctl.data.prepare import Dataset, load_dataset
 from mlctl.evaluate.metrics import (
     classification_metrics,
@@ -28,11 +27,12 @@ from mlctl.evaluate.metrics import (
 )
 from mlctl.monitor.profile import PROFILE_ARTIFACT
 from mlctl.readiness import gate
-from mlctl.recipe.loader import LoadedRecipe
+from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.schema import Recipe
 from mlctl.redact import redact_text, redact_tree
 from mlctl.train.search import ProgressFn, SearchResult
 from mlctl.train.trainer import BASELINE, pick_winner, train_all, with_threshold
+from mlctl.trust import user_prefixes
 
 JSON_SCHEMA_VERSION = 1
 

@@ -107,7 +107,7 @@ def _trust(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     """``--trust-prefix``: module prefixes the user trusts for ``_target_`` classes."""
     import re
 
-    from mlctl.catalog import trust
+    from mlctl.trust import trust
 
     for value in values:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.?", value):

@@ -112,9 +112,9 @@ def deploy(
 ) -> None:
     """Generate deployment files for a RECIPE's registered model (docs/deployment.md)."""
     from mlctl.deploy import DeployOptions, plan_deploy, write_plan
-    from mlctl.recipe.loader import load_recipe
+    from mlctl.train.checks import load_training_recipe
 
-    loaded = load_recipe(recipe, list(overrides))
+    loaded = load_training_recipe(recipe, list(overrides))
     options = DeployOptions(
         target=target,
         out=out,

@@ -85,9 +85,9 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet, multirun) ->
     (docs/sweeps.md); only the best job that passes the gate is registered.
     """
     from mlctl.cli import render
-    from mlctl.recipe.loader import load_recipe
     from mlctl.runner import RunOptions
     from mlctl.runner import run as run_recipe
+    from mlctl.train.checks import load_training_recipe
 
     if promote and not yes:
         if not sys.stdin.isatty():
@@ -98,7 +98,7 @@ def run(recipe, overrides, workspace, promote, yes, as_json, quiet, multirun) ->
     if multirun:
         _sweep(recipe, list(overrides), workspace, promote, as_json, quiet)
         return
-    loaded = load_recipe(recipe, list(overrides), data_first=True)  # data errors first
+    loaded = load_training_recipe(recipe, list(overrides), data_first=True)  # data errors first
     with render.RunProgress(enabled=not quiet and not as_json) as progress:
         # No listener (and no progress-queue process) when nothing shows progress.
         listener = progress.on_event if progress.enabled else None
@@ -128,7 +128,7 @@ def _dask_address(ctx: click.Context, param: click.Parameter, value: str | None)
     """``--address``: refused on the command line when it is not tcp://host:port."""
     if value is None:
         return None
-    from mlctl.compute.settings import address_problem
+    from mlctl.recipe.forms import address_problem
 
     problem = address_problem(value)
     if problem:
@@ -208,7 +208,7 @@ def predict(
     if address and engine != "dask":
         raise click.UsageError("--address needs --engine dask")
     _terminate_as_interrupt()  # kill / a CI timeout removes the partial output like Ctrl-C
-    loaded = load_recipe(recipe, training=False)
+    loaded = load_recipe(recipe)
     # Dask's own logs only with --traceback (handle_errors takes the flag; click keeps it).
     verbose = bool(click.get_current_context().params.get("traceback"))
     verbose = verbose or os.environ.get("MLCTL_TRACEBACK") == "1"
@@ -243,9 +243,9 @@ def predict(
 def validate(recipe, overrides, no_data, as_json) -> None:
     """Check a RECIPE and its data without training."""
     from mlctl.cli import render
-    from mlctl.recipe.loader import load_recipe
+    from mlctl.train.checks import load_training_recipe
 
-    loaded = load_recipe(recipe, list(overrides), data_first=not no_data)
+    loaded = load_training_recipe(recipe, list(overrides), data_first=not no_data)
     data = None
     if not no_data:
         from mlctl.data.prepare import load_dataset
@@ -266,10 +266,10 @@ def validate(recipe, overrides, no_data, as_json) -> None:
 @handle_errors
 def show(recipe, overrides, as_json) -> None:
     """Print the composed, resolved RECIPE (after defaults and overrides)."""
-    from mlctl.recipe.loader import load_recipe
     from mlctl.redact import redact_text
+    from mlctl.train.checks import load_training_recipe
 
-    loaded = load_recipe(recipe, list(overrides))
+    loaded = load_training_recipe(recipe, list(overrides))
     public = loaded.public  # secrets masked (docs/recipes.md#untrusted-recipes)
     if as_json:
         click.echo(json.dumps(public, indent=2, default=str))
@@ -389,7 +389,7 @@ def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
             f"mlctl serve RECIPE {recipe}"
             + ("; with --model alone, use the options (--port, --workers ...)" if reference else "")
         )
-    loaded = load_recipe(recipe, list(overrides), training=False) if recipe else None
+    loaded = load_recipe(recipe, list(overrides)) if recipe else None
     if overrides and not recipe:
         raise click.UsageError("overrides need a RECIPE")
     config, bind = prepare(loaded, reference, workspace, host, port, workers)
@@ -491,7 +491,7 @@ def monitor(
     if (label_column or timestamp_column) and not current:
         raise click.UsageError("--label-column and --timestamp-column need --current")
     _terminate_as_interrupt()
-    loaded = load_recipe(recipe, list(overrides), training=False)  # retraining checks apart
+    loaded = load_recipe(recipe, list(overrides))  # retraining checks apart
     options = MonitorOptions(
         workspace,
         window,

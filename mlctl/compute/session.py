@@ -29,11 +29,11 @@ from typing import Any
 
 from mlctl.compute.settings import (
     LOCAL_START_TIMEOUT,
-    address_problem,
     local_cluster_size,
     usable_cores,
 )
 from mlctl.errors import ComputeError
+from mlctl.recipe.forms import address_problem
 from mlctl.recipe.schema import Compute
 
 EventFn = Callable[[str, dict[str, Any]], None]

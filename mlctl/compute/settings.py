@@ -1,4 +1,5 @@
-"""The pure parts of the ``compute`` section: the scheduler address form, LocalCluster size.
+"""The pure parts of the ``compute`` section: the LocalCluster size (the scheduler
+address form is :func:`mlctl.recipe.forms.address_problem`).
 
 Nothing here imports Dask, so recipe checks and ``mlctl --help`` stay fast.
 """
@@ -6,35 +7,10 @@ Nothing here imports Dask, so recipe checks and ``mlctl --help`` stay fast.
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
-SCHEMES = ("tcp", "tls")
-EXPECTED = "expected tcp://host:port (or tls://host:port), e.g. tcp://10.0.0.5:8786"
 #: A LocalCluster gets at least this long to start its worker processes (a busy machine
 #: with slow imports needs more than a connect timeout).
 LOCAL_START_TIMEOUT = 60.0
-
-
-def address_problem(address: str) -> str | None:
-    """Why ``address`` is not a Dask scheduler address; None when it is one.
-
-    Accepted: ``tcp://host:port`` and ``tls://host:port`` with a host name, an IPv4
-    address or a bracketed IPv6 address, and a port from 1 to 65535. Nothing else
-    (no path, no user, no query).
-    """
-    bad = f"'{address}' is not a Dask scheduler address; {EXPECTED}"
-    scheme, sep, _ = address.partition("://")
-    if not sep or scheme not in SCHEMES:
-        return bad
-    parts = urlsplit(address)
-    try:
-        port = parts.port
-    except ValueError:  # not a number, or above 65535
-        return bad
-    extras = (parts.path, parts.query, parts.fragment, parts.username, parts.password)
-    if not parts.hostname or not port or any(extras):
-        return bad
-    return None
 
 
 def usable_cores() -> int:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mlctl.data.load import fingerprint, read_table
 from mlctl.errors import DataError, RecipeError
-from mlctl.recipe.loader import LoadedRecipe
+from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.schema import ColumnExpectation, Recipe
 
 

@@ -62,10 +62,10 @@ def write_recipe(conv: Conversion, force: bool = False) -> Path:
     except OSError as exc:
         raise RecipeError([Issue("--out", f"cannot write {out}: {exc.strerror or exc}")]) from None
     if not conv.blockers:
-        from mlctl.recipe.loader import load_recipe
+        from mlctl.train.checks import load_training_recipe
 
         try:
-            load_recipe(out)
+            load_training_recipe(out)
         except RecipeError as exc:
             conv.blockers.extend(i.render() for i in exc.issues)
     return out

@@ -232,7 +232,7 @@ def monitor(loaded: Any, options: MonitorOptions, on_event: Emit | None = None) 
     emit = on_event or (lambda kind, data: None)
     r = loaded.recipe
     if options.retrain or r.monitor.retrain != "never":
-        from mlctl.recipe.checks import training_issues
+        from mlctl.train.checks import training_issues
 
         if issues := training_issues(loaded):  # fail now, not after the checks
             raise RecipeError(issues)

@@ -48,7 +48,7 @@ from mlctl.predict.files import (
 )
 from mlctl.predict.score import ChunkScorer, ScoredChunk, score_partition
 from mlctl.predict.validate import InputColumn, check_columns, input_columns
-from mlctl.recipe.loader import LoadedRecipe
+from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.schema import Compute
 
 JSON_SCHEMA_VERSION = 1

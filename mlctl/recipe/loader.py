@@ -9,70 +9,22 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
-import json
-import os
 import re
 import types
 import typing
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from mlctl.errors import Issue, RecipeError, UsageError
+from mlctl.recipe.checks import Check, check_recipe
+from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.schema import Recipe
 from mlctl.recipe.yamlsafe import read_yaml
-from mlctl.redact import redact_tree, remember_env_refs, remember_tree
-
-
-@dataclass
-class LoadedRecipe:
-    """A composed, validated recipe and where it came from."""
-
-    recipe: Recipe
-    path: Path
-    composed: dict[str, Any]
-    overrides: list[str]
-    locations: dict[str, str] = field(default_factory=dict)
-    choices: dict[str, str] = field(default_factory=dict)
-    # Issues held back until the data's columns are checked (Issue.after_data):
-    # mlctl.data.prepare.load_dataset raises them once the data itself is fine.
-    pending: list[Issue] = field(default_factory=list)
-
-    @property
-    def base_dir(self) -> Path:
-        """Folder that relative paths in the recipe resolve against."""
-        return self.path.parent
-
-    @property
-    def public(self) -> dict[str, Any]:
-        """The composed recipe with its secrets masked: what is logged, printed and
-        reported (:mod:`mlctl.redact`); ``composed`` keeps the real values."""
-        return redact_tree(self.composed)
-
-    @property
-    def hash(self) -> str:
-        """SHA-256 of the composed recipe (stable key order)."""
-        text = json.dumps(self.composed, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def location(self, key_path: str) -> str | None:
-        """``file:line`` of a key path, or of its nearest written parent."""
-        parts = key_path.split(".")
-        while parts:
-            loc = self.locations.get(".".join(parts))
-            if loc:
-                return loc
-            parts.pop()
-        return None
-
-    def resolve_path(self, value: str) -> Path:
-        """A path from the recipe, relative to the recipe's folder."""
-        p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+from mlctl.redact import remember_env_refs, remember_tree
 
 
 def conf_dirs(recipe_path: Path) -> list[Path]:
@@ -94,14 +46,15 @@ def load_recipe(
     path: str | Path,
     overrides: list[str] | None = None,
     *,
-    training: bool = True,
+    extra_checks: Sequence[Check] = (),
     data_first: bool = False,
 ) -> LoadedRecipe:
     """Compose and validate a recipe file with Hydra-style ``key=value`` overrides.
 
-    ``training=False`` skips the checks of what only training uses (the candidate
-    models and their params; :func:`mlctl.recipe.checks.training_check`): for
-    commands that serve, score or monitor a model already trained.
+    Runs the recipe's own checks (:mod:`mlctl.recipe.checks`), then ``extra_checks``:
+    a command that trains passes the training checks
+    (:func:`mlctl.train.checks.load_training_recipe`); serving, scoring and
+    monitoring a model already trained need none, and never import scikit-learn.
 
     ``data_first``: for a caller that reads the data next (``run``, ``validate``): when
     the only issues are :attr:`Issue.after_data` ones, they are kept in
@@ -115,7 +68,9 @@ def load_recipe(
     check_overrides(overrides)
     dirs = conf_dirs(recipe_path)
     composed, choices = _compose(recipe_path, dirs, overrides, locations)
-    return from_composed(recipe_path, composed, choices, overrides, locations, training, data_first)
+    return from_composed(
+        recipe_path, composed, choices, overrides, locations, extra_checks, data_first
+    )
 
 
 def read_recipe_file(path: str | Path) -> tuple[Path, dict[str, str]]:
@@ -177,11 +132,11 @@ def from_composed(
     choices: dict[str, str],
     overrides: list[str],
     locations: dict[str, str] | None = None,
-    training: bool = True,
+    extra_checks: Sequence[Check] = (),
     data_first: bool = False,
 ) -> LoadedRecipe:
     """Validate a recipe Hydra has already composed (e.g. one job of a sweep); see
-    :func:`load_recipe` for ``training``.
+    :func:`load_recipe` for ``extra_checks``.
 
     Raises:
         RecipeError: with every issue found.
@@ -198,17 +153,16 @@ def from_composed(
     for override in overrides:
         key = override.partition("=")[0].lstrip("+~")
         locations[key] = f"command-line override '{override}'"
-    from mlctl.recipe.checks import check_recipe
 
     try:
         recipe = validate(composed, locations)
     except RecipeError as schema:
         # Report the cross-field problems too, checked with the bad keys at their
         # defaults, so that one wrong value does not hide another.
-        more = _other_issues(schema.issues, composed, recipe_path, locations, training)
+        more = _other_issues(schema.issues, composed, recipe_path, locations, extra_checks)
         raise RecipeError(schema.issues + more) from None
     loaded = LoadedRecipe(recipe, recipe_path, composed, list(overrides), locations, choices)
-    issues = check_recipe(loaded, training)
+    issues = check_recipe(loaded, extra_checks)
     if data_first and issues and all(i.after_data for i in issues):
         loaded.pending = issues
     elif issues:
@@ -221,11 +175,10 @@ def _other_issues(
     composed: dict[str, Any],
     recipe_path: Path,
     locations: dict[str, str],
-    training: bool,
+    extra_checks: Sequence[Check],
 ) -> list[Issue]:
     """The cross-field issues of ``composed`` with every key the schema refused left
     at its default; none when that is not a valid recipe either (a required key)."""
-    from mlctl.recipe.checks import check_recipe
 
     bad = [issue.path for issue in schema if issue.path]
     # A misspelt key leaves the key it was meant to be empty: not a second problem.
@@ -243,7 +196,7 @@ def _other_issues(
         return []
     loaded = LoadedRecipe(recipe, recipe_path, repaired, [], locations, {})
     try:
-        found = check_recipe(loaded, training)
+        found = check_recipe(loaded, extra_checks)
     except Exception:  # a check may assume what the schema refused; report the schema
         return []
     return [i for i in found if not any(_related(i.path, b) for b in bad + meant)]

@@ -1,7 +1,7 @@
 """The typed schema of a recipe.
 
 Every field carries its user-facing description once; ``docs/recipes.md`` is
-generated from these classes (``python -m mlctl.recipe.docs``). Unknown keys are
+generated from these classes (``python -m mlctl.devtools.recipe_docs``). Unknown keys are
 refused (``extra="forbid"``) and types are strict, so YAML 1.1 traps such as an
 unquoted ``NO`` or ``1.10`` are caught rather than silently coerced.
 """

@@ -110,6 +110,7 @@ def run_job(
     from mlctl.evaluate.metrics import metrics_for_task
     from mlctl.recipe.loader import from_composed
     from mlctl.runner import RunOptions, run
+    from mlctl.train.checks import TRAINING_CHECKS
 
     started = time.perf_counter()
     if ctx.tracking_uri and not (
@@ -123,7 +124,9 @@ def run_job(
     try:
         if composed is None:
             raise RuntimeError(compose_error or "the job's configuration could not be composed")
-        loaded = from_composed(Path(ctx.recipe_path), composed, choices, overrides)
+        loaded = from_composed(
+            Path(ctx.recipe_path), composed, choices, overrides, extra_checks=TRAINING_CHECKS
+        )
         r = loaded.recipe
         if ctx.inner_jobs and r.tuning.n_jobs == -1:
             r.tuning.n_jobs = ctx.inner_jobs

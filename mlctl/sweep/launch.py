@@ -36,7 +36,6 @@ from mlctl.recipe.loader import (
     check_overrides,
     conf_dirs,
     hydra_overrides,
-    load_recipe,
     read_recipe_file,
 )
 from mlctl.redact import remember_env_refs
@@ -51,6 +50,8 @@ from mlctl.sweep.core import (
     read_records,
     run_job,
 )
+from mlctl.sweep.hydra_checks import check_hydra_classes, check_hydra_settings
+from mlctl.train.checks import load_training_recipe
 
 EventFn = Callable[[str, dict[str, Any]], None]
 MAX_PROBES_PER_SWEEP = 12  # values of one sweep override composed before the sweep starts
@@ -100,9 +101,9 @@ def run_sweep(
     task_args = [o for o in overrides if not _is_hydra_override(o)]
     emit("stage", {"message": "composing and checking every override value"})
     base_args, probes, planned = _probe_overrides(task_args)
-    base = load_recipe(recipe_path, base_args)
+    base = load_training_recipe(recipe_path, base_args)
     for probe in probes:
-        load_recipe(recipe_path, probe)
+        load_training_recipe(recipe_path, probe)
     r = base.recipe
     greater = metrics_for_task(r.task)[r.selection_metric].greater_is_better
     dirs = conf_dirs(recipe_path)
@@ -267,7 +268,7 @@ def _register_best(
 
     best = summary.best
     assert best is not None and best.model_uri and best.run_id
-    loaded = load_recipe(recipe_path, best.overrides)
+    loaded = load_training_recipe(recipe_path, best.overrides)
     ws = for_recipe(loaded, options.workspace)
     registry, name = Registry(ws), loaded.recipe.model_name
     with interrupts.deferred():  # registered with its alias, or not at all
@@ -431,77 +432,6 @@ def _hydra_setup(recipe_path: Path, dirs: list[Path], overrides: list[str]) -> H
         )
 
     return _with_hydra(recipe_path, inspect)
-
-
-#: Module prefixes Hydra's own sweepers, launchers, samplers and logging may name.
-HYDRA_PREFIXES = ("hydra.", "hydra_plugins.", "optuna.", "logging.", "colorlog.")
-_CLASS_KEYS = ("_target_", "()", "class")
-
-
-def check_hydra_classes(node: Any, path: str = "hydra") -> None:
-    """Refuse a class or factory in the composed ``hydra`` node (sweeper, launcher,
-    callbacks, logging handlers, ``ext://`` references) outside Hydra's own modules
-    and the prefixes the user trusts: Hydra would import and call it when the sweep
-    starts.
-
-    Raises:
-        RecipeError: naming the key path and the class.
-    """
-    from mlctl.catalog import TRUST_HINT, allowed_prefixes
-
-    allowed = HYDRA_PREFIXES + allowed_prefixes()
-    if isinstance(node, dict):
-        items = [(str(k), v) for k, v in node.items()]
-    elif isinstance(node, list):
-        items = [(str(i), v) for i, v in enumerate(node)]
-    else:
-        items = []
-    for key, value in items:
-        where = f"{path}.{key}"
-        named = value if key in _CLASS_KEYS else None
-        if isinstance(value, str) and value.startswith("ext://"):
-            named = value.removeprefix("ext://")
-            allowed_here = (*allowed, "sys.")
-        else:
-            allowed_here = allowed
-        if named is not None and not (isinstance(named, str) and named.startswith(allowed_here)):
-            raise RecipeError(
-                [
-                    Issue(
-                        where,
-                        f"names {named!r}, which is outside Hydra's modules and the trusted "
-                        f"prefixes; {TRUST_HINT}",
-                    )
-                ]
-            )
-        check_hydra_classes(value, where)
-
-
-def check_hydra_settings(job: dict[str, Any], subdir: str) -> None:
-    """Refuse Hydra settings that would let a recipe change what its jobs trust or
-    where they write: ``hydra.job.env_set`` (e.g. ``MLCTL_TRUSTED_PREFIXES`` or
-    ``PYTHONPATH`` for every job) and a ``hydra.sweep.subdir`` that leaves the sweep
-    folder.
-
-    Raises:
-        RecipeError: naming the key.
-    """
-    issues = []
-    if job.get("env_set"):
-        names = ", ".join(sorted(str(k) for k in job["env_set"]))
-        issues.append(
-            Issue(
-                "hydra.job.env_set",
-                f"sets environment variables of every job ({names}); set them in the "
-                "environment that runs mlctl instead",
-            )
-        )
-    if subdir.startswith("/") or ".." in Path(subdir).parts:
-        issues.append(
-            Issue("hydra.sweep.subdir", f"'{subdir}' leaves the sweep folder; use a relative name")
-        )
-    if issues:
-        raise RecipeError(issues)
 
 
 def _extra_overrides(

@@ -23,7 +23,7 @@ from mlctl import interrupts
 from mlctl.errors import RegistryError, TrackingError
 
 if TYPE_CHECKING:
-    from mlctl.recipe.loader import LoadedRecipe
+    from mlctl.recipe.loaded import LoadedRecipe
 
 try:
     import fcntl

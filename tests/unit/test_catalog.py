@@ -6,6 +6,7 @@ import pytest
 
 from mlctl import catalog
 from mlctl.errors import RecipeError
+from mlctl.trust import TRUST_ENV
 
 pytestmark = pytest.mark.unit
 
@@ -51,10 +52,10 @@ def test_allowlist_refuses(path: str) -> None:
 
 
 def test_allowlist_extra_prefix_comes_from_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(catalog.TRUST_ENV, raising=False)
+    monkeypatch.delenv(TRUST_ENV, raising=False)
     with pytest.raises(RecipeError, match="--trust-prefix"):
         catalog.resolve_estimator_class(None, "collections.OrderedDict", "classification")
-    monkeypatch.setenv(catalog.TRUST_ENV, "collections")
+    monkeypatch.setenv(TRUST_ENV, "collections")
     with pytest.raises(RecipeError, match="not an estimator"):
         catalog.resolve_estimator_class(None, "collections.OrderedDict", "classification")
 

@@ -17,8 +17,9 @@ from mlctl.compute.session import (
     _socket_reason,
     open_session,
 )
-from mlctl.compute.settings import address_problem, local_cluster_size, usable_cores
+from mlctl.compute.settings import local_cluster_size, usable_cores
 from mlctl.errors import ComputeError, ExitCode, RecipeError
+from mlctl.recipe.forms import address_problem
 from mlctl.recipe.loader import load_recipe
 from mlctl.recipe.schema import Compute
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from mlctl.recipe import docs
-from mlctl.recipe.loader import load_recipe
+from mlctl.devtools import recipe_docs as docs
 from mlctl.recipe.schema import Recipe
+from mlctl.train.checks import load_training_recipe
 
 pytestmark = pytest.mark.unit
 
@@ -67,9 +67,11 @@ def _nested(annotation: typing.Any) -> list[tuple[str, type[BaseModel]]]:
 
 
 def test_docs_file_is_up_to_date(text: str) -> None:
-    assert docs.DOC_PATH.is_file(), "run: python -m mlctl.recipe.docs"
+    assert docs.DOC_PATH.is_file(), "run: python -m mlctl.devtools.recipe_docs"
     current = docs.DOC_PATH.read_text(encoding="utf-8")
-    assert current == text, "docs/recipes.md is out of date; run: python -m mlctl.recipe.docs"
+    assert current == text, (
+        "docs/recipes.md is out of date; run: python -m mlctl.devtools.recipe_docs"
+    )
     assert docs.is_up_to_date()
 
 
@@ -98,9 +100,9 @@ def test_reference_rows_match_schema(text: str) -> None:
 
 def test_tables_cover_the_code(text: str) -> None:
     from mlctl.catalog import CATALOG
-    from mlctl.evaluate.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
     from mlctl.features.expressions import FUNCTIONS
     from mlctl.features.transformers import COERCE_TYPES
+    from mlctl.recipe.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
     for name in CATALOG:
         assert f"| `{name}` |" in text
@@ -137,7 +139,7 @@ def test_examples_compose_and_validate(text: str, tmp_path: Path, monkeypatch) -
     import pandas as pd
 
     for rel in recipes:
-        loaded = load_recipe(tmp_path / rel)
+        loaded = load_training_recipe(tmp_path / rel)
         r = loaded.recipe
         source = loaded.resolve_path(r.data.source)
         assert source.is_file(), f"{rel}: data.source {source} is not one of the doc's files"

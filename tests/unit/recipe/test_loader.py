@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from mlctl.errors import RecipeError
 from mlctl.recipe.loader import load_recipe, validate
 from mlctl.recipe.yamlsafe import parse_yaml
+from mlctl.train.checks import load_training_recipe, training_issues
 
 pytestmark = pytest.mark.unit
 
@@ -102,7 +103,7 @@ def test_cross_field_checks(tmp_path: Path) -> None:
     text = text.replace("C: [0.1, 1.0]", "Cc: [0.1, 1.0]")
     text += "readiness:\n  thresholds:\n    min_rmse: 1.0\n"
     with pytest.raises(RecipeError) as exc:
-        load_recipe(write(tmp_path, text))
+        load_training_recipe(write(tmp_path, text))
     rendered = "\n".join(issues_of(exc))
     assert "column 'a' is listed as numeric too" in rendered
     assert "LogisticRegression has no parameter 'Cc'; did you mean 'C'?" in rendered
@@ -114,7 +115,7 @@ def test_target_outside_allowlist_is_refused(tmp_path: Path) -> None:
     text = BASE.replace("estimator: logistic_regression", "_target_: os.system")
     text = text.replace("      search:\n        C: [0.1, 1.0]\n", "")
     with pytest.raises(RecipeError) as exc:
-        load_recipe(write(tmp_path, text))
+        load_training_recipe(write(tmp_path, text))
     assert "class path 'os.system' is not allowed" in str(exc.value)
 
 
@@ -230,13 +231,11 @@ def test_any_mapping_is_recipe_or_recipe_error(data) -> None:
 
 
 def test_commands_that_do_not_train_skip_the_candidate_checks(tmp_path: Path) -> None:
-    from mlctl.recipe.checks import training_issues
-
     path = write(tmp_path, BASE.replace("C: [0.1, 1.0]", "Cc: [0.1, 1.0]"))
     with pytest.raises(RecipeError) as exc:
-        load_recipe(path)
+        load_training_recipe(path)
     assert any("no parameter 'Cc'" in line for line in issues_of(exc))
-    loaded = load_recipe(path, training=False)  # serve, predict, monitor: nothing trains
+    loaded = load_recipe(path)  # serve, predict, monitor: nothing trains
     assert [i.path for i in training_issues(loaded)] == ["models.candidates.lr.search.Cc"]
     assert training_issues(load_recipe(write(tmp_path, BASE, "ok.yaml"))) == []
 

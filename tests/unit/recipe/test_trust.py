@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlctl.errors import RecipeError
-from mlctl.recipe.loader import load_recipe
+from mlctl.train.checks import load_training_recipe as load_recipe  # _target_ is a candidate
 
 pytestmark = pytest.mark.unit
 

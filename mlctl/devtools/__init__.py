@@ -1,0 +1,1 @@
+"""Developer tools run from a checkout (docs generators); mlctl never imports them."""

@@ -127,3 +127,20 @@ trust_option = click.option(
     help="Trust classes under this module prefix in _target_ (repeatable; also "
     "MLCTL_TRUSTED_PREFIXES). A recipe cannot trust prefixes itself.",
 )
+
+
+def terminate_as_interrupt() -> None:
+    """SIGINT, SIGTERM and SIGHUP (Ctrl-C, kill, a CI timeout, a closed terminal) unwind
+    like Ctrl-C, so the MLflow run is ended as KILLED and the registry is left as it was
+    (:mod:`mlctl.interrupts`)."""
+    interrupts.install()
+
+
+def confirm(yes: bool, question: str) -> None:
+    """Ask ``question`` unless ``--yes``; refuse to ask when stdin is not a terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError("pass --yes to confirm when not run interactively")
+    if not click.confirm(question, err=True):
+        raise click.Abort()

@@ -64,8 +64,10 @@ def _render(conv) -> None:
     from rich import box
     from rich.table import Table
 
-    from mlctl.cli.render import out
+    from mlctl.cli.tables import out as stdout
     from mlctl.importer.ingest import display
+
+    out = stdout()
 
     path = escape(display(conv.out))
     table = Table(

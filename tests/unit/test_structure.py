@@ -23,6 +23,7 @@ OWNERS = {
     "rich": ("mlctl/cli/",),
     "dask": ("mlctl/compute/",),
     "distributed": ("mlctl/compute/",),
+    "litestar": ("mlctl/serve/",),
 }
 
 
@@ -81,3 +82,104 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     assert tests.strip() in ci.splitlines()
     assert "pytest" in tests
+
+
+# ------------------------------------------------------------- package dependencies
+
+
+def _mlctl_imports(path: Path) -> set[str]:
+    """Every ``mlctl.*`` module a file imports, at module level or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("mlctl."))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "mlctl":
+                found.update(f"mlctl.{a.name}" for a in node.names)
+            elif node.module.startswith("mlctl."):
+                found.add(node.module)
+    return found
+
+
+def _unit(rel: str) -> str:
+    """The top-level package or module of mlctl a file belongs to: mlctl/serve/app.py
+    -> serve, mlctl/runner.py -> runner."""
+    return rel.split("/")[1].removesuffix(".py")
+
+
+#: What the recipe package may never import: it is a leaf that serve and monitor load
+#: without scikit-learn (tests/unit/recipe/test_leaf.py checks that at run time).
+RECIPE_FORBIDDEN = ("mlctl.train", "mlctl.catalog", "mlctl.features", "mlctl.evaluate")
+RECIPE_FORBIDDEN += ("mlctl.compute", "sklearn", "mlctl_runtime.transformers")
+
+
+def test_recipe_is_a_leaf() -> None:
+    offenders = []
+    for path in (PACKAGE / "recipe").rglob("*.py"):
+        rel = path.relative_to(REPO).as_posix()
+        names = _mlctl_imports(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        for name in sorted(names):
+            if name == "sklearn" or name.startswith(RECIPE_FORBIDDEN):
+                offenders.append(f"{rel} imports {name}")
+    assert offenders == [], offenders
+
+
+#: Import edges between mlctl packages that close a circle today, each with the reason
+#: and who removes it. This list must only shrink.
+KNOWN_CIRCLE_EDGES = {
+    # mlctl run writes the training profile that mlctl monitor compares with; the
+    # profile is being moved out of mlctl/monitor (arch-store, issue 15).
+    ("runner", "monitor"),
+}
+
+
+def test_no_import_circles_between_mlctl_packages() -> None:
+    """Lazy (in-function) imports count too: they hide a circle, they do not remove it."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        src = _unit(path.relative_to(REPO).as_posix())
+        for name in _mlctl_imports(path):
+            dst = name.split(".")[1]
+            if dst != src and (src, dst) not in KNOWN_CIRCLE_EDGES:
+                graph.setdefault(src, set()).add(dst)
+    circles = []
+
+    def walk(node: str, trail: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == trail[0]:
+                circles.append(" -> ".join([*trail, nxt]))
+            elif nxt not in trail and nxt > trail[0]:  # each circle once, from its least node
+                walk(nxt, [*trail, nxt])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    assert circles == [], circles
+
+
+# ------------------------------------------------------------------- module size
+
+MAX_LINES = 600
+#: Files over MAX_LINES that other engineers are splitting right now (issue 15). This
+#: list must only shrink: a file leaves it when its split lands, and none is added.
+TOO_LONG_FOR_NOW = (
+    "mlctl/serve/app.py",
+    "mlctl/serve/predlog.py",
+    "mlctl/predlog/",
+    "mlctl/monitor/",
+    "mlctl/recipe/schema.py",
+)
+
+
+def test_no_module_over_600_lines() -> None:
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(REPO).as_posix()
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES and not rel.startswith(TOO_LONG_FOR_NOW):
+            offenders.append(f"{rel}: {lines} lines")
+    assert offenders == [], f"split these (at most {MAX_LINES} lines a module): {offenders}"

@@ -7,14 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlctl.cli import render
+from mlctl.cli.run import RunProgress
+from mlctl.cli.sweep import SweepProgress
 
 pytestmark = pytest.mark.unit
 
 STAMP = r"\d\d:\d\d:\d\d "
 
 
-def events(progress: render.RunProgress) -> None:
+def events(progress: RunProgress) -> None:
     progress.on_event("stage", {"message": "loading and checking data"})
     progress.on_event("candidate_start", {"candidate": "logreg", "estimator": "lr", "fits": 20})
     for _ in range(20):
@@ -25,7 +26,7 @@ def events(progress: render.RunProgress) -> None:
 
 
 def test_plain_lines_are_timestamped_in_order_and_thinned(capsys):
-    with render.RunProgress(enabled=True, plain=True) as progress:
+    with RunProgress(enabled=True, plain=True) as progress:
         events(progress)
     lines = capsys.readouterr().err.splitlines()
     assert all(re.match(STAMP, line) for line in lines), lines
@@ -39,7 +40,7 @@ def test_plain_lines_are_timestamped_in_order_and_thinned(capsys):
 
 
 def test_a_terminal_gets_bars_with_an_eta(capsys):
-    with render.RunProgress(enabled=True, plain=False) as progress:
+    with RunProgress(enabled=True, plain=False) as progress:
         assert progress.progress.disable is False
         columns = [type(c).__name__ for c in progress.progress.columns]
         assert "TimeRemainingColumn" in columns
@@ -47,7 +48,7 @@ def test_a_terminal_gets_bars_with_an_eta(capsys):
 
 
 def test_disabled_progress_prints_nothing(capsys):
-    with render.RunProgress(enabled=False, plain=True) as progress:
+    with RunProgress(enabled=False, plain=True) as progress:
         events(progress)
     assert capsys.readouterr().err == ""
 
@@ -62,7 +63,7 @@ def test_sweep_lines_count_jobs(capsys):
         seconds=3.0,
         error=None,
     )
-    with render.SweepProgress(enabled=True, plain=True) as progress:
+    with SweepProgress(enabled=True, plain=True) as progress:
         progress.on_event(
             "sweep_started",
             {

@@ -1,0 +1,154 @@
+"""``mlctl models``: list, describe, promote and roll back registered versions."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mlctl.cli.common import (
+    confirm,
+    console,
+    handle_errors,
+    json_option,
+    terminate_as_interrupt,
+    workspace_option,
+)
+from mlctl.cli.tables import fmt, out
+
+
+@click.group("models")
+def models() -> None:
+    """Inspect and change the model registry."""
+
+
+@models.command("list")
+@click.argument("name")
+@workspace_option
+@json_option
+@handle_errors
+def models_list(name, workspace, as_json) -> None:
+    """List the versions of model NAME, newest first."""
+    versions = _read_registry(workspace).versions(name)
+    if as_json:
+        click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+    else:
+        versions_table(name, versions)
+
+
+@models.command("describe")
+@click.argument("name")
+@click.argument("version", default="champion")
+@workspace_option
+@json_option
+@handle_errors
+def models_describe(name, version, workspace, as_json) -> None:
+    """Show one VERSION (number or alias, default champion) of model NAME."""
+    info = _read_registry(workspace).version(name, version)
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+    else:
+        version_detail(info)
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--reason", default="manual promotion", help="Why; recorded on the version.")
+@click.option("--force", is_flag=True, help="Promote even a version that failed its gate.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@workspace_option
+@handle_errors
+def models_promote(name, version, reason, force, yes, workspace) -> None:
+    """Make VERSION of model NAME the champion."""
+    confirm(yes, f"Make version {version} of '{name}' the champion?")
+    terminate_as_interrupt()
+    info = _registry(workspace).promote(name, version, reason, force=force)
+    console().print(f"[green]✓[/] {name} version {info.version} is now champion")
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.option("--reason", default="manual rollback", help="Why; recorded on both versions.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@workspace_option
+@handle_errors
+def models_rollback(name, reason, yes, workspace) -> None:
+    """Move the champion alias of model NAME back to the previous champion."""
+    confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
+    terminate_as_interrupt()
+    old, new = _registry(workspace).rollback(name, reason)
+    console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
+
+
+def _registry(workspace: str | None):
+    from mlctl.tracking.registry import Registry
+    from mlctl.tracking.workspace import open_existing, resolve_workspace
+
+    ws = resolve_workspace(workspace)
+    open_existing(ws)
+    return Registry(ws)
+
+
+def _read_registry(workspace: str | None):
+    """For read-only commands: answers from the workspace's SQLite file without
+    importing MLflow where it can (``mlctl.tracking.local_read``), else from MLflow."""
+    from mlctl.tracking.local_read import ReadOnlyRegistry
+    from mlctl.tracking.workspace import resolve_workspace
+
+    return ReadOnlyRegistry(resolve_workspace(workspace))
+
+
+def versions_table(name: str, items) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"Model {name}", box=box.SIMPLE_HEAVY)
+    for col in ("version", "aliases", "created", "gate", "metric", "run"):
+        table.add_column(col)
+    for v in items:
+        metric = v.tags.get("mlctl.selection_metric")
+        value = f"{metric} {fmt(v.metrics.get(metric))}" if metric else ""
+        style = "bold green" if "champion" in v.aliases else ""
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases),
+            v.created,
+            v.tags.get("mlctl.gate", ""),
+            value,
+            v.run_id or "",
+            style=style,
+        )
+    out().print(table)
+
+
+def version_detail(v) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    table.add_row("model", v.name)
+    table.add_row("version", str(v.version))
+    table.add_row("aliases", ", ".join(v.aliases) or "—")
+    table.add_row("created", v.created)
+    table.add_row("run", v.run_id or "—")
+    table.add_row("source", v.source or "—")
+    for k, val in sorted(v.metrics.items()):
+        table.add_row(f"test {k}", fmt(val))
+    for k, val in sorted(v.tags.items()):
+        table.add_row(k, _short_tag(k, val))
+    out().print(table)
+
+
+def _short_tag(key: str, value: str) -> str:
+    """The per-file digests as a count (``--json`` has them all)."""
+    from mlctl.tracking.artifacts import FILES_TAG
+
+    if key != FILES_TAG:
+        return value
+    try:
+        return f"{len(json.loads(value))} files"
+    except (ValueError, TypeError):
+        return value

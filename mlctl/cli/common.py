@@ -90,6 +90,41 @@ def _interrupted() -> None:
     sys.exit(int(ExitCode.INTERRUPTED))
 
 
+class AliasedOption(click.Option):
+    """An option whose old spellings still work but are not shown in ``--help``: a
+    renamed flag keeps its old name so scripts keep working (docs/cli.md lists them)."""
+
+    def __init__(self, *args: Any, hidden_aliases: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = hidden_aliases
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def overwrite_option(help: str) -> Callable[..., Any]:
+    """``--overwrite``: replace files that exist (``--force`` before; still accepted).
+    ``--force`` itself means one thing: promote past a failed gate (``models promote``)."""
+    return click.option(
+        "--overwrite",
+        "--force",
+        "overwrite",
+        is_flag=True,
+        cls=AliasedOption,
+        hidden_aliases=("--force",),
+        help=help,
+    )
+
+
+def quiet_option(help: str) -> Callable[..., Any]:
+    """``--quiet``/``-q``: no progress and the shortest result (what, is the command's help)."""
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
 overrides_argument = click.argument("overrides", nargs=-1)
 json_option = click.option(

@@ -7,11 +7,14 @@ import json
 import click
 
 from mlctl.cli.common import (
+    AliasedOption,
     console,
     escape,
     handle_errors,
     json_option,
     overrides_argument,
+    overwrite_option,
+    quiet_option,
     recipe_argument,
     trust_option,
     workspace_option,
@@ -26,8 +29,9 @@ Examples:
   mlctl deploy recipes/churn.yaml --target k8s --out deploy/k8s/ --registry ghcr.io/acme
   mlctl deploy recipes/churn.yaml --target github-actions                # .github/workflows/
 
-Exit codes: 0 written, 2 bad usage (unknown target, files exist without --force),
-4 bad recipe or model not registered, 5 tracking unavailable (docs/deployment.md)."""
+Exit codes: 0 written, 2 bad usage (unknown target, files exist without --overwrite),
+4 bad recipe or model not registered, 5 tracking unavailable, 1 other error,
+130 interrupted (docs/deployment.md)."""
 
 
 def _target(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -47,7 +51,9 @@ def _target(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @overrides_argument
 @click.option(
     "--target",
-    "-t",
+    "-t",  # before -t meant --target here too; it now means init's target column only
+    cls=AliasedOption,
+    hidden_aliases=("-t",),
     required=True,
     callback=_target,
     metavar="TARGET",
@@ -87,9 +93,10 @@ def _target(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.Path(file_okay=False, exists=True),
     help="Docker build context (default: the current folder).",
 )
-@click.option("--force", is_flag=True, help="Replace files that exist.")
+@overwrite_option("Replace files that exist.")
 @workspace_option
 @json_option
+@quiet_option("Print only the paths written.")
 @trust_option
 @handle_errors
 def deploy(
@@ -106,9 +113,10 @@ def deploy(
     namespace,
     schedule,
     context,
-    force,
+    overwrite,
     workspace,
     as_json,
+    quiet,
 ) -> None:
     """Generate deployment files for a RECIPE's registered model (docs/deployment.md)."""
     from mlctl.deploy import DeployOptions, plan_deploy, write_plan
@@ -130,11 +138,14 @@ def deploy(
         schedule=schedule,
     )
     plan = plan_deploy(loaded, options)
-    write_plan(plan, force=force)
+    write_plan(plan, force=overwrite)
     if as_json:
         click.echo(json.dumps(plan.to_dict(), indent=2))
-        return
-    _render(plan)
+    elif quiet:
+        for f in plan.files:
+            click.echo(_shown(plan.out / f.path))
+    else:
+        _render(plan)
 
 
 def _render(plan) -> None:

@@ -7,19 +7,26 @@ import sys
 
 import click
 
-from mlctl.cli.common import escape, handle_errors, json_option, trust_option
+from mlctl.cli.common import (
+    escape,
+    handle_errors,
+    json_option,
+    overwrite_option,
+    quiet_option,
+    trust_option,
+)
 from mlctl.errors import ExitCode
 
 EPILOG = """\b
 Examples:
   mlctl import-recipe old_project/recipe.yaml --profile local
-  mlctl import-recipe old_project --profile databricks --out recipes/churn.yaml --force
+  mlctl import-recipe old_project --profile databricks --out recipes/churn.yaml --overwrite
   mlctl import-recipe old_project/recipe.yaml --json > import-report.json
 
 Exit codes: 0 written and loadable, 3 written but needs edits before mlctl run
-(e.g. a Spark SQL source), 2 bad usage (--out exists without --force),
-4 not a Recipes project, unknown profile or undefined template variable
-(docs/migrating-from-mlflow-recipes.md)."""
+(e.g. a Spark SQL source), 2 bad usage (--out exists without --overwrite),
+4 not a Recipes project, unknown profile or undefined template variable,
+1 other error, 130 interrupted (docs/migrating-from-mlflow-recipes.md)."""
 
 STYLE = {"mapped": "green", "approximated": "yellow", "unmapped": "red"}
 MARK = {"mapped": "✓", "approximated": "≈", "unmapped": "✗"}
@@ -39,11 +46,12 @@ MARK = {"mapped": "✓", "approximated": "≈", "unmapped": "✗"}
     default=None,
     help="Recipe file to write (default recipes/<name>.yaml).",
 )
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@overwrite_option("Replace --out if it exists.")
 @json_option
+@quiet_option("Print only the path written, and the blockers if any.")
 @trust_option
 @handle_errors
-def import_recipe(project, profile, out, force, as_json) -> None:
+def import_recipe(project, profile, out, overwrite, as_json, quiet) -> None:
     """Convert an MLflow Recipes PROJECT (its recipe.yaml or folder) to an mlctl recipe.
 
     Reads recipe.yaml rendered with profiles/PROFILE.yaml, maps what mlctl can do and
@@ -52,9 +60,13 @@ def import_recipe(project, profile, out, force, as_json) -> None:
     from mlctl.importer import import_project, to_dict, write_recipe
 
     conv = import_project(project, profile, out)
-    write_recipe(conv, force=force)
+    write_recipe(conv, force=overwrite)
     if as_json:
         click.echo(json.dumps(to_dict(conv), indent=2))
+    elif quiet:
+        click.echo(str(conv.out))
+        for blocker in conv.blockers:
+            click.echo(f"  - {blocker}", err=True)
     else:
         _render(conv)
     sys.exit(int(ExitCode.OK if conv.runnable else ExitCode.NOT_READY))

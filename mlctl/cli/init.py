@@ -6,18 +6,26 @@ import json
 
 import click
 
-from mlctl.cli.common import console, escape, handle_errors, json_option
+from mlctl.cli.common import (
+    console,
+    escape,
+    handle_errors,
+    json_option,
+    overwrite_option,
+    quiet_option,
+)
 
 EPILOG = """\b
 Examples:
   mlctl init data/customers.csv --target churned --name churn
   mlctl init data/sales.parquet --target amount --time-column sold_at
-  mlctl init data/customers.csv --target churned --out models/churn.yaml --force
+  mlctl init data/customers.csv --target churned --out models/churn.yaml --overwrite
   mlctl init data/customers.csv --target churned --json > decisions.json
 
-Exit codes: 0 written, 2 bad usage (an existing recipe without --force, a bad
+Exit codes: 0 written, 2 bad usage (an existing recipe without --overwrite, a bad
 --name or --time-column), 4 bad data (an unreadable file, a missing target
-column, a target that cannot be learned); see docs/cli.md and docs/quickstart.md."""
+column, a target that cannot be learned), 1 other error, 130 interrupted; see
+docs/cli.md and docs/quickstart.md."""
 
 
 @click.command("init", epilog=EPILOG)
@@ -27,7 +35,7 @@ column, a target that cannot be learned); see docs/cli.md and docs/quickstart.md
     "--name", metavar="NAME", help="Recipe and model name (default: the file name's stem)."
 )
 @click.option("--out", metavar="PATH", help="Recipe file to write (default: recipes/<name>.yaml).")
-@click.option("--force", is_flag=True, help="Replace an existing recipe file.")
+@overwrite_option("Replace an existing recipe file.")
 @click.option(
     "--task",
     type=click.Choice(["auto", "classification", "regression"]),
@@ -49,9 +57,10 @@ column, a target that cannot be learned); see docs/cli.md and docs/quickstart.md
 )
 @click.option("--sep", "separator", metavar="CHAR", help="CSV field separator (default ',').")
 @json_option
+@quiet_option("Print only the path of the recipe written.")
 @handle_errors
 def init(
-    source, target, name, out, force, task, time_column, sample_rows, separator, as_json
+    source, target, name, out, overwrite, task, time_column, sample_rows, separator, as_json, quiet
 ) -> None:
     """Write a recipe for a CSV or Parquet file (docs/quickstart.md).
 
@@ -62,13 +71,15 @@ def init(
     from mlctl.scaffold import InitOptions, scaffold
 
     options = InitOptions(
-        source, target, name, out, force, task, time_column, sample_rows, separator
+        source, target, name, out, overwrite, task, time_column, sample_rows, separator
     )
     result = scaffold(options)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-        return
-    _summary(result)
+    elif quiet:
+        click.echo(str(result.path))
+    else:
+        _summary(result)
 
 
 def _summary(result) -> None:

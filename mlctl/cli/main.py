@@ -31,7 +31,14 @@ def cli() -> None:
     """mlctl: one YAML recipe to a validated, trained, gated and registered model."""
 
 
+def _one_line(command: click.Command) -> str:
+    """The first paragraph of a command's help, whole: ``mlctl --help`` shows it
+    without click's cut at ~45 characters (long lines wrap instead)."""
+    return " ".join((command.help or "").split("\n\n")[0].split())
+
+
 for command in (run, predict, validate, show, models, serve, monitor, init, deploy, import_recipe):
+    command.short_help = command.short_help or _one_line(command)
     cli.add_command(command)
 
 

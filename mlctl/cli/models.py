@@ -11,10 +11,22 @@ from mlctl.cli.common import (
     console,
     handle_errors,
     json_option,
+    quiet_option,
     terminate_as_interrupt,
     workspace_option,
 )
 from mlctl.cli.tables import fmt, out
+
+READ_CODES = """\b
+Exit codes: 0 shown, 4 unknown model, version or alias (or no workspace),
+5 tracking unavailable, 2 bad usage, 1 other error, 130 interrupted
+(see docs/cli.md)."""
+
+CHANGE_CODES = """\b
+Exit codes: 0 done, 4 unknown model or version (or a failed-gate version without
+--force, or no previous champion), 5 tracking unavailable, 8 model files differ
+from their recorded SHA-256, 2 bad usage (no --yes off a terminal), 1 other error
+(or "n" at the prompt), 130 interrupted (see docs/cli.md)."""
 
 
 @click.group("models")
@@ -22,63 +34,80 @@ def models() -> None:
     """Inspect and change the model registry."""
 
 
-@models.command("list")
+@models.command("list", epilog=READ_CODES)
 @click.argument("name")
 @workspace_option
 @json_option
+@quiet_option("Only the version numbers, one a line.")
 @handle_errors
-def models_list(name, workspace, as_json) -> None:
+def models_list(name, workspace, as_json, quiet) -> None:
     """List the versions of model NAME, newest first."""
     versions = _read_registry(workspace).versions(name)
     if as_json:
         click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+    elif quiet:
+        for v in versions:
+            click.echo(str(v.version))
     else:
         versions_table(name, versions)
 
 
-@models.command("describe")
+@models.command("describe", epilog=READ_CODES)
 @click.argument("name")
 @click.argument("version", default="champion")
 @workspace_option
 @json_option
+@quiet_option("Only the version number (e.g. of an alias).")
 @handle_errors
-def models_describe(name, version, workspace, as_json) -> None:
+def models_describe(name, version, workspace, as_json, quiet) -> None:
     """Show one VERSION (number or alias, default champion) of model NAME."""
     info = _read_registry(workspace).version(name, version)
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))
+    elif quiet:
+        click.echo(str(info.version))
     else:
         version_detail(info)
 
 
-@models.command("promote")
+@models.command("promote", epilog=CHANGE_CODES)
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--reason", default="manual promotion", help="Why; recorded on the version.")
 @click.option("--force", is_flag=True, help="Promote even a version that failed its gate.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @workspace_option
+@json_option
+@quiet_option("No confirmation line.")
 @handle_errors
-def models_promote(name, version, reason, force, yes, workspace) -> None:
+def models_promote(name, version, reason, force, yes, workspace, as_json, quiet) -> None:
     """Make VERSION of model NAME the champion."""
     confirm(yes, f"Make version {version} of '{name}' the champion?")
     terminate_as_interrupt()
     info = _registry(workspace).promote(name, version, reason, force=force)
-    console().print(f"[green]✓[/] {name} version {info.version} is now champion")
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+    elif not quiet:
+        console().print(f"[green]✓[/] {name} version {info.version} is now champion")
 
 
-@models.command("rollback")
+@models.command("rollback", epilog=CHANGE_CODES)
 @click.argument("name")
 @click.option("--reason", default="manual rollback", help="Why; recorded on both versions.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @workspace_option
+@json_option
+@quiet_option("No confirmation line.")
 @handle_errors
-def models_rollback(name, reason, yes, workspace) -> None:
+def models_rollback(name, reason, yes, workspace, as_json, quiet) -> None:
     """Move the champion alias of model NAME back to the previous champion."""
     confirm(yes, f"Roll back the champion of '{name}' to the previous champion?")
     terminate_as_interrupt()
     old, new = _registry(workspace).rollback(name, reason)
-    console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
+    if as_json:
+        click.echo(json.dumps({"name": name, "from_version": old, "to_version": new}))
+    elif not quiet:
+        console().print(f"[green]✓[/] {name}: champion moved from version {old} back to {new}")
 
 
 def _registry(workspace: str | None):

@@ -30,8 +30,9 @@ Examples:
 
 Exit codes: 0 healthy, 3 attention needed, 7 could not run (no rows in the window,
 no prediction log, no reference profile, another run holds the lock), 2 bad usage,
-4 bad recipe or model reference, 5 tracking unavailable, 8 model files differ from
-their recorded SHA-256 (see docs/cli.md)."""
+4 bad recipe or model reference, 5 tracking unavailable, 6 Dask cluster unavailable
+(--retrain), 8 model files differ from their recorded SHA-256, 1 other error,
+130 interrupted (see docs/cli.md)."""
 
 
 def _epoch_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:

@@ -29,8 +29,8 @@ Examples:
 
 Exit codes: 0 done (rows with bad values, if any, are in the rejects file),
 4 bad input, columns or model reference, 5 tracking unavailable, 6 Dask cluster
-unavailable, 8 model files differ from their recorded SHA-256, 130 interrupted
-(see docs/cli.md)."""
+unavailable, 8 model files differ from their recorded SHA-256, 2 bad usage,
+1 other error, 130 interrupted (see docs/cli.md)."""
 
 
 def _dask_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

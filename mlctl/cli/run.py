@@ -30,8 +30,9 @@ Examples:
   mlctl run recipes/churn.yaml -m hydra/launcher=joblib models=fast,full split.seed=1,2,3
 
 Exit codes: 0 ready, 3 trained but not ready (a sweep: no job passed),
-4 bad recipe or data, 5 tracking unavailable, 1 other error (a sweep: every
-job failed); see docs/cli.md and docs/sweeps.md."""
+4 bad recipe or data, 5 tracking unavailable, 6 Dask cluster unavailable,
+2 bad usage, 1 other error (a sweep: every job failed), 130 interrupted;
+see docs/cli.md and docs/sweeps.md."""
 
 
 @click.command("run", epilog=EPILOG)

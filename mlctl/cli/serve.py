@@ -10,6 +10,7 @@ from mlctl.cli.common import (
     console,
     handle_errors,
     overrides_argument,
+    quiet_option,
     trust_option,
     workspace_option,
 )
@@ -23,7 +24,9 @@ Examples:
       -d '{"records": [{"tenure": 3, ...}]}'
 
 Exit codes: 0 stopped cleanly, 2 bad usage (e.g. an API key variable not set),
-4 bad recipe or unknown model reference, 5 tracking unavailable (docs/serving.md)."""
+4 bad recipe or unknown model reference, 5 tracking unavailable, 8 model files
+differ from their recorded SHA-256, 1 other error (e.g. a worker cannot start),
+130 interrupted (docs/serving.md)."""
 
 
 @click.command("serve", epilog=EPILOG)
@@ -38,9 +41,10 @@ Exit codes: 0 stopped cleanly, 2 bad usage (e.g. an API key variable not set),
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
 @workspace_option
+@quiet_option("Do not print the line that says what is served where.")
 @trust_option
 @handle_errors
-def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
+def serve(recipe, overrides, reference, host, port, workers, workspace, quiet) -> None:
     """Serve a registered model over HTTP (predict, MLflow and Open Inference routes)."""
     from mlctl.recipe.loader import load_recipe
     from mlctl.redact import redact_text
@@ -63,8 +67,9 @@ def serve(recipe, overrides, reference, host, port, workers, workspace) -> None:
         else (f"{config.model_name}@{config.alias}")
     )
     plural = "s" if bind.workers > 1 else ""
-    console().print(
-        f"[dim]•[/] serving models:/{target} on http://{bind.host}:{bind.port} "
-        f"({bind.workers} worker{plural}); log: {redact_text(config.log_url)}"
-    )
+    if not quiet:
+        console().print(
+            f"[dim]•[/] serving models:/{target} on http://{bind.host}:{bind.port} "
+            f"({bind.workers} worker{plural}); log: {redact_text(config.log_url)}"
+        )
     run_server(config, bind)

@@ -11,20 +11,31 @@ from mlctl.cli.common import (
     handle_errors,
     json_option,
     overrides_argument,
+    quiet_option,
     recipe_argument,
     trust_option,
 )
 from mlctl.cli.tables import out
 
+EPILOG = """\b
+Examples:
+  mlctl validate recipes/churn.yaml
+  mlctl validate recipes/churn.yaml models=fast --no-data --quiet
+  mlctl validate recipes/churn.yaml --json > validation.json
 
-@click.command("validate")
+Exit codes: 0 valid, 4 bad recipe or data, 2 bad usage, 1 other error,
+130 interrupted (see docs/cli.md)."""
+
+
+@click.command("validate", epilog=EPILOG)
 @recipe_argument
 @overrides_argument
 @click.option("--no-data", is_flag=True, help="Check the recipe only, do not read the data.")
 @json_option
+@quiet_option("Print nothing unless the recipe or its data is invalid.")
 @trust_option
 @handle_errors
-def validate(recipe, overrides, no_data, as_json) -> None:
+def validate(recipe, overrides, no_data, as_json, quiet) -> None:
     """Check a RECIPE and its data without training."""
     from mlctl.train.checks import load_training_recipe
 
@@ -37,7 +48,7 @@ def validate(recipe, overrides, no_data, as_json) -> None:
     result = validation_result(loaded, data)
     if as_json:
         click.echo(json.dumps(result, indent=2))
-    else:
+    elif not quiet:
         validation(result)
 
 

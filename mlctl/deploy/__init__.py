@@ -235,7 +235,7 @@ def write_plan(plan: Plan, force: bool = False) -> list[Path]:
         shown = ", ".join(_shown(p) for p in existing[:6]) + (" ..." if len(existing) > 6 else "")
         raise UsageError(
             f"{len(existing)} file(s) already exist: {shown}",
-            hint="pass --force to replace them, or choose another --out",
+            hint="pass --overwrite to replace them, or choose another --out",
         )
     written = []
     if plan.bake:  # first: a version that cannot be baked leaves no files behind

@@ -90,7 +90,7 @@ def _workflow(facts: Facts) -> dict[str, Any]:
             "run": (
                 "# The served version of the job's workspace is baked in; a tracking server\n"
                 "# (the MLCTL_TRACKING_URI secret) is read at run time instead.\n"
-                f"mlctl deploy {deploy_args} --target docker --out {DEPLOY_DIR} --force "
+                f"mlctl deploy {deploy_args} --target docker --out {DEPLOY_DIR} --overwrite "
                 "--json > mlctl-deploy.json\n"
                 "echo \"image=$(python -c 'import json; "
                 'print(json.load(open("mlctl-deploy.json"))["image"])\')" >> "$GITHUB_OUTPUT"'

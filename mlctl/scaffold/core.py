@@ -41,7 +41,7 @@ class InitResult:
     plan: Plan
     path: Path
     text: str
-    replaced: bool  # an existing file was overwritten (--force)
+    replaced: bool  # an existing file was overwritten (--overwrite)
 
     def to_dict(self) -> dict[str, Any]:
         return {"recipe": str(self.path), "replaced": self.replaced, **self.plan.to_dict()}
@@ -126,7 +126,7 @@ def check_output(out: Path, force: bool, other: str = "--out / --name") -> None:
     if out.exists() and not force:
         raise UsageError(
             f"recipe {out} already exists; it was left untouched",
-            hint=f"pass --force to replace it, or {other} for another file",
+            hint=f"pass --overwrite to replace it, or {other} for another file",
         )
 
 

@@ -101,8 +101,8 @@ def test_docker_bake_writes_valid_files_and_a_registry_that_works_in_its_new_pla
     again = deploy(project, monkeypatch, REQ, "--target", "docker", "--bake")
     assert again.exit_code == 2
     assert "already exist" in again.stderr and "deploy/Dockerfile" in again.stderr
-    assert "--force" in again.stderr
-    forced = deploy(project, monkeypatch, REQ, "--target", "docker", "--bake", "--force")
+    assert "--overwrite" in again.stderr
+    forced = deploy(project, monkeypatch, REQ, "--target", "docker", "--bake", "--overwrite")
     assert forced.exit_code == 0, forced.output
     assert "churn version 1 (champion)" in forced.stdout
 
@@ -133,7 +133,7 @@ def test_k8s_objects_are_valid(project: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "the pods have no registry" not in result.stderr  # the image holds the model
     steps = result.stdout.split("next:")[1]
     assert "--target docker --registry ghcr.io/acme" in steps and "bake" not in steps
-    bare = deploy(project, monkeypatch, "--target", "k8s", "--no-bake", "--force")
+    bare = deploy(project, monkeypatch, "--target", "k8s", "--no-bake", "--overwrite")
     assert bare.exit_code == 0, bare.output
     assert "warning: the pods have no registry" in bare.stderr
     assert "--no-bake && docker build" in bare.stdout

@@ -166,7 +166,7 @@ def test_a_tracking_server_is_read_not_baked_and_says_why(project: Path, tmp_pat
         assert not (project / "d-server" / "bake").exists()
         compose = (project / "d-server" / "compose.yaml").read_text()
         assert f"MLCTL_TRACKING_URI: ${{MLCTL_TRACKING_URI:-{uri}}}" in compose
-        refused = mlctl(project, *args, "--bake", "--force", env=env)
+        refused = mlctl(project, *args, "--bake", "--overwrite", env=env)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "--bake copies an embedded workspace" in refused.stderr
     finally:

@@ -161,4 +161,4 @@ def test_an_existing_recipe_is_kept_without_force(imported, layout: Path) -> Non
     assert res.exit_code == 2
     assert "already exists; it was left untouched" in res.stderr
     assert path.read_text() == before
-    assert invoke(layout, *args, "--force").exit_code == 0
+    assert invoke(layout, *args, "--overwrite").exit_code == 0

@@ -94,7 +94,7 @@ def test_never_overwrites_without_force(tmp_path: Path) -> None:
     options = InitOptions("c.csv", "churned", out="mine.yaml")
     with pytest.raises(UsageError) as err:
         scaffold(options, cwd=tmp_path)
-    assert "already exists" in str(err.value) and "--force" in err.value.hint
+    assert "already exists" in str(err.value) and "--overwrite" in err.value.hint
     assert out.read_text() == "keep me\n"
     options.force = True
     assert scaffold(options, cwd=tmp_path).replaced

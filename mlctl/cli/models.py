@@ -15,7 +15,8 @@ from mlctl.cli.common import (
     terminate_as_interrupt,
     workspace_option,
 )
-from mlctl.cli.tables import fmt, out
+from mlctl.cli.tables import out
+from mlctl.text import number_text
 
 READ_CODES = """\b
 Exit codes: 0 shown, 4 unknown model, version or alias (or no workspace),
@@ -137,7 +138,7 @@ def versions_table(name: str, items) -> None:
         table.add_column(col)
     for v in items:
         metric = v.tags.get("mlctl.selection_metric")
-        value = f"{metric} {fmt(v.metrics.get(metric))}" if metric else ""
+        value = f"{metric} {number_text(v.metrics.get(metric))}" if metric else ""
         style = "bold green" if "champion" in v.aliases else ""
         table.add_row(
             str(v.version),
@@ -165,7 +166,7 @@ def version_detail(v) -> None:
     table.add_row("run", v.run_id or "—")
     table.add_row("source", v.source or "—")
     for k, val in sorted(v.metrics.items()):
-        table.add_row(f"test {k}", fmt(val))
+        table.add_row(f"test {k}", number_text(val))
     for k, val in sorted(v.tags.items()):
         table.add_row(k, _short_tag(k, val))
     out().print(table)

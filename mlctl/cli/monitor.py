@@ -18,7 +18,8 @@ from mlctl.cli.common import (
     trust_option,
     workspace_option,
 )
-from mlctl.cli.tables import err, fmt, key_value_table, out
+from mlctl.cli.tables import err, key_value_table, out
+from mlctl.text import number_text
 
 EPILOG = """\b
 Examples:
@@ -177,9 +178,9 @@ def _drift_table(title: str, columns: list[dict[str, Any]]):
             escape(c["column"]),
             c["kind"],
             c["test"] or "-",
-            fmt(c["statistic"]),
-            fmt(c["p_value"]),
-            fmt(c["threshold"]),
+            number_text(c["statistic"]),
+            number_text(c["p_value"]),
+            number_text(c["threshold"]),
             "[red]drift[/]" if c["drifted"] else "",
         )
     return table

@@ -17,9 +17,10 @@ from mlctl.cli.common import (
     trust_option,
     workspace_option,
 )
-from mlctl.cli.tables import Bars, fmt, out, registered_lines
+from mlctl.cli.tables import Bars, out, registered_lines
 from mlctl.errors import ExitCode
 from mlctl.redact import redact_text
+from mlctl.text import number_text
 
 EPILOG = """\b
 Examples:
@@ -146,18 +147,18 @@ def run_summary(summary, quiet: bool = False) -> None:
             table.add_row(
                 name,
                 row["estimator"],
-                fmt(row["cv_mean"]),
-                fmt(row["cv_std"]),
-                fmt(row["test"].get(metric)) if row["test"] else "failed",
+                number_text(row["cv_mean"]),
+                number_text(row["cv_std"]),
+                number_text(row["test"].get(metric)) if row["test"] else "failed",
                 str(row["settings_tried"]),
-                fmt(row["fit_seconds"], 1),
+                number_text(row["fit_seconds"], 1),
                 style=style,
             )
         out().print(table)
         metrics = Table(title="Test metrics of the winner", box=box.SIMPLE)
         for key in summary.test_metrics:
             metrics.add_column(key, justify="right")
-        metrics.add_row(*(fmt(v) for v in summary.test_metrics.values()))
+        metrics.add_row(*(number_text(v) for v in summary.test_metrics.values()))
         out().print(metrics)
     out().print(verdict_panel(summary.verdict))
     if summary.version is not None:
@@ -183,8 +184,8 @@ def verdict_panel(verdict):
     table.add_column("detail", style="dim")
     for c in verdict.checks:
         mark = "[green]✓[/]" if c.passed else "[red]✗[/]"
-        required = f"{c.op} {fmt(c.required)}" if c.required is not None else "—"
-        table.add_row(mark, c.name, fmt(c.actual), required, c.detail)
+        required = f"{c.op} {number_text(c.required)}" if c.required is not None else "—"
+        table.add_row(mark, c.name, number_text(c.actual), required, c.detail)
     title = "[bold green]READY[/]" if verdict.passed else "[bold red]NOT READY[/]"
     if not verdict.checks:
         return Panel("no checks configured", title=title)

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from mlctl.cli.tables import Bars, fmt, out, registered_lines
+from mlctl.cli.tables import Bars, out, registered_lines
 from mlctl.errors import ExitCode
 from mlctl.redact import redact_text
+from mlctl.text import number_text
 
 
 def sweep(recipe, overrides, workspace, promote, as_json, quiet) -> None:
@@ -75,7 +76,7 @@ class SweepProgress(Bars):
                 gate = "ready" if record.status == "ready" else "not ready"
                 self.say(
                     f"  {mark} job #{record.job} ({args}): cv {record.selection_metric} "
-                    f"{fmt(record.cv_mean)}, {gate}, {fmt(record.seconds, 1)} s"
+                    f"{number_text(record.cv_mean)}, {gate}, {number_text(record.seconds, 1)} s"
                 )
             if self.task is not None:
                 self.advance(self.task)
@@ -118,11 +119,11 @@ def sweep_summary(summary, quiet: bool = False) -> None:
                 ("★ " if best else "") + f"#{job.job}",
                 _overrides_text(job.overrides, common),
                 job.winner or "—",
-                fmt(job.cv_mean),
-                fmt(job.cv_std),
-                fmt(job.test_metrics.get(metric)),
+                number_text(job.cv_mean),
+                number_text(job.cv_std),
+                number_text(job.test_metrics.get(metric)),
                 gate,
-                fmt(job.seconds, 1),
+                number_text(job.seconds, 1),
                 style="bold" if best else "",
             )
         out().print(table)

@@ -7,7 +7,6 @@ Nothing here imports rich until something is drawn, so ``mlctl --help`` stays fa
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import threading
 import time
@@ -33,17 +32,6 @@ def out():
 
     width = None if sys.stdout.isatty() else 140
     return Console(highlight=False, soft_wrap=True, width=width)
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number for a table cell: ``n/a`` for none or NaN, thousands separators from 1000."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float):
-        if abs(value) >= 1000:
-            return f"{value:,.1f}"
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def key_value_table():

@@ -35,6 +35,7 @@ from mlctl.compute.settings import (
 from mlctl.errors import ComputeError
 from mlctl.recipe.forms import address_problem
 from mlctl.recipe.schema import Compute
+from mlctl.text import first_line
 
 EventFn = Callable[[str, dict[str, Any]], None]
 #: Loggers that distributed (and tornado, under it) configure to write to stderr.
@@ -416,5 +417,4 @@ def _socket_reason(exc: OSError, timeout: float) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return first_line(exc)[:300]  # a cluster's error can hold a whole log

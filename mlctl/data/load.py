@@ -11,6 +11,8 @@ import pandas as pd
 from mlctl.data.limits import check_size
 from mlctl.errors import DataError, MlctlError
 
+#: The input formats mlctl reads, by extension: the one table (``init``, ``predict``,
+#: ``import-recipe`` and ``monitor --current`` use it too).
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "csv"}
 
 

@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlctl.data.load import SUFFIXES
 from mlctl.errors import DataError
 from mlctl.importer.infer import Columns, sort_columns
 
 if TYPE_CHECKING:
     from mlctl.importer.mapping import Conversion
 
-FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 PLACEHOLDER_SOURCE = "EXPORT-THE-RECIPES-DATA-TO-PARQUET.parquet"
 
 
@@ -39,7 +39,7 @@ def map_data(conv: Conversion) -> tuple[dict, Columns | None]:
     if resolved is not None:
         path, fmt = resolved
         data["source"] = _relative(path, conv.out)
-        if FILE_FORMATS.get(path.suffix.lower()) != fmt:
+        if SUFFIXES.get(path.suffix.lower()) != fmt:
             data["format"] = fmt  # an extension that does not say it (e.g. .txt, .data)
         columns = _read_columns(conv, path, fmt, target)
     else:
@@ -120,7 +120,7 @@ def _location(conv: Conversion, using: str, location: Any, ingest: dict) -> tupl
         )
         return None
     paths = [project_path(p.root, x) for x in locations]
-    fmt = using if using in ("csv", "parquet") else FILE_FORMATS.get(paths[0].suffix.lower())
+    fmt = using if using in ("csv", "parquet") else SUFFIXES.get(paths[0].suffix.lower())
     if using == "custom" or ingest.get("loader_method"):
         loader = ingest.get("loader_method") or "custom loader"
         if fmt is None:

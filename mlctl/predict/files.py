@@ -27,6 +27,7 @@ import pyarrow as pa
 from mlctl.data.limits import check_size
 from mlctl.data.load import SUFFIXES, file_format, source_files
 from mlctl.errors import DataError, MlctlError
+from mlctl.text import first_line
 
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -99,7 +100,7 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
     except MlctlError:
         raise
     except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
-        raise DataError(f"--input: cannot read {path} as {fmt}: {_first_line(exc)}") from None
+        raise DataError(f"--input: cannot read {path} as {fmt}: {first_line(exc)}") from None
 
 
 def read_chunks(
@@ -127,7 +128,7 @@ def read_chunks(
         raise
     except Exception as exc:
         raise DataError(
-            f"--input: cannot read {source.path} as {source.format}: {_first_line(exc)}"
+            f"--input: cannot read {source.path} as {source.format}: {first_line(exc)}"
         ) from None
 
 
@@ -242,13 +243,8 @@ def read_partition(part: Partition) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(text), **options)
     except Exception as exc:
         raise DataError(
-            f"--input: cannot read {part.path} as {part.format}: {_first_line(exc)}"
+            f"--input: cannot read {part.path} as {part.format}: {first_line(exc)}"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class AtomicTableWriter:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from mlctl.errors import DataError
 from mlctl.predict.compiled import FAST_MAX_ROWS, FastColumns, FastHead, frame_of
 from mlctl.predict.validate import InputColumn, check_chunk
+from mlctl.text import class_text
 
 
 @dataclass
@@ -158,15 +159,6 @@ def _default_output() -> bool:
     return get_config()["transform_output"] == "default"
 
 
-def label(value: Any) -> str:
-    """A class as text for a column name: ``Yes``, ``1`` (not ``1.0``), ``True``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def output_schema(scorer: Scorer, id_column: str | None, id_type: Any) -> pa.Schema:
     """The output's columns: the id (if any), prediction, probabilities, model name/version.
 
@@ -181,7 +173,7 @@ def output_schema(scorer: Scorer, id_column: str | None, id_type: Any) -> pa.Sch
     else:
         fields.append(("prediction", pa.float64()))
     if scorer.has_proba:
-        fields += [(f"proba_{label(c)}", pa.float64()) for c in scorer.classes]
+        fields += [(f"proba_{class_text(c)}", pa.float64()) for c in scorer.classes]
     fields += [("model_name", pa.string()), ("model_version", pa.int64())]
     names = [name for name, _ in fields]
     if len(set(names)) != len(names):

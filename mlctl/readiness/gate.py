@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlctl.text import number_text
+
 
 @dataclass
 class Check:
@@ -39,11 +41,6 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
-
-
-def _num(value: float) -> str:
-    """4 decimals for scores, thousands separators for large errors (RMSE in dollars)."""
-    return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4f}"
 
 
 def _compare(actual: float | None, op: str, required: float) -> bool:
@@ -94,7 +91,7 @@ def cv_checks(
                 actual,
                 required,
                 _compare(actual, op, required),
-                f"mean {_num(mean)} {sign} {k:g} x std {_num(std)}",
+                f"mean {number_text(mean)} {sign} {k:g} x std {number_text(std)}",
             )
         )
     return out
@@ -123,7 +120,7 @@ def baseline_check(
         actual,
         required,
         _compare(actual, op, required),
-        f"baseline {_num(baseline)}, margin {margin:g}",
+        f"baseline {number_text(baseline)}, margin {margin:g}",
     )
 
 
@@ -158,5 +155,5 @@ def champion_check(
         actual,
         required,
         _compare(actual, op, required),
-        f"{champion_label} scores {_num(champion)} on this test set",
+        f"{champion_label} scores {number_text(champion)} on this test set",
     )

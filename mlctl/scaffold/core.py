@@ -12,7 +12,7 @@ from typing import Any
 
 from mlctl.errors import DataError, UsageError
 from mlctl.scaffold.plan import Plan, analyse_target, make_plan
-from mlctl.scaffold.profile import COMPRESSIONS, profile_columns, read_table
+from mlctl.scaffold.profile import COMPRESSIONS, profile_columns, read_sample
 from mlctl.scaffold.recipe import render
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -76,7 +76,7 @@ def scaffold(options: InitOptions, cwd: Path | None = None) -> InitResult:
     out = (cwd / Path(options.out or f"recipes/{name}.yaml").expanduser()).resolve()
     check_output(out, options.force)
     separator = check_separator(options.separator)
-    table = read_table(source, options.sample_rows, separator)
+    table = read_sample(source, options.sample_rows, separator)
     target = analyse_target(table, options.target, options.task)
     columns = profile_columns(table.frame, {options.target})
     relative = Path(os.path.relpath(source, out.parent)).as_posix()

@@ -24,9 +24,12 @@ import numpy as np
 import pandas as pd
 
 from mlctl.data.limits import check_size
+from mlctl.data.load import SUFFIXES
 from mlctl.errors import DataError, MlctlError
+from mlctl.text import first_line
 
-FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: What ``mlctl init`` reads: what mlctl reads, and .tsv (it then writes the tab separator).
+FORMATS = {**SUFFIXES, ".tsv": "csv"}
 #: Compressed CSV files pandas reads (the compression comes from the last extension).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
 #: Text read as "no value" when a numeric column is stored as text.
@@ -74,7 +77,7 @@ class ColumnProfile:
 
 
 # ------------------------------------------------------------------ reading
-def file_format(path: Path) -> str:
+def sample_format(path: Path) -> str:
     """``csv`` or ``parquet`` from the extension.
 
     Raises:
@@ -103,7 +106,7 @@ def _data_suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Table:
+def read_sample(path: Path, sample_rows: int, separator: str | None = None) -> Table:
     """The first ``sample_rows`` rows of a CSV or Parquet file.
 
     Raises:
@@ -123,7 +126,7 @@ def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Ta
             f"{path} is a folder; mlctl init reads one CSV or Parquet file",
             hint=_one_file_hint(files),
         )
-    fmt = file_format(path)
+    fmt = sample_format(path)
     if separator is None:
         separator = "\t" if _data_suffix(path) == ".tsv" else ","
     try:
@@ -139,11 +142,11 @@ def read_table(path: Path, sample_rows: int, separator: str | None = None) -> Ta
     except pd.errors.EmptyDataError:
         raise DataError(f"cannot read {path}: no columns (empty file)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from None
+        raise DataError(f"cannot read {path} as {fmt}: {first_line(exc)}") from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # pyarrow raises its own types for corrupt files
-        raise DataError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from None
+        raise DataError(f"cannot read {path} as {fmt}: {first_line(exc)}") from None
     if table.frame.empty:
         raise DataError(f"cannot use {path}: it has a header but no data rows")
     table.frame.columns = [str(c) for c in table.frame.columns]
@@ -159,11 +162,6 @@ def _one_file_hint(files: list[Path]) -> str:
         f"run mlctl init on one of its {len(files)} file(s), e.g. {files[0]}; then set "
         f"data.source to {files[0].parent}/*{suffix} in the recipe and mlctl run reads them all"
     )
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _read_csv(path: Path, sample_rows: int, separator: str) -> Table:

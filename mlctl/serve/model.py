@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from mlctl.predict.score import Scorer, label
+from mlctl.predict.score import Scorer
 from mlctl.predict.validate import InputColumn, input_columns
 from mlctl.serve.inputs import Columns
+from mlctl.text import class_text as label
 
 
 @dataclass

@@ -51,6 +51,7 @@ from mlctl.sweep.core import (
     run_job,
 )
 from mlctl.sweep.hydra_checks import check_hydra_classes, check_hydra_settings
+from mlctl.text import first_line
 from mlctl.train.checks import load_training_recipe
 
 EventFn = Callable[[str, dict[str, Any]], None]
@@ -187,7 +188,7 @@ def run_sweep(
         sweep_run.end("FAILED")
         raise
     except Exception as exc:  # the launcher or sweeper stopped; report the jobs that ran
-        summary.error = _first_line(exc)
+        summary.error = first_line(exc)
     finally:
         watcher.stop()
     summary.jobs = rank(merge_records(read_records(sweep_dir), _returned_records(returned)))
@@ -227,7 +228,7 @@ def _task(ctx: JobContext, cfg: Any) -> float:
         remember_env_refs(OmegaConf.to_container(cfg, resolve=False))
         composed = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
-        error = f"cannot resolve the job's recipe: {_first_line(exc)}"
+        error = f"cannot resolve the job's recipe: {first_line(exc)}"
     record = run_job(
         ctx,
         composed,
@@ -509,7 +510,7 @@ def _with_hydra(recipe_path: Path, fn: Callable[[Any], Any]) -> Any:
             "(docs/sweeps.md)",
         ) from None
     except (HydraException, OmegaConfBaseException) as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         if "hydra" in message.lower():
             raise UsageError(f"Hydra refused the sweep: {message}") from None
         raise RecipeError([Issue("", message, str(recipe_path))]) from None
@@ -523,11 +524,6 @@ def _quiet_optuna() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -14,6 +14,7 @@ from mlctl.errors import MlctlError
 from mlctl.evaluate.metrics import cv_scorer, metrics_for_task, sign
 from mlctl.features.build import build_pipeline
 from mlctl.recipe.schema import Candidate, Recipe
+from mlctl.text import first_line
 from mlctl.train.optuna_search import run_optuna
 from mlctl.train.search import (
     ClusterFoldReporter,
@@ -140,7 +141,7 @@ def train_all(
                 raise
             except (ValueError, TypeError, ArithmeticError) as exc:
                 if name == BASELINE:
-                    raise TrainingError(f"baseline failed to train: {_first_line(exc)}") from exc
+                    raise TrainingError(f"baseline failed to train: {_cause(exc)}") from exc
                 result = _failed(name, label, exc)
             results.append(result)
             reporter.finish(name)
@@ -160,20 +161,19 @@ def _fold_reporter(session: Session, on_event: ProgressFn | None):
 
 def _failed(name: str, label: str, exc: Exception) -> SearchResult:
     nan = float("nan")
-    return SearchResult(name, label, nan, nan, {}, None, 0, 0.0, error=_first_line(exc))
+    return SearchResult(name, label, nan, nan, {}, None, 0, 0.0, error=_cause(exc))
 
 
-def _first_line(exc: Exception) -> str:
-    """The cause in one line; for sklearn's "All the N fits failed" the fits' own error."""
-    text = str(exc).strip()
-    if not text:
-        return type(exc).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if "fits failed" in lines[0]:
+def _cause(exc: Exception) -> str:
+    """The cause in one line (:func:`mlctl.text.first_line`); for sklearn's "All the N
+    fits failed" the fits' own error too."""
+    head = first_line(exc)
+    if "fits failed" in head:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
         if causes:
-            return f"{lines[0]} Last error: {causes[-1][:300]}"
-    return lines[0]
+            return f"{head} Last error: {causes[-1][:300]}"
+    return head
 
 
 def pick_winner(recipe: Recipe, results: list[SearchResult]) -> SearchResult:

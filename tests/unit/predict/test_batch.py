@@ -14,7 +14,6 @@ import pytest
 from mlctl.errors import DataError
 from mlctl.predict.batch import BatchSummary, _check_target
 from mlctl.predict.files import AtomicTableWriter, output_format
-from mlctl.predict.score import label as _label
 from mlctl.predict.validate import (
     INFINITE,
     NOT_A_NUMBER,
@@ -24,6 +23,7 @@ from mlctl.predict.validate import (
     input_columns,
     numeric_values,
 )
+from mlctl.text import class_text as _label
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlctl.errors import DataError
-from mlctl.scaffold.profile import profile_columns, read_table
+from mlctl.scaffold.profile import profile_columns, read_sample
 
 pytestmark = pytest.mark.unit
 
@@ -84,17 +84,17 @@ def test_the_target_is_excluded() -> None:
 def test_read_csv_sample_and_estimated_total(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     pd.DataFrame({"a": range(1000), "b": ["x"] * 1000}).to_csv(path, index=False)
-    table = read_table(path, 100)
+    table = read_sample(path, 100)
     assert len(table.frame) == 100
     assert table.rows_total == 1000 and table.sampled and not table.rows_exact
-    whole = read_table(path, 5000)
+    whole = read_sample(path, 5000)
     assert whole.rows_total == 1000 and not whole.sampled
 
 
 def test_read_parquet_knows_the_exact_total(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pd.DataFrame({"a": range(500)}).to_parquet(path)
-    table = read_table(path, 100)
+    table = read_sample(path, 100)
     assert (len(table.frame), table.rows_total, table.rows_exact) == (100, 500, True)
 
 
@@ -113,7 +113,7 @@ def test_unreadable_files_are_named(tmp_path: Path, name: str, content, message:
     if content is not None:
         path.write_text(content)
     with pytest.raises(DataError) as err:
-        read_table(path, 100)
+        read_sample(path, 100)
     assert message in err.value.message
     assert name in err.value.message
 
@@ -122,9 +122,9 @@ def test_a_semicolon_file_read_with_commas_suggests_the_separator(tmp_path: Path
     path = tmp_path / "semi.csv"
     path.write_text("a;b;c\n1;2;3\n4;5;6\n")
     with pytest.raises(DataError) as err:
-        read_table(path, 100)
+        read_sample(path, 100)
     assert "--sep ';'" in err.value.hint
-    assert read_table(path, 100, ";").frame.shape == (2, 3)
+    assert read_sample(path, 100, ";").frame.shape == (2, 3)
 
 
 def test_a_folder_or_glob_names_one_file_to_start_from(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_a_folder_or_glob_names_one_file_to_start_from(tmp_path: Path) -> None:
     (tmp_path / "parts" / "_SUCCESS").write_text("")
     for source in (tmp_path / "parts", tmp_path / "parts" / "*.parquet"):
         with pytest.raises(DataError, match="mlctl init reads one CSV or Parquet file") as err:
-            read_table(source, 100)
+            read_sample(source, 100)
         assert "one of its 2 file(s), e.g. " + str(tmp_path / "parts" / "p0.parquet") in (
             err.value.hint or ""
         )

@@ -3,7 +3,13 @@ longest modules start first."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# Shared test helpers (tests/recipe_builders.py) import as top-level modules.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 KINDS = {"unit", "integration"}
 # The modules that take longest on one xdist worker (seconds, measured with

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from recipe_builders import MINIMAL, write_recipe
 
 from mlctl.compute.session import (
     EventChannel,
@@ -124,22 +125,8 @@ def test_socket_reasons() -> None:
     assert _socket_reason(socket.gaierror(-2, "Name or service not known"), 1) == "unknown host"
 
 
-BASE = """\
-name: demo
-data:
-  source: data.csv
-  target: y
-features:
-  numeric: [a]
-models:
-  candidates:
-    lr: {estimator: logistic_regression}
-"""
-
-
 def load(tmp_path: Path, compute: str, overrides: list[str] | None = None):
-    path = tmp_path / "recipe.yaml"
-    path.write_text(BASE + textwrap.dedent(compute))
+    path = write_recipe(tmp_path, MINIMAL + textwrap.dedent(compute))
     return load_recipe(path, overrides or [])
 
 

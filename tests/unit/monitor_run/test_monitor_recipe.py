@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from recipe_builders import write_recipe
 
 from mlctl.errors import RecipeError
 from mlctl.monitor.drift import PREDICTION, SCORE
@@ -35,9 +36,7 @@ readiness:
 
 
 def load(tmp_path: Path, monitor: str = "", overrides: list[str] | None = None):
-    text = BASE + textwrap.dedent(monitor)
-    path = tmp_path / "recipe.yaml"
-    path.write_text(text)
+    path = write_recipe(tmp_path, BASE + textwrap.dedent(monitor))
     return load_recipe(path, overrides or [])
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import textwrap
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from recipe_builders import write_recipe as write
 
 from mlctl.errors import RecipeError
 from mlctl.recipe.loader import load_recipe, validate
@@ -32,12 +32,6 @@ models:
       search:
         C: [0.1, 1.0]
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "recipe.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def issues_of(exc: pytest.ExceptionInfo[RecipeError]) -> list[str]:

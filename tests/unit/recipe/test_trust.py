@@ -4,10 +4,10 @@ outside them is imported; secrets are redacted wherever a recipe leaves the proc
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from recipe_builders import write_recipe as write
 
 from mlctl.errors import RecipeError
 from mlctl.train.checks import load_training_recipe as load_recipe  # _target_ is a candidate
@@ -43,12 +43,6 @@ def evil_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> 
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.delitem(sys.modules, name, raising=False)
     return marker
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "recipe.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def test_recipe_cannot_allow_its_own_prefixes(

@@ -166,3 +166,18 @@ def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
     assert docs.write(out) is False
     out.write_text(out.read_text() + "edited\n")
     assert not docs.is_up_to_date(out)
+
+
+def test_the_check_command_of_the_generator_runs() -> None:
+    """The command docs/recipes.md names (its header) works and agrees."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mlctl.devtools.recipe_docs", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=docs.REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "is up to date" in result.stdout

@@ -161,7 +161,7 @@ def test_existing_recipe_is_kept_without_force(project: Path) -> None:
     assert "already exists; it was left untouched" in refused.stderr
     assert "pass --overwrite" in refused.stderr
     assert mine.read_text() == "# my recipe\n"
-    forced = mlctl("init", "d.csv", "--target", "y", "--force")  # the old spelling of --overwrite still works
+    forced = mlctl("init", "d.csv", "--target", "y", "--force")  # old spelling still works
     assert forced.exit_code == 0 and "replaced" in forced.stdout
     assert mlctl("validate", str(mine)).exit_code == 0
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from mlctl import interrupts
 from mlctl.errors import RegistryError, TrackingError
+from mlctl.tracking import store_template
 
 if TYPE_CHECKING:
     from mlctl.recipe.loader import LoadedRecipe
@@ -179,15 +180,17 @@ def workspace_lock(ws: Workspace) -> Iterator[None]:
 
 
 def _create_database(ws: Workspace) -> None:
-    """A new SQLite store is created and migrated under a temporary name, then renamed:
-    a run killed meanwhile leaves no half-migrated store behind (call under the lock)."""
+    """A new SQLite store is created under a temporary name (copied from the cached
+    template, else migrated), then renamed: a run killed meanwhile leaves no
+    half-migrated store behind (call under the lock)."""
     db = ws.database
     if db is None or db.exists():
         return
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        ping(f"sqlite:///{tmp}")
+        artifacts = ws.artifact_location or (ws.root / "artifacts").as_uri()
+        store_template.create_store(tmp, lambda path: ping(f"sqlite:///{path}"), artifacts)
         interrupts.checkpoint("create_store")
         os.replace(tmp, db)
     finally:

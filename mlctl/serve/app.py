@@ -58,7 +58,6 @@ from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
 JSON = "application/json"
-METRICS_TYPE = "text/plain; version=0.0.4"  # the text exposition format (charset added once)
 _encoder = msgspec.json.Encoder()
 logger = logging.getLogger("mlctl.serve")
 
@@ -694,7 +693,8 @@ async def monitoring(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     state = _state(request)
     state.metrics.log_queue.set(state.log.queue_depth) if not state.metrics.multiprocess else None
-    return Response(state.metrics.render(), media_type=METRICS_TYPE, status_code=200)
+    body, media_type = state.metrics.render(request.headers.get("accept"), state)
+    return Response(body, media_type=media_type, status_code=200)
 
 
 @post(

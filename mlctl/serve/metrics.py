@@ -218,14 +218,23 @@ class WorkerProcesses:
     """``process_*`` of every live worker, labelled by ``pid`` (multiprocess mode).
 
     The workers are the processes whose value files are in the multiprocess folder and
-    that still run (a file of a dead worker stays, its ``/proc`` entry does not)."""
+    that still run as children of the same parent (a file of a dead worker stays, and
+    its pid may be taken by another process since)."""
 
     def __init__(self, folder: str, proc: str = "/proc") -> None:
         self.folder, self.proc = Path(folder), proc
 
     def pids(self) -> list[int]:
         found = {int(m.group(1)) for f in self.folder.glob("*.db") if (m := _PID.search(f.name))}
-        return sorted(p for p in found if Path(self.proc, str(p)).is_dir())
+        parent = os.getppid()
+        return sorted(p for p in found if p == os.getpid() or self._parent(p) == parent)
+
+    def _parent(self, pid: int) -> int | None:
+        try:  # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces
+            stat = Path(self.proc, str(pid), "stat").read_text()
+            return int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}

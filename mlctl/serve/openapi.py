@@ -333,6 +333,36 @@ for _p in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         _OIP_INFER,
     )
 
+
+def _predict_ok(classes: list[Any] | None, regression: bool = False) -> dict[str, Any]:
+    """``/predict``'s 200: a classifier's prediction is one of its classes, a
+    regressor's a number (unknown before a model is loaded)."""
+    prediction: dict[str, Any] = {"enum": classes} if classes else _NUM if regression else {}
+    answer = _obj(
+        {
+            "request_id": _STR,
+            "model": _obj(
+                {"name": _STR, "version": _INT, "variant": {"enum": ["champion", "challenger"]}}
+            ),
+            "timestamp": {"type": "string", "format": "date-time"},
+            "predictions": _array(
+                _obj(
+                    {
+                        "request_id": _STR,
+                        "prediction": prediction,
+                        "probabilities": {"type": "object", "additionalProperties": _NUM},
+                    },
+                    ["request_id", "prediction"],
+                )
+            ),
+        }
+    )
+    return {
+        "description": "One prediction per row, in request order (a class or a value).",
+        "content": {"application/json": {"schema": answer}},
+    }
+
+
 INT_RANGE = {"long": 2**63, "integer": 2**31}
 FLOAT_MAX = 3.4028234663852886e38
 OIP_TYPES = {"long": "INT64", "integer": "INT32", "double": "FP64", "float": "FP32"}
@@ -397,7 +427,9 @@ def model_schema(base: dict[str, Any], view: ServedView | None) -> dict[str, Any
                 continue
             op["tags"] = [tag_of(path)]
             ok = OK.get((method, path))
-            if ok is not None:
+            if (method, path) == ("post", "/predict"):
+                op["responses"]["200"] = _predict_ok(None)
+            elif ok is not None:
                 description, media, schema = ok
                 op["responses"]["200"] = {
                     "description": description,
@@ -465,32 +497,9 @@ def _with_model(doc: dict[str, Any], view: ServedView) -> None:
         for key in ("dataframe_records", "instances"):
             if key in layout.get("properties", {}):
                 layout["properties"][key] = _array({"$ref": "#/components/schemas/ModelRow"})
-    prediction: dict[str, Any] = {"enum": view.classes} if view.classes else _NUM
-    answer = _obj(
-        {
-            "request_id": _STR,
-            "model": _obj(
-                {"name": _STR, "version": _INT, "variant": {"enum": ["champion", "challenger"]}}
-            ),
-            "timestamp": {"type": "string", "format": "date-time"},
-            "predictions": _array(
-                _obj(
-                    {
-                        "request_id": _STR,
-                        "prediction": prediction,
-                        "probabilities": {"type": "object", "additionalProperties": _NUM},
-                    },
-                    ["request_id", "prediction"],
-                )
-            ),
-        }
-    )
     op = paths.get("/predict", {}).get("post")
     if op is not None:
-        op["responses"]["200"] = {
-            "description": "One prediction per row, in request order.",
-            "content": {"application/json": {"schema": answer}},
-        }
+        op["responses"]["200"] = _predict_ok(view.classes or None, regression=not view.classes)
 
 
 def _request_schema(paths: dict[str, Any], path: str) -> dict[str, Any] | None:

@@ -33,7 +33,6 @@ from litestar import Litestar, Request, Response, get, head, post
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from mlctl import __version__
 from mlctl.recipe.schema import Serve
@@ -53,12 +52,18 @@ from mlctl.serve.inputs import (
 )
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.model import Scored
-from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, MlflowOperation, errors
+from mlctl.serve.openapi import (
+    SCORING_ERRORS,
+    InferOperation,
+    LocalSwaggerPlugin,
+    MlflowOperation,
+    ServedJsonPlugin,
+    errors,
+)
 from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
 JSON = "application/json"
-METRICS_TYPE = "text/plain; version=0.0.4"  # the text exposition format (charset added once)
 _encoder = msgspec.json.Encoder()
 logger = logging.getLogger("mlctl.serve")
 
@@ -694,7 +699,8 @@ async def monitoring(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     state = _state(request)
     state.metrics.log_queue.set(state.log.queue_depth) if not state.metrics.multiprocess else None
-    return Response(state.metrics.render(), media_type=METRICS_TYPE, status_code=200)
+    body, media_type = state.metrics.render(request.headers.get("accept"), state)
+    return Response(body, media_type=media_type, status_code=200)
 
 
 @post(
@@ -1112,7 +1118,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
             title="mlctl serve",
             version=__version__,
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerPlugin(), ServedJsonPlugin()],
         ),
         logging_config=None,
         request_class=JsonRequest,

@@ -197,7 +197,6 @@ class ServeState:
             model.aliases = sorted(set(model.aliases) | {alias})
             old = current
             setattr(self, role, self.slot(model))  # the switch: one attribute
-            self.metrics.model_version.labels(role).set(version)
             self.load_error = None
             changes[role] = {"from": old.model.version if old else None, "to": version}
             if not self.loading:

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlctl.errors import DataError, ExitCode, MlctlError
+from mlctl.errors import DriftOptionsError, EmptyDataError
 from mlctl.monitor.profile import (
     CategoricalProfile,
     ColumnProfile,
@@ -92,16 +92,6 @@ SCORE, PREDICTION = "score", "prediction"  # the columns of prediction_drift
 NOT_ENOUGH_DATA = "not_enough_data"
 OTHER = "\x00other"  # the bucket of categories a truncated profile or a plot folds together
 _OTHER_LABEL = {OTHER: "(other)"}
-
-
-class EmptyDataError(DataError):
-    """The current data has no rows, so there is nothing to compare."""
-
-
-class DriftOptionsError(MlctlError):
-    """A drift option names an unknown method, column or an impossible value."""
-
-    exit_code = ExitCode.BAD_INPUT
 
 
 @dataclass

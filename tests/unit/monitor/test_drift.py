@@ -10,10 +10,9 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from mlctl.errors import DriftOptionsError, EmptyDataError
 from mlctl.monitor.drift import (
     DriftOptions,
-    DriftOptionsError,
-    EmptyDataError,
     column_drift,
     dataset_drift,
     prediction_drift,

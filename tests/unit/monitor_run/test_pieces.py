@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlctl.errors import ExitCode
+from mlctl.errors import ExitCode, MonitorCannotRun
 from mlctl.monitor.alerts import run_command, safe_target, should_alert
-from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
+from mlctl.monitor.lock import MonitorLock
 from mlctl.monitor.profile import read_categories
 from mlctl.monitor.run import _Counts, key_metrics, write_atomic
 

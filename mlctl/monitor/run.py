@@ -40,7 +40,7 @@ answered (its outputs, compared with its own test split and test metrics).
 answered part of the window. Volume counts all live traffic (champion and
 challenger) of the model.
 
-Memory: the log is read in chunks (:class:`~mlctl.monitor.sources.LogSource`);
+Memory: the log is read in chunks (:class:`~mlctl.monitor.log_source.LogSource`);
 only the model's input columns are kept, numbers as 8-byte values and categories as
 per-chunk value counts (turned into one Categorical, 1 byte a row, at the end), so
 the churn recipe's 19 inputs cost about 100 bytes a row at the peak of the drift
@@ -79,6 +79,8 @@ from mlctl.errors import (
 )
 from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
 from mlctl.monitor.notes import column_notes, finite, judged, too_little_notes
+from mlctl.paths import latest_path, monitor_lock_path
+from mlctl.predlog.schema import default_url
 
 SCHEMA_VERSION = 1
 HEALTHY, ATTENTION, NOT_ENOUGH_DATA = "healthy", "attention", "not_enough_data"
@@ -94,21 +96,9 @@ __all__ = [
     "MonitorOptions",
     "MonitorResult",
     "drift_options",
-    "latest_path",
     "monitor",
     "prediction_options",
 ]
-
-
-def latest_path(workspace: str | Path, model_name: str) -> Path:
-    """Where the latest result document of a model is kept:
-    ``<workspace>/monitoring/<model name>/latest.json`` (``mlctl serve`` exposes it)."""
-    return Path(workspace) / "monitoring" / model_name / "latest.json"
-
-
-def lock_path(workspace: str | Path, model_name: str) -> Path:
-    """The lock file of a model's monitoring runs (see :mod:`mlctl.monitor.lock`)."""
-    return latest_path(workspace, model_name).with_name("monitor.lock")
 
 
 @dataclass
@@ -245,7 +235,7 @@ def monitor(loaded: Any, options: MonitorOptions, on_event: Emit | None = None) 
     if info is None:
         open_existing(ws)
         info = Registry(ws).version(name, selector)
-    with MonitorLock(lock_path(ws.root, name)):
+    with MonitorLock(monitor_lock_path(ws.root, name)):
         emit("stage", {"message": f"monitoring {name} version {info.version}"})
         ctx = _Context(loaded, options, ws, info, selector, emit)
         document = ctx.check()
@@ -363,7 +353,7 @@ class _Context:
         }
 
     def _window(self):
-        from mlctl.monitor.sources import parse_window
+        from mlctl.monitor.window import parse_window
 
         o = self.options
         if o.current and not (o.timestamp_column and (o.window or o.end is not None)):
@@ -378,9 +368,9 @@ class _Context:
 
     # ----------------------------------------------------------------- reading
     def _read_log(self) -> _Current:
-        from mlctl.monitor.sources import LogSource
+        from mlctl.monitor.log_source import LogSource
 
-        url = self.r.deploy.serve.log.url or f"sqlite:///{Path(self.ws.root) / 'predictions.db'}"
+        url = self.r.deploy.serve.log.url or default_url(self.ws.root)
         try:
             src = LogSource(url)
             self.source = src
@@ -417,7 +407,7 @@ class _Context:
         return out
 
     def _read_file(self) -> _Current:
-        from mlctl.monitor.sources import FileSource, separator_hint, shown_names
+        from mlctl.monitor.file_source import FileSource, separator_hint, shown_names
 
         o = self.options
         probe = FileSource(o.current, o.label_column, o.timestamp_column)
@@ -542,7 +532,7 @@ class _Context:
     def _unusable_columns(self, drift: Any, current: _Current) -> None:
         """A --current column without one usable value is treated like a missing one:
         the model's answers would measure its imputation, not the model."""
-        from mlctl.monitor.sources import shown_names
+        from mlctl.monitor.file_source import shown_names
 
         empty = [c.column for c in drift.columns if c.status == "no_current_values"]
         if not (self.options.current and empty) or self.unscored:
@@ -623,8 +613,8 @@ class _Context:
         )
 
     def _volume(self):
-        from mlctl.monitor.sources import LIVE_VARIANTS
         from mlctl.monitor.volume import volume_check, volume_window
+        from mlctl.predlog.schema import LIVE_VARIANTS
 
         v = self.r.monitor.volume
         if self.options.current or not v.enabled:
@@ -1158,7 +1148,7 @@ def _labelled_inputs(ctx: _Context) -> Any:
     if o.current:
         if not o.label_column:
             return None
-        from mlctl.monitor.sources import FileSource
+        from mlctl.monitor.file_source import FileSource
 
         frame = FileSource(o.current, o.label_column, o.timestamp_column).read(ctx.window)
         frame = frame[frame[o.label_column].notna()]

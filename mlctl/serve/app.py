@@ -36,6 +36,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from mlctl import __version__
+from mlctl.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.recipe.schema import Serve
 from mlctl.serve import idempotency
 from mlctl.serve.batcher import Overloaded
@@ -54,7 +55,6 @@ from mlctl.serve.inputs import (
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.model import Scored
 from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, MlflowOperation, errors
-from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
 JSON = "application/json"
@@ -1037,7 +1037,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from threadpoolctl import threadpool_limits
 
-        from mlctl.monitor.run import latest_path
+        from mlctl.paths import latest_path
         from mlctl.tracking.registry import Registry
         from mlctl.tracking.workspace import Workspace
 

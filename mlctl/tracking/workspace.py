@@ -1,11 +1,6 @@
 """The workspace folder and the MLflow tracking / registry URIs.
 
-Default layout (see docs/tracking.md)::
-
-    .mlctl/
-      mlflow.db        # SQLite tracking store and model registry
-      artifacts/       # run artifacts and logged models
-      reports/<model>/<run id>/   # evaluation reports and plots
+The folder's layout is :mod:`mlctl.paths` (see docs/tracking.md).
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mlctl import interrupts
 from mlctl.errors import RegistryError, TrackingError
+from mlctl.paths import DEFAULT_WORKSPACE, artifacts_dir, reports_dir, tracking_db
 
 if TYPE_CHECKING:
     from mlctl.recipe.loader import LoadedRecipe
@@ -29,8 +25,6 @@ try:
     import fcntl
 except ImportError:  # Windows: no workspace lock (documented)
     fcntl = None  # type: ignore[assignment]
-
-DEFAULT_WORKSPACE = ".mlctl"
 
 
 @dataclass(frozen=True)
@@ -43,7 +37,7 @@ class Workspace:
 
     @property
     def reports(self) -> Path:
-        return self.root / "reports"
+        return reports_dir(self.root)
 
     @property
     def is_embedded(self) -> bool:
@@ -75,10 +69,10 @@ def resolve_workspace(
     )
     if uri and uri.startswith("sqlite:"):
         # A local database keeps its artifacts in the workspace too, not in ./mlruns.
-        return Workspace(root, uri, (root / "artifacts").as_uri())
+        return Workspace(root, uri, artifacts_dir(root).as_uri())
     if uri:
         return Workspace(root, uri, None)
-    return Workspace(root, f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+    return Workspace(root, f"sqlite:///{tracking_db(root)}", artifacts_dir(root).as_uri())
 
 
 def for_recipe(loaded: LoadedRecipe, workspace: str | Path | None = None) -> Workspace:
@@ -122,7 +116,7 @@ def prepare(ws: Workspace) -> None:
             ws.root / ".gitignore"
         ).exists() else None
         if ws.is_embedded:
-            (ws.root / "artifacts").mkdir(exist_ok=True)
+            artifacts_dir(ws.root).mkdir(exist_ok=True)
     except OSError as exc:
         raise TrackingError(
             f"workspace {ws.root} cannot be created or written: {exc.strerror or exc}",

@@ -35,6 +35,7 @@ from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from mlctl import __version__
+from mlctl.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.recipe.schema import Serve
 from mlctl.serve import idempotency
 from mlctl.serve.batcher import Overloaded
@@ -60,7 +61,6 @@ from mlctl.serve.openapi import (
     ServedJsonPlugin,
     errors,
 )
-from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.serve.state import ServeState, Slot
 
 JSON = "application/json"
@@ -1043,7 +1043,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from threadpoolctl import threadpool_limits
 
-        from mlctl.monitor.run import latest_path
+        from mlctl.paths import latest_path
         from mlctl.tracking.registry import Registry
         from mlctl.tracking.workspace import Workspace
 

@@ -243,3 +243,52 @@ def test_version_is_the_installed_mlflow() -> None:
     import mlflow
 
     assert mlflow_version() == mlflow.__version__
+
+
+class Readiness:
+    """What /ping reads of the server's state: ``ready()`` as ServeState answers it."""
+
+    def __init__(self, ok: bool, **detail) -> None:
+        self.ok = ok
+        self.detail = {"draining": False, "log_writable": True, **detail}
+
+    def ready(self):
+        return self.ok, self.detail
+
+
+def ping_reply(state: Readiness):
+    from litestar import Litestar
+    from litestar.datastructures import State
+    from litestar.testing import TestClient
+
+    from mlctl.serve.mlflow_protocol import ping, version
+
+    app = Litestar(route_handlers=[ping, version], state=State({"serve": state}))
+    with TestClient(app) as client:
+        return client.get("/ping"), client.get("/version")
+
+
+def test_ping_and_version_answer_as_mlflow_once_ready() -> None:
+    import mlflow
+
+    pinged, versioned = ping_reply(Readiness(True))
+    assert (pinged.status_code, pinged.content) == (200, b"\n")
+    assert pinged.headers["content-type"] == "application/json"
+    assert (versioned.status_code, versioned.text) == (200, mlflow.__version__)
+    assert versioned.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("detail", "why"),
+    [
+        ({}, "loading the model"),
+        ({"draining": True}, "draining"),
+        ({"log_writable": False}, "the prediction log is not writable"),
+    ],
+)
+def test_ping_is_503_until_the_model_is_loaded(detail, why) -> None:
+    pinged, _ = ping_reply(Readiness(False, **detail))
+    assert pinged.status_code == 503 and pinged.headers["retry-after"] == "2"
+    body = pinged.json()
+    assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert body["message"] == f"not ready: {why}" and body["mlctl_error_code"] == "UNAVAILABLE"

@@ -545,6 +545,11 @@ def test_the_commands_left_their_files(ran: dict[str, Any]) -> None:
     assert (root / "scored.parquet").is_file()
     assert list((root / "deploy" / "k8s").iterdir())
     assert (root / ".github" / "workflows" / "mlctl-churn.yml").is_file()
+    assert json.loads((root / "result.json").read_text())["status"] == "healthy"
+    # the README's report, from a real log: every input column plotted, and the volume
+    page = (root / "reports" / "churn.html").read_text(encoding="utf-8")
+    assert page.count(": reference vs current</title>") == 19 + 2  # inputs, score, prediction
+    assert "<title>Predictions per hour (UTC)</title>" in page
 
 
 def test_normalise() -> None:

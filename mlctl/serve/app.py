@@ -33,13 +33,13 @@ from litestar import Litestar, Request, Response, get, head, post
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from mlctl import __version__
+from mlctl.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.recipe.schema import Serve
-from mlctl.serve import idempotency
+from mlctl.serve import idempotency, mlflow_protocol
 from mlctl.serve.batcher import Overloaded
-from mlctl.serve.body import csv_records, decode_json
+from mlctl.serve.body import decode_json
 from mlctl.serve.cache import make_cache, row_key
 from mlctl.serve.checks import InvalidFeedback, feedback_items, oip_columns, oip_id, oip_outputs
 from mlctl.serve.idempotency import Answer, KeyConflict
@@ -49,16 +49,20 @@ from mlctl.serve.inputs import (
     InvalidInput,
     check_columnar,
     check_records,
-    check_split,
 )
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.model import Scored
-from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, MlflowOperation, errors
-from mlctl.serve.predlog import LogUnavailable, PredictionLog, rows_for
+from mlctl.serve.openapi import (
+    SCORING_ERRORS,
+    InferOperation,
+    LocalSwaggerPlugin,
+    MlflowOperation,
+    ServedJsonPlugin,
+    errors,
+)
 from mlctl.serve.state import ServeState, Slot
 
 JSON = "application/json"
-METRICS_TYPE = "text/plain; version=0.0.4"  # the text exposition format (charset added once)
 _encoder = msgspec.json.Encoder()
 logger = logging.getLogger("mlctl.serve")
 
@@ -117,15 +121,17 @@ class ApiError(Exception):
         message: str,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,  # another protocol's shape (MLflow's)
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
         self.headers = headers or {}
+        self.body = body
 
 
 def error_response(exc: ApiError) -> Response:
-    body = {
+    body = exc.body or {
         "error": exc.message,
         "error_code": exc.code,
         "message": exc.message,
@@ -502,29 +508,37 @@ def _version_headers(answer: Answer) -> dict[str, str]:
 )
 async def invocations(request: Request) -> Response:
     """``mlflow models serve``'s protocol: ``dataframe_split``, ``dataframe_records``,
-    ``instances`` or ``inputs`` (JSON), or ``text/csv``; answers ``{"predictions": [...]}``."""
+    ``instances`` or ``inputs`` (JSON), ``text/csv`` or parquet; answers
+    ``{"predictions": [...]}``, and errors in MLflow's shape (see
+    :mod:`mlctl.serve.mlflow_protocol`)."""
+    try:
+        return await _invocations(request)
+    except ApiError as exc:
+        status, body = mlflow_protocol.error_body(exc.status, exc.code, exc.message, exc.details)
+        raise ApiError(status, exc.code, exc.message, exc.details, exc.headers, body) from None
+
+
+async def _invocations(request: Request) -> Response:
     state = _state(request)
     if state.champion is None:
         raise _unavailable(state)
     model = state.champion.model
-    body = await request.body()
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        if ctype == "text/csv":
-            records = csv_records(body)
-        else:
-            records = _mlflow_records(decode_json(body), model.columns)
-        _check_rows(state, len(records))
+        mime = mlflow_protocol.media_type(request.headers.get("content-type"))
+        records = mlflow_protocol.read_rows(
+            await request.body(), mime, model.columns, state.settings.max_batch_rows
+        )
         batch = check_records(records, model.columns, None, strict=False)
+    except mlflow_protocol.UnsupportedMediaType as exc:
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", str(exc)) from None
+    except mlflow_protocol.TooManyRows as exc:
+        raise ApiError(413, "TOO_MANY_ROWS", str(exc)) from None
     except InvalidInput as exc:
         raise _invalid(exc) from None
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
     answer = await _score(state, batch, records, "invocations", _idempotency_key(request))
     return _json({"predictions": answer.predictions}, headers=_version_headers(answer))
-
-
-MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
 class JsonRequest(Request):
@@ -535,37 +549,6 @@ class JsonRequest(Request):
             return decode_json(await self.body())
         except BadRequest as exc:
             raise ClientException(str(exc)) from None
-
-
-def _mlflow_records(doc: Any, columns: Any) -> list[dict[str, Any]]:
-    if not isinstance(doc, dict):
-        raise BadRequest(f"expected a JSON object with one of {', '.join(MLFLOW_KEYS)}")
-    keys = [k for k in MLFLOW_KEYS if k in doc]
-    if len(keys) != 1:
-        raise BadRequest(
-            f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)}; found "
-            f"{', '.join(keys) if keys else 'none'}"
-        )
-    key = keys[0]
-    value = doc[key]
-    if key == "dataframe_split":
-        names = value.get("columns") if isinstance(value, dict) else None
-        batch = check_split(value, columns)
-        names = names or batch.names
-        return [dict(zip(names, row, strict=True)) for row in value["data"]]
-    if key in ("dataframe_records", "instances"):
-        if not isinstance(value, list):
-            raise BadRequest(f"'{key}' must be a list of row objects")
-        return value
-    if isinstance(value, dict):  # inputs: columnar
-        lengths = {len(v) for v in value.values() if isinstance(v, list)}
-        if len(lengths) != 1 or not all(isinstance(v, list) for v in value.values()):
-            raise BadRequest("'inputs' must map each column to a list of one length")
-        n = lengths.pop()
-        return [{k: v[i] for k, v in value.items()} for i in range(n)]
-    if isinstance(value, list):
-        return value
-    raise BadRequest("'inputs' must be an object of column lists or a list of row objects")
 
 
 @post(
@@ -694,7 +677,8 @@ async def monitoring(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     state = _state(request)
     state.metrics.log_queue.set(state.log.queue_depth) if not state.metrics.multiprocess else None
-    return Response(state.metrics.render(), media_type=METRICS_TYPE, status_code=200)
+    body, media_type = state.metrics.render(request.headers.get("accept"), state)
+    return Response(body, media_type=media_type, status_code=200)
 
 
 @post(
@@ -936,6 +920,8 @@ def _count(request: Request, status: int) -> None:
 ROUTES = {
     "/predict",
     "/invocations",
+    "/ping",
+    "/version",
     "/feedback",
     "/health",
     "/ready",
@@ -962,7 +948,8 @@ def _route_label(path: str) -> str:
     return "other"
 
 
-ALLOWED_TYPES = {"/invocations": ("application/json", "text/csv")}
+# () : the route reads Content-Type itself (/invocations: as MLflow does, 415 in its shape).
+ALLOWED_TYPES: dict[str, tuple[str, ...]] = {"/invocations": ()}
 
 
 def _media_type_middleware(app: Any) -> Any:
@@ -981,7 +968,7 @@ def _media_type_middleware(app: Any) -> Any:
             ctype = ctype.strip()
             charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
             allowed = ALLOWED_TYPES.get(path, ("application/json",))
-            if ctype not in allowed or charset not in ("", "utf-8", "utf8"):
+            if allowed and (ctype not in allowed or charset not in ("", "utf-8", "utf8")):
                 message = (
                     f"unsupported media type '{raw.strip() or 'none'}'; send "
                     f"{' or '.join(allowed)} (UTF-8)"
@@ -1037,7 +1024,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from threadpoolctl import threadpool_limits
 
-        from mlctl.monitor.run import latest_path
+        from mlctl.paths import latest_path
         from mlctl.tracking.registry import Registry
         from mlctl.tracking.workspace import Workspace
 
@@ -1083,6 +1070,8 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
             feedback,
             health,
             health_head,
+            mlflow_protocol.ping,
+            mlflow_protocol.version,
             ready,
             ready_head,
             model_info,
@@ -1112,7 +1101,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
             title="mlctl serve",
             version=__version__,
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerPlugin(), ServedJsonPlugin()],
         ),
         logging_config=None,
         request_class=JsonRequest,

@@ -3,20 +3,43 @@
 With several worker processes, prometheus-client's multiprocess mode aggregates
 every worker's values (``PROMETHEUS_MULTIPROC_DIR``, set by ``mlctl serve``); with
 one process the metrics live in a registry of their own.
+
+Besides the ``mlctl_*`` metrics, a scrape has:
+
+- ``mlctl_model_info{name, version, alias, role} 1``: one series per served version
+  (the version is a label, never a value), read from the server's state at scrape time,
+  so a hot swap replaces the old version's series instead of leaving it behind;
+- the process metrics (``process_*``: CPU seconds, memory, open files, start time) and
+  ``python_info`` (plus ``python_gc_*`` with one process). With several workers every
+  live worker's ``process_*`` series are there, told apart by a ``pid`` label: the
+  worker that answers a scrape reads its siblings' ``/proc`` entries, found through
+  the files they keep in the multiprocess folder.
+
+The answer is in OpenMetrics when the scraper's ``Accept`` asks for
+``application/openmetrics-text``, else in the plain text format
+(``prometheus_client.exposition.choose_encoder``).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
-    generate_latest,
+    PlatformCollector,
+    ProcessCollector,
 )
+from prometheus_client.core import InfoMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 SCORE_BUCKETS = tuple(i / 10 for i in range(11))
@@ -25,11 +48,17 @@ SCORE_BUCKETS = tuple(i / 10 for i in range(11))
 class Metrics:
     """The server's metrics (one instance per process)."""
 
-    content_type = CONTENT_TYPE_LATEST
+    content_type = CONTENT_TYPE_PLAIN_0_0_4
 
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = None if self.multiprocess else CollectorRegistry()
+        self.model_info = ModelInfo()
+        if self.registry is not None:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+            self.registry.register(self.model_info)
         r = {"registry": self.registry} if self.registry is not None else {}
         self.requests = Counter(
             "mlctl_requests_total",
@@ -100,14 +129,6 @@ class Metrics:
             ["reason"],
             **r,
         )
-        version_mode = {"multiprocess_mode": "max"} if self.multiprocess else {}
-        self.model_version = Gauge(
-            "mlctl_model_version",
-            "Model version served, by role.",
-            ["role"],
-            **version_mode,
-            **r,
-        )
         self.model_load_failures = Counter(
             "mlctl_model_load_failures_total",
             "Versions that failed to load or to pass their smoke test, by role.",
@@ -126,11 +147,107 @@ class Metrics:
             **r,
         )
 
-    def render(self) -> bytes:
-        if self.multiprocess:
-            from prometheus_client import multiprocess
+    def render(self, accept: str | None = None, state: Any = None) -> tuple[bytes, str]:
+        """The exposition for a scrape: (body, content type).
 
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+        Args:
+            accept: The scraper's ``Accept`` header (OpenMetrics when it asks for it).
+            state: The server's :class:`~mlctl.serve.state.ServeState`, for
+                ``mlctl_model_info``; None leaves that metric out.
+        """
+        self.model_info.models = served_models(state)
+        encoder, content_type = choose_encoder(accept or "")
+        if content_type.startswith("text/"):  # Litestar adds the charset of text/* itself
+            content_type = content_type.replace("; charset=utf-8", "")
+        if not self.multiprocess:
+            return encoder(self.registry), content_type
+        from prometheus_client import multiprocess
+
+        folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=folder)
+        registry.register(WorkerProcesses(folder))
+        PlatformCollector(registry=registry)
+        registry.register(self.model_info)
+        return encoder(registry), content_type
+
+
+def served_models(state: Any) -> list[dict[str, str]]:
+    """The labels of ``mlctl_model_info``: one set per served role."""
+    if state is None:
+        return []
+    found = []
+    for role in ("champion", "challenger"):
+        slot = getattr(state, role, None)
+        if slot is None:
+            continue
+        if role == "challenger":
+            alias = "challenger"
+        else:
+            alias = "" if state.fixed_version is not None else str(state.alias)
+        model = slot.model
+        found.append(
+            {"name": str(model.name), "version": str(model.version), "alias": alias, "role": role}
+        )
+    return found
+
+
+class ModelInfo:
+    """``mlctl_model_info``: the served versions as labels, as they are at scrape time."""
+
+    def __init__(self) -> None:
+        self.models: list[dict[str, str]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        family = InfoMetricFamily(
+            "mlctl_model",
+            "Model versions served: name, version, alias and role (champion or challenger).",
+            labels=["name", "version", "alias", "role"],
+        )
+        for labels in self.models:
+            family.add_metric(
+                [labels["name"], labels["version"], labels["alias"], labels["role"]], {}
+            )
+        yield family
+
+
+_PID = re.compile(r"_(\d+)\.db$")
+
+
+class WorkerProcesses:
+    """``process_*`` of every live worker, labelled by ``pid`` (multiprocess mode).
+
+    The workers are the processes whose value files are in the multiprocess folder and
+    that still run as children of the same parent (a file of a dead worker stays, and
+    its pid may be taken by another process since)."""
+
+    def __init__(self, folder: str, proc: str = "/proc") -> None:
+        self.folder, self.proc = Path(folder), proc
+
+    def pids(self) -> list[int]:
+        found = {int(m.group(1)) for f in self.folder.glob("*.db") if (m := _PID.search(f.name))}
+        parent = os.getppid()
+        return sorted(p for p in found if p == os.getpid() or self._parent(p) == parent)
+
+    def _parent(self, pid: int) -> int | None:
+        try:  # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces
+            stat = Path(self.proc, str(pid), "stat").read_text()
+            return int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in self.pids():
+            collector = ProcessCollector(pid=lambda pid=pid: pid, proc=self.proc, registry=None)
+            for family in collector.collect():
+                target = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type, family.unit)
+                )
+                target.samples.extend(_with_pid(family.samples, pid))
+        yield from merged.values()
+
+
+def _with_pid(samples: Iterable[Any], pid: int) -> Iterator[Any]:
+    for sample in samples:
+        yield sample._replace(labels={**sample.labels, "pid": str(pid)})

@@ -45,6 +45,7 @@ class ServedModel:
     metrics: dict[str, float] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
     positive: Any = None  # the positive class of a binary classifier, if known
+    example: dict[str, Any] | None = None  # a row of the logged input example
 
     @property
     def classes(self) -> list[Any]:
@@ -121,6 +122,7 @@ def load_model(registry: Any, reference: str, positive: Any = None) -> ServedMod
         positive=positive,
     )
     smoke_test(model, loaded.example)
+    model.example = _first_row(loaded.example)
     return model
 
 
@@ -148,6 +150,13 @@ def smoke_test(model: ServedModel, example: Any = None) -> None:
         raise ModelLoadError(
             f"{model.name} version {model.version} gives no finite answer on a smoke row"
         )
+
+
+def _first_row(example: Any) -> dict[str, Any] | None:
+    """The input example's first row as plain JSON values (for the OpenAPI schema)."""
+    if example is None or not hasattr(example, "to_json") or not len(example):
+        return None
+    return json.loads(example.head(1).to_json(orient="records"))[0]
 
 
 def _example_row(columns: list[InputColumn]) -> dict[str, Any]:

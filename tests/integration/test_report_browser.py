@@ -70,7 +70,7 @@ def monitor_report(out: Path) -> Path:
     performance and volume results on Telco, shifted)."""
     from mlctl.monitor.report import write_report
 
-    conftest = REPO / "tests" / "unit" / "monitor_report" / "conftest.py"
+    conftest = REPO / "tests" / "unit" / "monitor" / "conftest.py"
     spec = importlib.util.spec_from_file_location("monitor_report_conftest", conftest)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -59,7 +59,7 @@ def test_a_retry_with_the_same_idempotency_key_is_logged_once(server, project) -
 
 
 def test_monitoring_shows_the_latest_monitor_result_of_the_served_model(server, project) -> None:
-    from mlctl.monitor.run import latest_path
+    from mlctl.paths import latest_path
 
     path = latest_path(project / ".mlctl", "churn")
     path.unlink(missing_ok=True)
@@ -297,7 +297,7 @@ def test_metrics_in_prometheus_format(server) -> None:
     text = res.body.decode()
     assert 'mlctl_requests_total{code="200",route="/predict"}' in text
     assert 'mlctl_requests_total{code="422",route="/predict"}' in text
-    assert 'mlctl_model_version{role="champion"} 1.0' in text
+    assert 'mlctl_model_info{alias="champion",name="churn",role="champion",version="1"} 1.0' in text
     assert "mlctl_request_seconds_bucket" in text and "mlctl_prediction_score_bucket" in text
     assert "mlctl_predictions_total" in text and "mlctl_log_queue_depth" in text
 

@@ -172,8 +172,9 @@ class InferOperation(Operation):
 # ------------------------------------------------- the schema of the served model
 # What ``/schema/openapi.json`` and the Swagger page show is Litestar's schema of the
 # routes, completed at request time with what depends on the served model (its input
-# columns, their types, an example row, its classes) and with each route's tag and
-# 200 answer. It is cached per served version.
+# columns, their types, an example row, its classes) and with each route's 200
+# answer; each route's tag is its controller's (mlctl.serve.controllers). It is cached
+# per served version.
 
 TAGS = [
     {"name": "mlctl", "description": "Scoring, feedback and the served model (mlctl's API)."},
@@ -181,16 +182,6 @@ TAGS = [
     {"name": "OIP v2", "description": "Open Inference Protocol v2 (KServe, Triton, MLServer)."},
     {"name": "operations", "description": "Probes, metrics and administration."},
 ]
-
-
-def tag_of(path: str) -> str:
-    if path == "/invocations":
-        return "MLflow"
-    if path == "/v2" or path.startswith("/v2/"):
-        return "OIP v2"
-    if path in ("/predict", "/feedback", "/model", "/monitoring"):
-        return "mlctl"
-    return "operations"
 
 
 _STR: dict[str, Any] = {"type": "string"}
@@ -425,7 +416,6 @@ def model_schema(base: dict[str, Any], view: ServedView | None) -> dict[str, Any
         for method, op in item.items():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
-            op["tags"] = [tag_of(path)]
             ok = OK.get((method, path))
             if (method, path) == ("post", "/predict"):
                 op["responses"]["200"] = _predict_ok(None)

@@ -63,7 +63,7 @@ def build_log(path: Path, rows: int, seed: int = 7) -> None:
     import numpy as np
     import pandas as pd
 
-    from mlctl.serve.predlog import PredictionLog, rows_for
+    from mlctl.predlog import PredictionLog, rows_for
 
     telco = pd.read_csv(TELCO).drop(columns=["Churn"])
     telco["TotalCharges"] = pd.to_numeric(telco["TotalCharges"], errors="coerce")
@@ -122,7 +122,8 @@ def log_rows(path: Path) -> int:
 
 
 def read_mlctl(path: Path, start: float, end: float, chunk_rows: int) -> dict:
-    from mlctl.monitor.sources import LogSource, Window
+    from mlctl.monitor.log_source import LogSource
+    from mlctl.monitor.window import Window
 
     base = rss_mib()
     src = LogSource(f"sqlite:///{path}")
@@ -208,13 +209,13 @@ def main() -> int:
     if args.measure:  # the child: imports first, so the base RSS includes them
         import pandas  # noqa: F401
 
-        import mlctl.monitor.sources  # noqa: F401
+        import mlctl.monitor.log_source  # noqa: F401
 
         reader = read_mlctl if args.measure == "mlctl" else read_naive
         print(json.dumps(reader(args.db, args.start, args.end, args.chunk_rows)))
         return 0
 
-    from mlctl.monitor.sources import parse_window
+    from mlctl.monitor.window import parse_window
 
     tmp = None
     path = args.db

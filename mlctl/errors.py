@@ -16,15 +16,24 @@ from mlctl_runtime.errors import DataError, ExitCode, ExpressionError, MlctlErro
 __all__ = [
     "ComputeError",
     "DataError",
+    "DriftOptionsError",
+    "EmptyDataError",
     "ExitCode",
     "ExpressionError",
     "Issue",
     "MlctlError",
+    "ModelRejected",
+    "ModelUnreadable",
+    "MonitorCannotRun",
     "PredictionLogError",
+    "ProfileError",
+    "ProfileNotFoundError",
     "RecipeError",
     "RegistryError",
     "TrackingError",
+    "TrainingError",
     "UsageError",
+    "WorkerFailed",
 ]
 
 
@@ -97,3 +106,60 @@ class PredictionLogError(MlctlError):
     """The prediction log cannot be read: missing, unreachable, or not an mlctl log."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+# The errors of one stage each; all live here so that every MlctlError is in one place.
+
+
+class TrainingError(MlctlError):
+    """A candidate failed to train for a reason the user must fix."""
+
+
+# Models: loading a registered version (mlctl.tracking.artifacts)
+
+
+class ModelRejected(RegistryError):
+    """A registered version's files do not match what was recorded at registration, no
+    digest was recorded, or the files cannot be read: nothing was deserialized."""
+
+    exit_code = ExitCode.MODEL_REJECTED
+
+
+class ModelUnreadable(ModelRejected):
+    """The version's files could not be read or downloaded (maybe for a while: a
+    storage outage); nothing was checked or deserialized."""
+
+
+# Serving (mlctl.serve.server)
+
+
+class WorkerFailed(MlctlError):
+    """The workers could not start, or kept dying."""
+
+
+# Monitoring: reference profiles, drift options, the run itself
+
+
+class ProfileError(DataError):
+    """A reference profile cannot be read or built (damaged, newer schema, bad column)."""
+
+
+class ProfileNotFoundError(RegistryError):
+    """The run behind a registered model version has no reference profile."""
+
+
+class EmptyDataError(DataError):
+    """The current data has no rows, so there is nothing to compare."""
+
+
+class DriftOptionsError(MlctlError):
+    """A drift option names an unknown method, column or an impossible value."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class MonitorCannotRun(MlctlError):
+    """The monitor cannot judge anything: no rows in the window, no prediction log, a
+    model version without a reference profile, or another run holds the lock (exit 7)."""
+
+    exit_code = ExitCode.CANNOT_RUN

@@ -483,9 +483,9 @@ def monitor(
     quiet,
 ) -> None:
     """Check drift, performance and volume of a RECIPE's served model."""
+    from mlctl.api import monitor as run_monitor
     from mlctl.cli import render
     from mlctl.monitor.run import MonitorOptions
-    from mlctl.monitor.run import monitor as run_monitor
     from mlctl.recipe.loader import load_recipe
 
     if (label_column or timestamp_column) and not current:

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from mlctl.errors import RegistryError, UsageError
+from mlctl.paths import tracking_db
 
 DELETED_STAGE = "Deleted_Internal"  # MLflow's soft-deleted model versions
 DEFAULT_EXPERIMENT = 0  # MLflow creates it on opening a store that lacks it
@@ -84,11 +85,11 @@ def bake(
     partial.mkdir(parents=True)
     try:
         try:
-            tags, folders = _registry(database, partial / "mlflow.db", root, name, version)
+            tags, folders = _registry(database, tracking_db(partial), root, name, version)
             for kind, folder in folders:
                 _copy_folder(root, folder, partial, kind, name, version)
             _check_digest(partial, root, folders, tags, name, version)
-            relocate(partial / "mlflow.db", root, container_root)
+            relocate(tracking_db(partial), root, container_root)
             if dest.exists():
                 shutil.rmtree(dest)
             partial.rename(dest)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from mlctl import __version__
+from mlctl.paths import tracking_db
+from mlctl.predlog.schema import default_url
 
 APP_DIR = PurePosixPath("/app")  # the build context is copied here
 WORKSPACE_DIR = PurePosixPath("/data/.mlctl")  # the workspace inside the containers
@@ -196,7 +198,7 @@ class Facts:
         if self.log_kind == "postgresql":
             out.append(f"deploy.serve.log.url=${{oc.env:{LOG_URL_ENV}}}")
         elif self.serve.log.url:  # a SQLite file of this machine means nothing in there
-            out.append(f"deploy.serve.log.url=sqlite:///{WORKSPACE_DIR / 'predictions.db'}")
+            out.append(f"deploy.serve.log.url={default_url(WORKSPACE_DIR)}")
         if self.uses_redis:
             out.append(f"deploy.serve.cache.url=${{oc.env:{CACHE_URL_ENV}}}")
         return out
@@ -240,7 +242,7 @@ class Facts:
         ]
 
     def embedded_tracking_uri(self) -> str:
-        return f"sqlite:///{WORKSPACE_DIR / 'mlflow.db'}"
+        return f"sqlite:///{tracking_db(WORKSPACE_DIR)}"
 
     def tracking_default(self) -> str | None:
         """The recipe's remote tracking URI without credentials (None if it had some)."""

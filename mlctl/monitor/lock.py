@@ -12,19 +12,12 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from mlctl.errors import ExitCode, MlctlError
+from mlctl.errors import MonitorCannotRun
 
 try:
     import fcntl
 except ImportError:  # Windows: no lock (documented)
     fcntl = None  # type: ignore[assignment]
-
-
-class MonitorCannotRun(MlctlError):
-    """The monitor cannot judge anything: no rows in the window, no prediction log, a
-    model version without a reference profile, or another run holds the lock (exit 7)."""
-
-    exit_code = ExitCode.CANNOT_RUN
 
 
 class MonitorLock:

@@ -26,7 +26,7 @@ def judged(drift: Any, pred: Any, perf: Any, volume: Any) -> bool:
 def column_notes(drift: Any) -> list[str]:
     """What the user should know about single columns: values that are not numbers,
     columns with no usable value, categories never seen in training."""
-    from mlctl.monitor.sources import shown_name, shown_names
+    from mlctl.monitor.file_source import shown_name, shown_names
 
     out = []
     for c in drift.columns:

@@ -1,6 +1,6 @@
 """How the model does on production data, once ground truth has come back.
 
-Input: labelled predictions (:meth:`mlctl.monitor.sources.LogSource.labelled`), in
+Input: labelled predictions (:meth:`mlctl.monitor.log_source.LogSource.labelled`), in
 which predictions and labels are text and probabilities a JSON object per row. They
 are mapped back to the model's classes (:class:`LabelMap`), scored with the same
 metric code as the test set (:mod:`mlctl.evaluate.metrics`), compared with the values

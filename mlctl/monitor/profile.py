@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from mlctl import __version__
-from mlctl.errors import DataError, RegistryError
+from mlctl.errors import ProfileError, ProfileNotFoundError
 
 if TYPE_CHECKING:
     from mlctl.tracking.registry import Registry
@@ -47,14 +47,6 @@ SCHEMA_VERSION = 1
 PROFILE_ARTIFACT = "monitoring/reference_profile.json"
 NUMERIC_TYPES = ("float", "int", "bool")  # data.coerce types read as numbers
 CATEGORICAL_TYPES = ("category", "str")  # ... and as categories
-
-
-class ProfileError(DataError):
-    """A reference profile cannot be read or built (damaged, newer schema, bad column)."""
-
-
-class ProfileNotFoundError(RegistryError):
-    """The run behind a registered model version has no reference profile."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlctl.monitor.sources import Window
+from mlctl.monitor.window import Window
 
 HOUR = 3600
 OK, DROP, SPIKE, NOT_ENOUGH_HISTORY = "ok", "drop", "spike", "not_enough_history"
@@ -35,7 +35,7 @@ def volume_window(end: float, recent_hours: int, baseline_hours: int) -> Window:
     """The hours a volume check reads: baseline then recent, ending at ``end`` (floored
     to the second, so every hour starts on a whole second).
 
-    Pass it to :meth:`~mlctl.monitor.sources.LogSource.hourly_counts` with
+    Pass it to :meth:`~mlctl.monitor.log_source.LogSource.hourly_counts` with
     ``origin=window.start``, so that the database's hours are the check's hours.
     """
     stop = math.floor(end)
@@ -111,7 +111,7 @@ def volume_check(
     Args:
         hourly_counts: Predictions per hour: a frame of ``hour`` (epoch seconds of
             the hour's start) and ``count`` (as
-            :meth:`~mlctl.monitor.sources.LogSource.hourly_counts` returns), a Series
+            :meth:`~mlctl.monitor.log_source.LogSource.hourly_counts` returns), a Series
             or a mapping hour -> count. Hours that are absent had no predictions. An
             hour is counted in the check's hour (counted back from ``end``) that holds
             its start: bucket from :func:`volume_window`'s start to be exact.
@@ -125,7 +125,7 @@ def volume_check(
         end: The end of the check (epoch seconds): the recent window ends there.
             Default: one hour after the last hour in ``hourly_counts``.
         history_start: When the service began logging (e.g.
-            :meth:`~mlctl.monitor.sources.LogSource.first_ts`); history starts with
+            :meth:`~mlctl.monitor.log_source.LogSource.first_ts`); history starts with
             the first of the check's hours that begins at or after it. Default: the
             first hour in ``hourly_counts`` with a prediction.
         baseline_statistic: "median" or "mean" predictions per hour of the baseline.

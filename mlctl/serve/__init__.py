@@ -10,7 +10,6 @@ See docs/serving.md.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from mlctl.errors import RegistryError, UsageError
@@ -35,7 +34,7 @@ def prepare(
             what does).
         TrackingError: the tracking store is unavailable.
     """
-    from mlctl.serve.predlog import LogUnavailable, PredictionLog
+    from mlctl.predlog import LogUnavailable, PredictionLog, default_url
     from mlctl.tracking.registry import Registry, parse_reference
     from mlctl.tracking.workspace import open_existing, resolve_workspace
 
@@ -69,7 +68,7 @@ def prepare(
             )
     if settings.cache.backend == "redis":
         _ping_redis(settings.cache.url or "redis://127.0.0.1:6379/0")
-    log_url = settings.log.url or f"sqlite:///{Path(ws.root) / 'predictions.db'}"
+    log_url = settings.log.url or default_url(ws.root)
     probe = PredictionLog(log_url)
     try:
         probe.open()

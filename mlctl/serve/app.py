@@ -36,13 +36,13 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from mlctl import __version__
+from mlctl.predlog import PredictionLog
 from mlctl.recipe.schema import Serve
 from mlctl.serve.cache import make_cache
 from mlctl.serve.controllers import CONTROLLERS
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.middleware import media_type_middleware
 from mlctl.serve.openapi import LocalSwaggerPlugin, ServedJsonPlugin
-from mlctl.serve.predlog import PredictionLog
 from mlctl.serve.requests import JsonRequest, serve_state
 from mlctl.serve.responses import ApiError, api_error, http_error, internal_error
 from mlctl.serve.state import ServeState
@@ -83,7 +83,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from threadpoolctl import threadpool_limits
 
-        from mlctl.monitor.run import latest_path
+        from mlctl.paths import latest_path
         from mlctl.tracking.registry import Registry
         from mlctl.tracking.workspace import Workspace
 

@@ -252,34 +252,6 @@ def check_columnar(
     return check_records(records, columns, id_column, strict)
 
 
-def check_split(data: Any, columns: Sequence[InputColumn], strict: bool = False) -> Columns:
-    """pandas ``orient="split"``: ``{"columns": [...], "data": [[...], ...]}``.
-
-    Raises:
-        BadRequest: the object lacks ``columns`` / ``data`` or rows have the wrong length.
-        InvalidInput: as :func:`check_records`.
-    """
-    if not isinstance(data, dict) or "data" not in data:
-        raise BadRequest("dataframe_split must be an object with 'columns' and 'data'")
-    names = data.get("columns")
-    rows = data["data"]
-    if not isinstance(rows, list):
-        raise BadRequest(f"dataframe_split.data must be a list of rows, got {_kind(rows)}")
-    if names is None:  # positional: the signature's order
-        names = [c.name for c in columns]
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise BadRequest("dataframe_split.columns must be a list of column names")
-    if len(set(names)) != len(names):
-        twice = next(n for i, n in enumerate(names) if n in names[:i])
-        raise BadRequest(f"dataframe_split.columns names '{twice[:60]}' more than once")
-    records = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) != len(names):
-            raise BadRequest(f"dataframe_split.data row {i} must be a list of {len(names)} values")
-        records.append(dict(zip(names, row, strict=True)))
-    return check_records(records, columns, None, strict)
-
-
 def _unknown(key: str, names: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
     return "unknown column" + (f"; did you mean '{close[0]}'?" if close else "")

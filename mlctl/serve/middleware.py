@@ -8,7 +8,8 @@ from typing import Any
 
 from mlctl.serve.responses import JSON, encoder, route_label
 
-ALLOWED_TYPES = {"/invocations": ("application/json", "text/csv")}
+# () : the route reads Content-Type itself (/invocations: as MLflow does, 415 in its shape).
+ALLOWED_TYPES: dict[str, tuple[str, ...]] = {"/invocations": ()}
 
 
 def media_type_middleware(app: Any) -> Any:
@@ -27,7 +28,7 @@ def media_type_middleware(app: Any) -> Any:
             ctype = ctype.strip()
             charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
             allowed = ALLOWED_TYPES.get(path, ("application/json",))
-            if ctype not in allowed or charset not in ("", "utf-8", "utf8"):
+            if allowed and (ctype not in allowed or charset not in ("", "utf-8", "utf8")):
                 message = (
                     f"unsupported media type '{raw.strip() or 'none'}'; send "
                     f"{' or '.join(allowed)} (UTF-8)"

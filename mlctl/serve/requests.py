@@ -4,10 +4,11 @@ API-key guard, the ``Idempotency-Key`` header, row limits and JSON bodies."""
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.exceptions import ClientException
+from litestar.params import Dependency
 
 from mlctl.serve.body import decode_json
 from mlctl.serve.inputs import BadRequest
@@ -18,6 +19,11 @@ from mlctl.serve.state import ServeState
 def serve_state(request: Request) -> ServeState:
     """The process's :class:`ServeState`, provided to handlers as ``serve``."""
     return request.app.state.serve
+
+
+# A handler's ``serve: Served`` parameter: the provided state, passed as is (Litestar
+# would otherwise check the object's type on every request).
+Served = Annotated[ServeState, Dependency(skip_validation=True)]
 
 
 def require_api_key(request: Any, _handler: Any = None) -> None:

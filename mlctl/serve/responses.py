@@ -35,15 +35,17 @@ class ApiError(Exception):
         message: str,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,  # another protocol's shape (MLflow's)
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
         self.headers = headers or {}
+        self.body = body
 
 
 def error_response(exc: ApiError) -> Response:
-    body = {
+    body = exc.body or {
         "error": exc.message,
         "error_code": exc.code,
         "message": exc.message,
@@ -138,6 +140,8 @@ def _count(request: Request, status: int) -> None:
 ROUTES = {
     "/predict",
     "/invocations",
+    "/ping",
+    "/version",
     "/feedback",
     "/health",
     "/ready",

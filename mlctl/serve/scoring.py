@@ -15,13 +15,13 @@ import time
 import uuid
 from typing import Any
 
+from mlctl.predlog import LogUnavailable, rows_for, shadow_id
 from mlctl.serve import idempotency
 from mlctl.serve.batcher import Overloaded
 from mlctl.serve.cache import row_key
 from mlctl.serve.idempotency import Answer, KeyConflict
 from mlctl.serve.inputs import Columns
 from mlctl.serve.model import Scored
-from mlctl.serve.predlog import LogUnavailable, rows_for
 from mlctl.serve.responses import ApiError, unavailable
 from mlctl.serve.state import ServeState, Slot
 
@@ -232,7 +232,7 @@ async def _shadow(
         return
     with contextlib.suppress(Exception):
         scored = await slot.batcher.submit(batch)
-        ids = [f"{request_id}-{i}-shadow" for i in range(batch.rows)]
+        ids = [shadow_id(f"{request_id}-{i}") for i in range(batch.rows)]
         rows = rows_for(
             ids,
             request_id,

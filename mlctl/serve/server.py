@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mlctl.errors import MlctlError
+from mlctl.errors import WorkerFailed
 from mlctl.serve.app import LOAD_FIRST_ENV, ServeConfig
 
 THREAD_VARS = (
@@ -109,10 +109,6 @@ def _die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class WorkerFailed(MlctlError):
-    """The workers could not start, or kept dying."""
 
 
 class Supervisor:

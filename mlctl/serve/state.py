@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl.errors import RegistryError
+from mlctl.predlog import PredictionLog
 from mlctl.recipe.schema import Serve
 from mlctl.serve import transport
 from mlctl.serve.batcher import MicroBatcher
 from mlctl.serve.inputs import Columns
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.model import ModelLoadError, Scored, ServedModel, load_model
-from mlctl.serve.predlog import PredictionLog
 from mlctl.tracking.artifacts import ModelUnreadable
 
 # Set by the server when it receives SIGTERM/SIGINT: /ready answers 503 from then on.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from mlctl.errors import ExitCode, RegistryError
+from mlctl.errors import ModelRejected, ModelUnreadable
 
 if TYPE_CHECKING:
     from mlctl.tracking.registry import LoadedModel, Registry, VersionInfo
@@ -32,18 +32,6 @@ FILES_TAG = "mlctl.files_sha256"  # JSON {relative path: SHA-256}, recorded at r
 # Written by MLflow into a download of a models:/NAME/VERSION URI; never a stored file.
 DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
 SHOWN = 12  # hex digits of a digest shown in a message
-
-
-class ModelRejected(RegistryError):
-    """A registered version's files do not match what was recorded at registration, no
-    digest was recorded, or the files cannot be read: nothing was deserialized."""
-
-    exit_code = ExitCode.MODEL_REJECTED
-
-
-class ModelUnreadable(ModelRejected):
-    """The version's files could not be read or downloaded (maybe for a while: a
-    storage outage); nothing was checked or deserialized."""
 
 
 def _files(root: Path) -> list[Path]:

@@ -1,11 +1,6 @@
 """The workspace folder and the MLflow tracking / registry URIs.
 
-Default layout (see docs/tracking.md)::
-
-    .mlctl/
-      mlflow.db        # SQLite tracking store and model registry
-      artifacts/       # run artifacts and logged models
-      reports/<model>/<run id>/   # evaluation reports and plots
+The folder's layout is :mod:`mlctl.paths` (see docs/tracking.md).
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mlctl import interrupts
 from mlctl.errors import RegistryError, TrackingError
+from mlctl.paths import DEFAULT_WORKSPACE, artifacts_dir, reports_dir, tracking_db
 from mlctl.tracking import store_template
 
 if TYPE_CHECKING:
@@ -30,8 +26,6 @@ try:
     import fcntl
 except ImportError:  # Windows: no workspace lock (documented)
     fcntl = None  # type: ignore[assignment]
-
-DEFAULT_WORKSPACE = ".mlctl"
 
 
 @dataclass(frozen=True)
@@ -44,7 +38,7 @@ class Workspace:
 
     @property
     def reports(self) -> Path:
-        return self.root / "reports"
+        return reports_dir(self.root)
 
     @property
     def is_embedded(self) -> bool:
@@ -76,10 +70,10 @@ def resolve_workspace(
     )
     if uri and uri.startswith("sqlite:"):
         # A local database keeps its artifacts in the workspace too, not in ./mlruns.
-        return Workspace(root, uri, (root / "artifacts").as_uri())
+        return Workspace(root, uri, artifacts_dir(root).as_uri())
     if uri:
         return Workspace(root, uri, None)
-    return Workspace(root, f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+    return Workspace(root, f"sqlite:///{tracking_db(root)}", artifacts_dir(root).as_uri())
 
 
 def for_recipe(loaded: LoadedRecipe, workspace: str | Path | None = None) -> Workspace:
@@ -123,7 +117,7 @@ def prepare(ws: Workspace) -> None:
             ws.root / ".gitignore"
         ).exists() else None
         if ws.is_embedded:
-            (ws.root / "artifacts").mkdir(exist_ok=True)
+            artifacts_dir(ws.root).mkdir(exist_ok=True)
     except OSError as exc:
         raise TrackingError(
             f"workspace {ws.root} cannot be created or written: {exc.strerror or exc}",
@@ -189,7 +183,7 @@ def _create_database(ws: Workspace) -> None:
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        artifacts = ws.artifact_location or (ws.root / "artifacts").as_uri()
+        artifacts = ws.artifact_location or artifacts_dir(ws.root).as_uri()
         store_template.create_store(tmp, lambda path: ping(f"sqlite:///{path}"), artifacts)
         interrupts.checkpoint("create_store")
         os.replace(tmp, db)

@@ -10,7 +10,7 @@ from typing import Any
 from mlctl.catalog import resolve_estimator_class
 from mlctl.compute.session import Session, open_session
 from mlctl.data.prepare import Dataset, pipeline_types
-from mlctl.errors import MlctlError
+from mlctl.errors import MlctlError, TrainingError
 from mlctl.evaluate.metrics import cv_scorer, metrics_for_task, sign
 from mlctl.features.build import build_pipeline
 from mlctl.recipe.schema import Candidate, Recipe
@@ -30,10 +30,6 @@ from mlctl.train.search import (
 BASELINE = "baseline"
 #: What a Dask worker unpickles for a fit: the pipeline's steps and the fold scorer.
 WORKER_MODULES = ("mlctl.features.build", "mlctl.train.search", "mlctl.train.optuna_search")
-
-
-class TrainingError(MlctlError):
-    """A candidate failed to train for a reason the user must fix."""
 
 
 def make_estimator(recipe: Recipe, cand: Candidate) -> tuple[Any, str]:

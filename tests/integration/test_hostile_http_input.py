@@ -118,8 +118,9 @@ def mlflow_body(form: str) -> bytes:
 @pytest.mark.parametrize("form", ["dataframe_records", "instances", "dataframe_split"])
 def test_invocations_refuses_a_huge_integer(server, form) -> None:
     body = mlflow_body(form)
-    doc = refused(server.post("/invocations", body), 422, "tenure")
+    doc = refused(server.post("/invocations", body), 400, "tenure")  # MLflow's 400, not 422
     assert doc["details"][0]["row"] == 1
+    assert (doc["error_code"], doc["mlctl_error_code"]) == ("BAD_REQUEST", "INVALID_INPUT")
 
 
 def test_invocations_columnar_and_oip_refuse_huge_numbers(server) -> None:
@@ -128,7 +129,7 @@ def test_invocations_columnar_and_oip_refuse_huge_numbers(server) -> None:
         for k, v in ROW.items()
     )
     refused(
-        server.post("/invocations", ("{" + '"inputs": {' + cols + "}}").encode()), 422, "tenure"
+        server.post("/invocations", ("{" + '"inputs": {' + cols + "}}").encode()), 400, "tenure"
     )
     inputs = ", ".join(
         json.dumps(
@@ -154,9 +155,10 @@ LINE = ",".join(str(v) for v in ROW.values())
         (f"{HEADER}\n{LINE},extra\n{LINE}\n", 400, ("line 2", "21", "20")),
         (f"{HEADER}\n{LINE}\nshort\n", 400, ("line 3",)),
         (f"{HEADER},tenure\n{LINE},5\n", 400, ("tenure", "twice")),
-        (f"{HEADER}\n{LINE.replace(',1,', f',{BIG},', 1)}\n", 422, ("tenure",)),
-        (f"{HEADER}\n{LINE.replace(',1,', ',9223372036854775808,', 1)}\n", 422, ("tenure",)),
-        (f"{HEADER}\n", 422, ("empty",)),
+        # Rows that do not fit: MLflow's 400 on /invocations (422 on /predict).
+        (f"{HEADER}\n{LINE.replace(',1,', f',{BIG},', 1)}\n", 400, ("tenure",)),
+        (f"{HEADER}\n{LINE.replace(',1,', ',9223372036854775808,', 1)}\n", 400, ("tenure",)),
+        (f"{HEADER}\n", 400, ("empty",)),
     ],
     ids=["short-row", "long-row", "one-cell", "duplicate-header", "huge", "int64", "no-rows"],
 )
@@ -293,8 +295,8 @@ def test_oip_id_is_echoed_as_sent(server) -> None:
             400,
             "nested too deeply",
         ),
-        ("/invocations", b'{"instances": []}', 422, "empty"),
-        ("/invocations", b'{"dataframe_split": {"columns": [], "data": []}}', 422, "empty"),
+        ("/invocations", b'{"instances": []}', 400, "empty"),  # MLflow's 400 (422 elsewhere)
+        ("/invocations", b'{"dataframe_split": {"columns": [], "data": []}}', 400, "empty"),
         ("/invocations", b'"text"', 400, "dataframe_split"),
         ("/invocations", b'{"instances": 5}', 400, "instances"),
         ("/v2/models/churn/infer", b'{"inputs": []}', 422, "empty"),

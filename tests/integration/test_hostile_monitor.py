@@ -24,7 +24,7 @@ import pytest
 from conftest import TELCO
 from serve_helpers import FAST, mlctl
 
-from mlctl.serve.predlog import PredictionLog, rows_for
+from mlctl.predlog import PredictionLog, rows_for
 
 pytestmark = pytest.mark.integration
 

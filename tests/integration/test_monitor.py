@@ -27,8 +27,8 @@ from conftest import TELCO
 from serve_helpers import FAST, env_without_tracking, mlctl
 
 from mlctl.errors import ExitCode
-from mlctl.monitor.run import latest_path
-from mlctl.serve.predlog import PredictionLog, rows_for
+from mlctl.paths import latest_path
+from mlctl.predlog import PredictionLog, rows_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """The monitor's log reader against logs written by the server's own writer.
 
-Every log here is written through :class:`mlctl.serve.predlog.PredictionLog` and
+Every log here is written through :class:`mlctl.predlog.PredictionLog` and
 ``rows_for``, so the reader is tested against the real schema, on a real SQLite file
 and on the real PostgreSQL at 127.0.0.1:5432 (a schema of its own per test, dropped
 afterwards; missing PostgreSQL skips locally and fails when CI is set).
@@ -22,8 +22,9 @@ import pytest
 from serve_helpers import PG_ADMIN, pg_url, require
 
 from mlctl.errors import PredictionLogError
-from mlctl.monitor.sources import LogSource, Window
-from mlctl.serve.predlog import PredictionLog, rows_for
+from mlctl.monitor.log_source import LogSource
+from mlctl.monitor.window import Window
+from mlctl.predlog import PredictionLog, rows_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from serve_helpers import FAST, mlctl
 from sklearn.linear_model import LogisticRegression
 
 from mlctl.data.prepare import load_dataset
+from mlctl.errors import ProfileNotFoundError
 from mlctl.monitor.drift import dataset_drift, prediction_drift
 from mlctl.monitor.profile import (
     PROFILE_ARTIFACT,
-    ProfileNotFoundError,
     load_profile,
     read_numeric,
 )

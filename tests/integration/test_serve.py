@@ -59,7 +59,7 @@ def test_a_retry_with_the_same_idempotency_key_is_logged_once(server, project) -
 
 
 def test_monitoring_shows_the_latest_monitor_result_of_the_served_model(server, project) -> None:
-    from mlctl.monitor.run import latest_path
+    from mlctl.paths import latest_path
 
     path = latest_path(project / ".mlctl", "churn")
     path.unlink(missing_ok=True)

@@ -11,11 +11,11 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 
+from mlctl.predlog import LogUnavailable
 from mlctl.serve.checks import InvalidFeedback, feedback_items
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar, check_records
 from mlctl.serve.openapi import SCORING_ERRORS, errors
-from mlctl.serve.predlog import LogUnavailable
-from mlctl.serve.requests import check_rows, idempotency_key, require_api_key
+from mlctl.serve.requests import Served, check_rows, idempotency_key, require_api_key
 from mlctl.serve.responses import (
     ApiError,
     invalid,
@@ -24,7 +24,6 @@ from mlctl.serve.responses import (
     version_headers,
 )
 from mlctl.serve.scoring import score
-from mlctl.serve.state import ServeState
 
 
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,7 +60,7 @@ class MlctlApi(Controller):
         guards=[require_api_key],
     )
     async def predict(
-        self, serve: ServeState, request: Request, data: PredictRequest | None = None
+        self, serve: Served, request: Request, data: PredictRequest | None = None
     ) -> Response:
         """Rows in (``records`` or ``columns``); per row the prediction, class probabilities
         and a request id; the model name and version; committed to the log before 200."""
@@ -112,7 +111,7 @@ class MlctlApi(Controller):
         guards=[require_api_key],
     )
     async def feedback(
-        self, serve: ServeState, request: Request, data: FeedbackRequest | None = None
+        self, serve: Served, request: Request, data: FeedbackRequest | None = None
     ) -> Response:
         """Labels by request id (one, or a ``feedback`` list); idempotent. Ids the log does
         not hold are kept aside and counted."""
@@ -148,7 +147,7 @@ class MlctlApi(Controller):
         return json_response({"accepted": result.accepted, "unknown": result.unknown})
 
     @get("/model", summary="The served model", responses=errors(503))
-    async def model_info(self, serve: ServeState) -> Response:
+    async def model_info(self, serve: Served) -> Response:
         """Name, version, aliases, features with types, training metrics, gate verdict."""
         if serve.champion is None:
             raise unavailable(serve)
@@ -164,7 +163,7 @@ class MlctlApi(Controller):
         responses=errors(401, 404),
         guards=[require_api_key],
     )
-    async def monitoring(self, serve: ServeState) -> Response:
+    async def monitoring(self, serve: Served) -> Response:
         """The document ``mlctl monitor`` wrote last for the served model (drift,
         performance, volume), with its age and whether it is about the served version."""
         path = Path(serve.monitoring_file) if serve.monitoring_file else None

@@ -1,51 +1,38 @@
-"""The MLflow scoring protocol: ``/invocations``, as ``mlflow models serve`` answers it."""
+"""The MLflow scoring protocol: ``/invocations``, ``/ping`` and ``/version``, as
+``mlflow models serve`` answers them (the protocol itself: :mod:`mlctl.serve.mlflow_protocol`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from litestar import Controller, Request, Response, get, post
 
-from litestar import Controller, Request, Response, post
-
-from mlctl.serve.body import csv_records, decode_json
-from mlctl.serve.inputs import BadRequest, InvalidInput, check_records, check_split
+from mlctl.serve import mlflow_protocol
+from mlctl.serve.inputs import BadRequest, InvalidInput, check_records
 from mlctl.serve.openapi import SCORING_ERRORS, MlflowOperation, errors
-from mlctl.serve.requests import check_rows, idempotency_key, require_api_key
+from mlctl.serve.requests import Served, idempotency_key, require_api_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
 from mlctl.serve.scoring import score
-from mlctl.serve.state import ServeState
-
-MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def _mlflow_records(doc: Any, columns: Any) -> list[dict[str, Any]]:
-    if not isinstance(doc, dict):
-        raise BadRequest(f"expected a JSON object with one of {', '.join(MLFLOW_KEYS)}")
-    keys = [k for k in MLFLOW_KEYS if k in doc]
-    if len(keys) != 1:
-        raise BadRequest(
-            f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)}; found "
-            f"{', '.join(keys) if keys else 'none'}"
+async def _invocations(serve: Served, request: Request) -> Response:
+    if serve.champion is None:
+        raise unavailable(serve)
+    model = serve.champion.model
+    try:
+        mime = mlflow_protocol.media_type(request.headers.get("content-type"))
+        records = mlflow_protocol.read_rows(
+            await request.body(), mime, model.columns, serve.settings.max_batch_rows
         )
-    key = keys[0]
-    value = doc[key]
-    if key == "dataframe_split":
-        names = value.get("columns") if isinstance(value, dict) else None
-        batch = check_split(value, columns)
-        names = names or batch.names
-        return [dict(zip(names, row, strict=True)) for row in value["data"]]
-    if key in ("dataframe_records", "instances"):
-        if not isinstance(value, list):
-            raise BadRequest(f"'{key}' must be a list of row objects")
-        return value
-    if isinstance(value, dict):  # inputs: columnar
-        lengths = {len(v) for v in value.values() if isinstance(v, list)}
-        if len(lengths) != 1 or not all(isinstance(v, list) for v in value.values()):
-            raise BadRequest("'inputs' must map each column to a list of one length")
-        n = lengths.pop()
-        return [{k: v[i] for k, v in value.items()} for i in range(n)]
-    if isinstance(value, list):
-        return value
-    raise BadRequest("'inputs' must be an object of column lists or a list of row objects")
+        batch = check_records(records, model.columns, None, strict=False)
+    except mlflow_protocol.UnsupportedMediaType as exc:
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", str(exc)) from None
+    except mlflow_protocol.TooManyRows as exc:
+        raise ApiError(413, "TOO_MANY_ROWS", str(exc)) from None
+    except InvalidInput as exc:
+        raise invalid(exc) from None
+    except BadRequest as exc:
+        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+    answer = await score(serve, batch, records, "invocations", idempotency_key(request))
+    return json_response({"predictions": answer.predictions}, headers=version_headers(answer))
 
 
 class MlflowScoring(Controller):
@@ -61,24 +48,26 @@ class MlflowScoring(Controller):
         responses=errors(*SCORING_ERRORS),
         guards=[require_api_key],
     )
-    async def invocations(self, serve: ServeState, request: Request) -> Response:
+    async def invocations(self, serve: Served, request: Request) -> Response:
         """``mlflow models serve``'s protocol: ``dataframe_split``, ``dataframe_records``,
-        ``instances`` or ``inputs`` (JSON), or ``text/csv``; answers ``{"predictions": [...]}``."""
-        if serve.champion is None:
-            raise unavailable(serve)
-        model = serve.champion.model
-        body = await request.body()
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ``instances`` or ``inputs`` (JSON), ``text/csv`` or parquet; answers
+        ``{"predictions": [...]}``, and errors in MLflow's shape (see
+        :mod:`mlctl.serve.mlflow_protocol`)."""
         try:
-            if ctype == "text/csv":
-                records = csv_records(body)
-            else:
-                records = _mlflow_records(decode_json(body), model.columns)
-            check_rows(serve, len(records))
-            batch = check_records(records, model.columns, None, strict=False)
-        except InvalidInput as exc:
-            raise invalid(exc) from None
-        except BadRequest as exc:
-            raise ApiError(400, "BAD_REQUEST", str(exc)) from None
-        answer = await score(serve, batch, records, "invocations", idempotency_key(request))
-        return json_response({"predictions": answer.predictions}, headers=version_headers(answer))
+            return await _invocations(serve, request)
+        except ApiError as exc:
+            status, body = mlflow_protocol.error_body(
+                exc.status, exc.code, exc.message, exc.details
+            )
+            raise ApiError(status, exc.code, exc.message, exc.details, exc.headers, body) from None
+
+    @get("/ping", summary="MLflow's health check", include_in_schema=False)
+    async def ping(self, serve: Served) -> Response:
+        """200 and a newline once the model is loaded; 503 while loading or draining.
+        Not in the OpenAPI schema: its body is not JSON, although labelled so, as
+        MLflow's is."""
+        return mlflow_protocol.ping(serve)
+
+    @get("/version", summary="MLflow's version", include_in_schema=False)
+    async def version(self) -> Response:
+        return mlflow_protocol.version()

@@ -11,15 +11,14 @@ from mlctl import __version__
 from mlctl.serve.checks import oip_columns, oip_id, oip_outputs
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar
 from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, errors
-from mlctl.serve.requests import check_rows, decode_api, idempotency_key, require_api_key
+from mlctl.serve.requests import Served, check_rows, decode_api, idempotency_key, require_api_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
 from mlctl.serve.scoring import score
-from mlctl.serve.state import ServeState, Slot
+from mlctl.serve.served_schema import OIP_TYPES
+from mlctl.serve.state import Slot
 
-OIP_TYPES = {"long": "INT64", "integer": "INT32", "double": "FP64", "float": "FP32"}
 
-
-def _oip_model(serve: ServeState, name: str, version: str | None) -> Slot:
+def _oip_model(serve: Served, name: str, version: str | None) -> Slot:
     if name != serve.model_name:
         raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
     if serve.champion is None:
@@ -49,7 +48,7 @@ def _oip_meta(slot: Slot) -> dict[str, Any]:
     }
 
 
-async def _infer(serve: ServeState, request: Request, name: str, version: str | None) -> Response:
+async def _infer(serve: Served, request: Request, name: str, version: str | None) -> Response:
     slot = _oip_model(serve, name, version)
     doc = decode_api(await request.body())
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
@@ -115,12 +114,12 @@ class OpenInferenceV2(Controller):
         return json_response({"live": True})
 
     @get("/v2/health/ready", summary="OIP readiness")
-    async def v2_ready(self, serve: ServeState) -> Response:
+    async def v2_ready(self, serve: Served) -> Response:
         ok, _ = serve.ready()
         return json_response({"ready": ok}, 200 if ok else 503)
 
     @get("/v2/models/{name:str}", summary="OIP model metadata", responses=errors(404, 503))
-    async def v2_model(self, serve: ServeState, name: str) -> Response:
+    async def v2_model(self, serve: Served, name: str) -> Response:
         return json_response(_oip_meta(_oip_model(serve, name, None)))
 
     @get(
@@ -128,11 +127,11 @@ class OpenInferenceV2(Controller):
         summary="OIP model version metadata",
         responses=errors(404, 503),
     )
-    async def v2_model_version(self, serve: ServeState, name: str, version: str) -> Response:
+    async def v2_model_version(self, serve: Served, name: str, version: str) -> Response:
         return json_response(_oip_meta(_oip_model(serve, name, version)))
 
     @get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404))
-    async def v2_model_ready(self, serve: ServeState, name: str) -> Response:
+    async def v2_model_ready(self, serve: Served, name: str) -> Response:
         if name != serve.model_name:
             raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
         return json_response({"name": name, "ready": serve.champion is not None})
@@ -142,7 +141,7 @@ class OpenInferenceV2(Controller):
         summary="OIP model version readiness",
         responses=errors(404),
     )
-    async def v2_model_version_ready(self, serve: ServeState, name: str, version: str) -> Response:
+    async def v2_model_version_ready(self, serve: Served, name: str, version: str) -> Response:
         if name != serve.model_name:
             raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
         served = {str(x.model.version) for x in (serve.champion, serve.challenger) if x is not None}
@@ -156,7 +155,7 @@ class OpenInferenceV2(Controller):
         responses=errors(*SCORING_ERRORS, 404, 409),
         guards=[require_api_key],
     )
-    async def v2_infer(self, serve: ServeState, request: Request, name: str) -> Response:
+    async def v2_infer(self, serve: Served, request: Request, name: str) -> Response:
         return await _infer(serve, request, name, None)
 
     @post(
@@ -168,6 +167,6 @@ class OpenInferenceV2(Controller):
         guards=[require_api_key],
     )
     async def v2_infer_version(
-        self, serve: ServeState, request: Request, name: str, version: str
+        self, serve: Served, request: Request, name: str, version: str
     ) -> Response:
         return await _infer(serve, request, name, version)

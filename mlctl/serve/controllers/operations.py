@@ -5,9 +5,8 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, get, head, post
 
 from mlctl.serve.openapi import errors
-from mlctl.serve.requests import require_api_key
+from mlctl.serve.requests import Served, require_api_key
 from mlctl.serve.responses import ApiError, json_response, unavailable
-from mlctl.serve.state import ServeState
 
 
 class Operations(Controller):
@@ -25,21 +24,21 @@ class Operations(Controller):
         """As ``GET /health``, without a body (for probes that send HEAD)."""
 
     @get("/ready", summary="Readiness")
-    async def ready(self, serve: ServeState) -> Response:
+    async def ready(self, serve: Served) -> Response:
         """200 when the model is loaded and the log writable; 503 while loading or draining."""
         ok, detail = serve.ready()
         body = {"ready": ok, **detail}
         return json_response(body, 200 if ok else 503, None if ok else {"Retry-After": "2"})
 
     @head("/ready", summary="Readiness (status only)", responses=errors(503))
-    async def ready_head(self, serve: ServeState) -> None:
+    async def ready_head(self, serve: Served) -> None:
         """As ``GET /ready``: 200, or 503 (not ready), without a body."""
         ok, _ = serve.ready()
         if not ok:
             raise unavailable(serve)
 
     @get("/metrics", summary="Prometheus metrics", media_type="text/plain")
-    async def metrics(self, serve: ServeState, request: Request) -> Response:
+    async def metrics(self, serve: Served, request: Request) -> Response:
         if not serve.metrics.multiprocess:
             serve.metrics.log_queue.set(serve.log.queue_depth)
         body, media_type = serve.metrics.render(request.headers.get("accept"), serve)
@@ -52,7 +51,7 @@ class Operations(Controller):
         responses=errors(401, 404),
         guards=[require_api_key],
     )
-    async def admin_reload(self, serve: ServeState) -> Response:
+    async def admin_reload(self, serve: Served) -> Response:
         if not serve.settings.admin:
             raise ApiError(404, "NOT_FOUND", "admin routes are off (deploy.serve.admin)")
         changes = await serve.reload(retry_refused=True)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlctl.errors import ProfileError
 from mlctl.monitor.profile import (
     ProfileCaps,
-    ProfileError,
     ReferenceProfile,
     build_profile,
     categorical_profile,

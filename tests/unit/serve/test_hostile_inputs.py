@@ -13,11 +13,11 @@ import pytest
 from litestar import Request
 
 from mlctl.predict.validate import InputColumn
+from mlctl.predlog import PredictionLog, rows_for
 from mlctl.serve import idempotency
 from mlctl.serve.body import csv_records, decode_json
 from mlctl.serve.checks import InvalidFeedback, feedback_items, oip_columns, oip_outputs
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_records
-from mlctl.serve.predlog import PredictionLog, rows_for
 from mlctl.serve.responses import internal_error
 
 pytestmark = pytest.mark.unit
@@ -173,7 +173,7 @@ def test_claims_and_replays_on_a_log_written_before_claims(tmp_path) -> None:
         assert idempotency.matches(log.stored(idempotency.probe_ids("none", 2)), [{}, {}]) is None
     finally:
         log.close()
-    from mlctl.monitor.sources import LogSource  # the monitor still reads the file
+    from mlctl.monitor.log_source import LogSource  # the monitor still reads the file
 
     LogSource(f"sqlite:///{path}").check()
     with sqlite3.connect(path) as con:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from mlctl.errors import ModelRejected
 from mlctl.tracking.artifacts import (
     DIGEST_TAG,
     FILES_TAG,
-    ModelRejected,
     check_files,
     registration_tags,
 )

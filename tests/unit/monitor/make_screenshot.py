@@ -1,6 +1,6 @@
 """Regenerate docs/images/monitor-report.png from a report of real building-block output.
 
-    .venv/bin/python tests/unit/monitor_report/make_screenshot.py
+    .venv/bin/python tests/unit/monitor/make_screenshot.py
 
 Needs a headless Chromium (Debian: ``apt-get install -y chromium``). The result document
 is the one the tests use (conftest.build_result: Telco, shifted); the PNG is the top of

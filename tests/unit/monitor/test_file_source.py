@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from mlctl.errors import DataError, UsageError
-from mlctl.monitor.sources import FileSource, Window
+from mlctl.monitor.file_source import FileSource
+from mlctl.monitor.window import Window
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlctl.monitor.sources import META_COLUMNS, InputDecoder, decode_inputs, meta_columns
+from mlctl.monitor.decode import InputDecoder, decode_inputs, meta_columns
+from mlctl.predlog import META_COLUMNS
 
 pytestmark = pytest.mark.unit
 

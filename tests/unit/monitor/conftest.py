@@ -20,8 +20,8 @@ import yaml
 from mlctl.monitor.drift import DriftOptions, dataset_drift, prediction_drift
 from mlctl.monitor.performance import performance
 from mlctl.monitor.profile import build_profile
-from mlctl.monitor.sources import Window
 from mlctl.monitor.volume import volume_check
+from mlctl.monitor.window import Window
 
 REPO = Path(__file__).resolve().parents[3]
 TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"

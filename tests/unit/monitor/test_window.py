@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from mlctl.errors import UsageError
-from mlctl.monitor.sources import Window, parse_window
+from mlctl.monitor.window import Window, parse_window
 
 pytestmark = pytest.mark.unit
 

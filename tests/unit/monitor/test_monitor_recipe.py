@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from mlctl.errors import RecipeError
+from mlctl.monitor.check import drift_options, prediction_options
 from mlctl.monitor.drift import PREDICTION, SCORE
-from mlctl.monitor.run import drift_options, latest_path, prediction_options
+from mlctl.paths import latest_path
 from mlctl.recipe.checks import monitored_metrics
 from mlctl.recipe.loader import load_recipe
 

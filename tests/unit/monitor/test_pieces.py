@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlctl.errors import ExitCode
+from mlctl.errors import ExitCode, MonitorCannotRun
+from mlctl.monitor.accumulate import Counts
 from mlctl.monitor.alerts import run_command, safe_target, should_alert
-from mlctl.monitor.lock import MonitorCannotRun, MonitorLock
+from mlctl.monitor.lock import MonitorLock
 from mlctl.monitor.profile import read_categories
-from mlctl.monitor.run import _Counts, key_metrics, write_atomic
+from mlctl.monitor.run import key_metrics, write_atomic
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +59,7 @@ def test_category_counts_over_chunks_read_like_one_column() -> None:
         pd.Series(["b", "b", np.nan], dtype=object),
         pd.Series([1, 1.0, "1"], dtype=object),
     ]
-    acc = _Counts()
+    acc = Counts()
     for c in chunks:
         acc.add(c)
     together = pd.concat(chunks, ignore_index=True)
@@ -127,10 +128,10 @@ def _doc(status="attention", dataset=False, pred=0, perf=False) -> dict:
     ],
 )
 def test_retrain_policy(policy, flag, doc, trigger) -> None:
-    from mlctl.monitor.run import _retrain_trigger
+    from mlctl.monitor.retrain import retrain_trigger
 
     ctx = SimpleNamespace(
         options=SimpleNamespace(retrain=flag),
         r=SimpleNamespace(monitor=SimpleNamespace(retrain=policy)),
     )
-    assert _retrain_trigger(ctx, doc) == trigger
+    assert retrain_trigger(ctx, doc) == trigger

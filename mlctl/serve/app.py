@@ -179,11 +179,19 @@ def app_from_env() -> Litestar:
 
 
 def route_table() -> list[tuple[str, str]]:
-    """``(METHOD, path)`` of every route of the controllers (Litestar's path syntax,
-    without OPTIONS and the ``/schema`` pages)."""
+    """``(METHOD, path)`` of every route the OpenAPI schema publishes (Litestar's path
+    syntax; not OPTIONS, the ``/schema`` pages, nor MLflow's ``/ping`` and ``/version``,
+    whose bodies are not JSON)."""
     app = Litestar(
         route_handlers=CONTROLLERS,
         dependencies={"serve": Provide(serve_state, sync_to_thread=False)},
         openapi_config=None,
     )
-    return sorted((m, r.path) for r in app.routes for m in r.methods if m != "OPTIONS")
+    return sorted(
+        (method, route.path)
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if handler.include_in_schema
+        for method in handler.http_methods
+        if method != "OPTIONS"
+    )

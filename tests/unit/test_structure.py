@@ -159,12 +159,12 @@ def test_no_import_circles_between_mlctl_packages() -> None:
 
 # ------------------------------------------------------------------- module size
 
-#: Files over MAX_LINES (defined below) that other engineers are splitting right now
+MAX_LINES = 600  # a few hundred lines a module (style.md)
+
+#: Files over MAX_LINES that other engineers are splitting right now
 #: (issue 15). This list must only shrink: a file leaves it when its split lands, and
 #: none is added.
 TOO_LONG_FOR_NOW = (
-    "mlctl/serve/app.py",
-    "mlctl/serve/openapi.py",
     "mlctl/monitor/report.py",
     "mlctl/recipe/schema.py",
 )
@@ -251,7 +251,7 @@ def test_workspace_file_names_are_written_in_paths_py_only() -> None:
     assert offenders == [], f"workspace paths computed outside mlctl/paths.py: {offenders}"
 
 
-@pytest.mark.parametrize("package", ["predlog", "serve", "monitor"])
+@pytest.mark.parametrize("package", ["predlog", "serve", "serve/controllers", "monitor"])
 def test_architecture_doc_names_every_module(package: str) -> None:
     """docs/architecture.md's module map stays the map of the code."""
     doc = (REPO / "docs" / "architecture.md").read_text()
@@ -264,20 +264,3 @@ def test_architecture_doc_names_every_module(package: str) -> None:
         if p.name != "__init__.py" and f"`{p.name}`" not in table
     )
     assert missing == [], f"docs/architecture.md does not describe mlctl/{package}/{missing}"
-
-
-# Modules of a few hundred lines (style.md). report.py is being extended with plots and
-# is split on its own schedule.
-MAX_LINES = 600
-LONG_ALLOWED = {"mlctl/monitor/report.py"}
-
-
-@pytest.mark.parametrize("package", ["predlog", "monitor"])
-def test_modules_stay_short(package: str) -> None:
-    long = []
-    for path in sorted((PACKAGE / package).glob("*.py")):
-        rel = path.relative_to(REPO).as_posix()
-        lines = len(path.read_text().splitlines())
-        if lines > MAX_LINES and rel not in LONG_ALLOWED:
-            long.append(f"{rel}: {lines} lines")
-    assert long == [], f"split these along a natural seam: {long}"

@@ -37,7 +37,7 @@ from litestar.openapi import OpenAPIConfig
 from mlctl import __version__
 from mlctl.predlog import LogUnavailable, PredictionLog, rows_for
 from mlctl.recipe.schema import Serve
-from mlctl.serve import idempotency, mlflow_protocol
+from mlctl.serve import idempotency, mlflow_protocol, oip
 from mlctl.serve.batcher import Overloaded
 from mlctl.serve.body import decode_json
 from mlctl.serve.cache import make_cache, row_key
@@ -702,7 +702,7 @@ OIP_TYPES = {"long": "INT64", "integer": "INT32", "double": "FP64", "float": "FP
 
 @get("/v2", summary="OIP server metadata")
 async def v2_server() -> Response:
-    return _json({"name": "mlctl", "version": __version__, "extensions": []})
+    return _json({"name": "mlctl", "version": __version__, "extensions": [oip.EXTENSION]})
 
 
 @get("/v2/health/live", summary="OIP liveness")
@@ -761,25 +761,22 @@ async def v2_model_version(request: Request, name: str, version: str) -> Respons
     return _json(_oip_meta(_oip_model(request, name, version)))
 
 
-@get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404))
+@get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404, 503))
 async def v2_model_ready(request: Request, name: str) -> Response:
-    state = _state(request)
-    if name != state.model_name:
-        raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
-    return _json({"name": name, "ready": state.champion is not None})
+    """200 ready; 404 an unknown model; 503 while no version is loaded."""
+    _oip_model(request, name, None)
+    return _json({"name": name, "ready": True})
 
 
 @get(
     "/v2/models/{name:str}/versions/{version:str}/ready",
     summary="OIP model version readiness",
-    responses=errors(404),
+    responses=errors(404, 503),
 )
 async def v2_model_version_ready(request: Request, name: str, version: str) -> Response:
-    state = _state(request)
-    if name != state.model_name:
-        raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
-    served = {str(x.model.version) for x in (state.champion, state.challenger) if x is not None}
-    return _json({"name": name, "ready": version in served})
+    """200 this version is loaded; 404 an unknown model or version; 503 while loading."""
+    _oip_model(request, name, version)
+    return _json({"name": name, "ready": True})
 
 
 @post(
@@ -809,14 +806,14 @@ async def v2_infer_version(request: Request, name: str, version: str) -> Respons
 async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
     state = _state(request)
     slot = _oip_model(request, name, version)
-    doc = _decode_api(await request.body())
-    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
-        raise ApiError(400, "BAD_REQUEST", "expected an object with an 'inputs' list")
     known = ["predict", "predict_proba"] if slot.model.classes else ["predict"]
     try:
+        doc = oip.read_request(await request.body(), request.headers.get(oip.HEADER))
         request_id = oip_id(doc)
         wanted = oip_outputs(doc, known)
+        binary = oip.binary_outputs(doc, known)
         columns = oip_columns(doc)
+        oip.check_input_names(columns, slot.model.columns, state.id_column)
         n = max((len(v) for v in columns.values()), default=0)
         _check_rows(state, n)
         batch = check_columnar(columns, slot.model.columns, None, strict=False)
@@ -856,14 +853,9 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
         "parameters": {"content_type": "pd"},
         "outputs": outputs,
     }
-    return _json(body, headers=_version_headers(answer))
-
-
-def _decode_api(body: bytes) -> Any:
-    try:
-        return decode_json(body)
-    except BadRequest as exc:
-        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+    content, media_type, extra = oip.response_body(body, binary)
+    headers = {**_version_headers(answer), **extra}
+    return Response(content, status_code=200, media_type=media_type, headers=headers)
 
 
 # ----------------------------------------------------------------- handlers
@@ -968,10 +960,12 @@ def _media_type_middleware(app: Any) -> Any:
             ctype = ctype.strip()
             charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
             allowed = ALLOWED_TYPES.get(path, ("application/json",))
+            if oip.is_infer_path(path):  # no Content-Type is JSON; binary tensors
+                allowed = oip.INFER_TYPES
             if allowed and (ctype not in allowed or charset not in ("", "utf-8", "utf8")):
                 message = (
                     f"unsupported media type '{raw.strip() or 'none'}'; send "
-                    f"{' or '.join(allowed)} (UTF-8)"
+                    f"{' or '.join(t for t in allowed if t)} (UTF-8)"
                 )
                 body = _encoder.encode(
                     {

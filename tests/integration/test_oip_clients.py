@@ -12,6 +12,8 @@ import asyncio
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,11 @@ def server(project, rows):
 
 @pytest.fixture(scope="module")
 def expected(project, rows, server) -> pd.DataFrame:
-    """``mlctl predict`` on the same rows (run while the server loads the model)."""
+    """``mlctl predict`` on the same rows (run while the server loads the model, and
+    its model readiness is watched: see test_model_readiness_while_loading)."""
     rows.to_csv(project / "oip_rows.csv", index=False)
+    watcher = threading.Thread(target=watch_loading, args=(server,), daemon=True)
+    watcher.start()
     res = subprocess.run(
         [sys.executable, "-m", "mlctl", "predict", "recipes/churn.yaml"]
         + ["--input", "oip_rows.csv", "--output", "oip_scores.csv", "-q"],
@@ -74,7 +79,27 @@ def expected(project, rows, server) -> pd.DataFrame:
     )
     assert res.returncode == 0, res.stderr
     server.wait_ready()
+    watcher.join(30)
     return pd.read_csv(project / "oip_scores.csv", dtype={"prediction": str})
+
+
+LOADING: list[tuple[int, str, bool]] = []  # (status, error, is_model_ready) until the 200
+
+
+def watch_loading(server: Server) -> None:
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            reply = server.get("/v2/models/churn/ready", timeout=2)
+        except OSError:  # not listening yet
+            time.sleep(0.02)
+            continue
+        error = reply.json.get("error", "") if reply.status != 200 else ""
+        LOADING.append((reply.status, error, client.is_model_ready("churn")))
+        if reply.status == 200:
+            return
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +163,16 @@ def test_tritonclient_health_readiness_and_metadata(tc, meta) -> None:
         with pytest.raises(InferenceServerException) as err:
             tc.get_model_metadata(name, version)
         assert err.value.status() == "404" and needle in err.value.message()
+
+
+def test_model_readiness_while_loading(expected) -> None:
+    """Until the model is loaded, model readiness is 503 (was 200 {"ready": false}),
+    which tritonclient reads as not ready; then 200 and ready."""
+    *loading, last = LOADING
+    assert last[0] == 200 and last[2] is True
+    assert loading, "the watcher saw no answer before the model was loaded"
+    for status, error, ready in loading:
+        assert (status, ready) == (503, False) and error.startswith("not ready"), loading
 
 
 def test_tritonclient_defaults_binary_in_binary_out(tc, meta, rows, expected) -> None:

@@ -75,7 +75,15 @@ def read_request(body: bytes, header_length: str | None) -> dict[str, Any]:
         BadRequest: malformed JSON or any violation listed in the module docstring.
     """
     if header_length is None:
-        doc = decode_json(body)
+        try:
+            doc = decode_json(body)
+        except BadRequest as exc:
+            if b"binary_data_size" not in body:
+                raise
+            raise BadRequest(
+                f"{exc}; a body with binary tensors needs the Inference-Header-Content-Length "
+                "header (the length of its JSON part)"
+            ) from None
         tail = b""
     else:
         size = _header_length(header_length, len(body))

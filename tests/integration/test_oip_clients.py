@@ -352,3 +352,32 @@ def test_the_documented_client_examples_run(server, project) -> None:
     label = server.post("/predict", {"records": [ROW]}).json["predictions"][0]["prediction"]
     assert ready == "True" and triton_line.startswith(f"{label} [")
     assert kserve_line.startswith(f"{{'predict': ['{label}'], 'predict_proba': [")
+
+
+# ------------------------------------------------------------- hostile binary bodies
+@pytest.mark.parametrize(
+    "header, tail, needle",
+    [
+        ("-5", b"", "non-negative integer"),
+        ("99999", b"", "body has only"),
+        (None, b"\x01" * 8, "Inference-Header-Content-Length"),  # JSON + junk, no header
+        ("", b"\x01" * 7, "only 7 bytes of binary data are left"),  # truncated tensor
+        ("", b"\x01" * 9, "1 bytes of binary data after the last binary input"),
+    ],
+)
+def test_hostile_binary_bodies_are_400_naming_the_problem(server, expected, header, tail, needle):
+    head = (
+        b'{"inputs": [{"name": "tenure", "datatype": "INT64", "shape": [1],'
+        b' "parameters": {"binary_data_size": 8}}]}'
+    )
+    headers = {"Inference-Header-Content-Length": header or str(len(head))}
+    if header is None:
+        headers = {}
+    res = server.post(
+        "/v2/models/churn/infer",
+        head + tail,
+        content_type="application/octet-stream",
+        headers=headers,
+    )
+    assert res.status == 400, res.body
+    assert needle in res.json["error"]

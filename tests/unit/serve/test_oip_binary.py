@@ -99,6 +99,13 @@ def test_a_bad_header_length_is_refused(header, needle) -> None:
         read_request(data, header)
 
 
+def test_binary_data_without_the_header_says_what_is_missing() -> None:
+    tensor, raw = binary("tenure", "INT64", [1], np.array([1], "<i8").tobytes())
+    data, _ = body([tensor], raw)
+    with pytest.raises(BadRequest, match="malformed JSON.*needs the Inference-Header-Content"):
+        read_request(data, None)
+
+
 def test_a_header_length_cutting_the_json_is_malformed_json() -> None:
     data, length = body([{"name": "a", "data": [1]}])
     with pytest.raises(BadRequest, match="malformed JSON"):

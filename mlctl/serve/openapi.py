@@ -457,10 +457,6 @@ def model_schema(base: dict[str, Any], view: ServedView | None) -> dict[str, Any
                     "description": description,
                     "content": {media: {"schema": schema}},
                 }
-                if path.endswith("/infer"):  # binary outputs: the JSON, then their bytes
-                    op["responses"]["200"]["content"]["application/octet-stream"] = {
-                        "schema": {"type": "string", "format": "binary"}
-                    }
     if view is not None:
         _with_model(doc, view)
     return doc

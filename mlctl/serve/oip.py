@@ -110,8 +110,8 @@ def _header_length(text: str, body_size: int) -> int:
 
 
 def decode_binary_inputs(inputs: list[Any], tail: bytes, has_header: bool = True) -> None:
-    """Replace each binary input's ``parameters.binary_data_size`` by its ``data``
-    (a flat list of Python values), reading ``tail`` in order.
+    """Give each binary input (one with ``parameters.binary_data_size``) its ``data``,
+    a flat list of Python values, reading ``tail`` in the order of ``inputs``.
 
     Raises:
         BadRequest: naming the input (see the module docstring).

@@ -4,23 +4,20 @@
 ``mlctl monitor`` writes, see docs/monitoring.md) and renders it defensively: a
 section whose key is missing or null says "not computed", a field that is missing
 renders as "n/a". Nothing is fetched when the page is opened: the CSS is inline,
-the plots are PNGs (matplotlib's Agg backend, as the training report's) embedded
-as ``data:`` URIs, and there is no script. Every piece of text from the document
-(column names, categories, reasons, messages) is HTML-escaped, and in plots
-matplotlib's ``$`` math markup is escaped too.
+the plots are inline SVG (:mod:`mlctl.monitor.report_plots`), and there is no
+script. Every piece of text from the document (column names, categories, reasons,
+messages) is HTML-escaped, and in plots matplotlib's ``$`` math markup is escaped too.
 
 The same document always gives the same bytes: the page holds no time but the
-document's own, and the PNGs carry no software or date metadata.
+document's own, and the SVG carries no software or date metadata.
 
-Drifted columns are plotted up to :data:`MAX_COLUMN_PLOTS`; the table lists every
-column (drifted first).
+Reference vs current distributions are drawn for up to :data:`MAX_COLUMN_PLOTS`
+columns, drifted ones first; the table lists every column (drifted first).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import os
@@ -29,24 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from mlctl.evaluate.report import fmt
+from mlctl.monitor import report_plots as plots
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from mlctl.evaluate.report import fmt  # noqa: E402
-
-MAX_COLUMN_PLOTS = 20
+MAX_COLUMN_PLOTS = 24  # about 1.5 s of plotting on 2 cores; the table lists the rest
 NA = "n/a"
 NOT_COMPUTED = "not computed"
-DPI = 100
-_REF_COLOR, _CUR_COLOR, _LINE = "#8c959f", "#0969da", "#cf222e"
-_RC = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "svg.hashsalt": "0"}
 _OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
-_PNG_META = {"Software": None}  # no version string: bytes stable across installs
+P_VALUE_TESTS = ("ks", "chisquare", "z")
 
 _CSS = """
 body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;
@@ -66,7 +53,10 @@ tr.drifted td{background:#fff1f0}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 figure{display:inline-block;margin:0;border:1px solid #d0d7de;padding:6px;border-radius:6px}
-figure img{max-width:100%;height:auto;display:block}
+figure img,figure svg{max-width:100%;height:auto;display:block}
+.plots figure svg{width:374px}
+figure.wide{display:block;max-width:1000px}
+figure.wide svg{width:100%}
 figcaption{font-size:0.82em;color:#57606a;margin-top:2px}
 .muted{color:#57606a}
 ul.reasons{margin:6px 0 0;padding-left:20px}
@@ -121,7 +111,7 @@ def render_report(result: Mapping[str, Any]) -> str:
         _summary(doc, model),
         _overview(doc),
     ]
-    with matplotlib.rc_context(_RC):
+    with plots.matplotlib.rc_context(plots.RC):
         parts += [
             _drift_section(doc.get("drift")),
             _prediction_section(doc.get("prediction_drift")),
@@ -375,8 +365,8 @@ def _column_rows(columns: list[Mapping[str, Any]]) -> tuple[list[list[Any]], lis
                 c.get("kind"),
                 test,
                 c.get("statistic"),
-                c.get("p_value"),
-                c.get("threshold"),
+                _p_value(c),
+                _rule(c),
                 verdict,
                 new_text,
                 missing,
@@ -386,13 +376,31 @@ def _column_rows(columns: list[Mapping[str, Any]]) -> tuple[list[list[Any]], lis
     return rows, classes
 
 
+def _p_value(column: Mapping[str, Any]) -> Any:
+    """The p-value of a hypothesis test; a distance has none, and the cell says so."""
+    if column.get("test") in P_VALUE_TESTS or column.get("p_value") is not None:
+        return column.get("p_value")
+    return "—" if column.get("test") else NA
+
+
+def _rule(column: Mapping[str, Any]) -> str:
+    """When the column counts as drifted: 'p < 0.05' or '≥ 0.1' (a distance)."""
+    threshold = column.get("threshold")
+    if not _is_num(threshold):
+        return NA
+    test = column.get("test")
+    if test in P_VALUE_TESTS:
+        return f"p {'≤' if test == 'ks' else '<'} {threshold:g}"
+    return f"≥ {threshold:g}" if test else _text(threshold)
+
+
 _COLUMN_HEADER = [
     "Column",
     "Kind",
     "Test",
     "Statistic",
     "p-value",
-    "Threshold",
+    "Drift when",
     "Drifted",
     "New categories",
     "Missing (current, reference)",
@@ -424,21 +432,36 @@ def _drift_section(drift: Any) -> str:
         parts.append(_table(_COLUMN_HEADER, rows, classes))
         parts.append(
             '<p class="muted">p-value tests (ks, chisquare, z) drift below the threshold; '
-            "distances (wasserstein, jensenshannon, psi, kl_div) at or above it. "
+            "distances (wasserstein, jensenshannon, psi, kl_div) at or above it, and have "
+            "no p-value (—). "
             "≈: computed from the profile's quantile sketch.</p>"
         )
-    drifted = [c for c in columns if c.get("drifted")]
-    if drifted:
-        shown = drifted[:MAX_COLUMN_PLOTS]
-        parts.append("<h3>Drifted columns: reference vs current</h3>")
-        parts.append(_figures([(c, _histogram_png(c)) for c in shown]))
-        if len(drifted) > len(shown):
-            more = len(drifted) - len(shown)
-            parts.append(
-                f'<p class="muted">{more} more drifted column{"s" if more > 1 else ""} '
-                "not plotted (see the table).</p>"
-            )
+    parts.append(_distribution_plots(columns))
     return "".join(parts)
+
+
+def _distribution_plots(columns: list[Mapping[str, Any]]) -> str:
+    """Small multiples of reference vs current, drifted columns first, capped."""
+    plotted = [c for c in columns if _map(c.get("histogram"))]
+    if not plotted:
+        return ""
+    shown = plotted[:MAX_COLUMN_PLOTS]
+    n_drifted = sum(1 for c in columns if c.get("drifted"))
+    out = [
+        "<h3>Reference vs current, per column</h3>",
+        '<p class="muted">Shares of rows per bin (numeric) or category: reference in grey, '
+        f"current in blue; drifted columns first ({n_drifted} drifted).</p>",
+        _figures([(c, plots.histogram_svg(c)) for c in shown]),
+    ]
+    if len(plotted) > len(shown):
+        more = len(plotted) - len(shown)
+        late = sum(1 for c in plotted[len(shown) :] if c.get("drifted"))
+        out.append(
+            f'<p class="muted">{more} more column{"s" if more > 1 else ""} not plotted'
+            + (f", {late} of them drifted" if late else "")
+            + " (see the table).</p>"
+        )
+    return "".join(out)
 
 
 def _prediction_section(section: Any) -> str:
@@ -450,88 +473,27 @@ def _prediction_section(section: Any) -> str:
         return head + '<p class="muted">No score or prediction column was tested.</p>'
     rows, classes = _column_rows(columns)
     parts = [head, _table(_COLUMN_HEADER, rows, classes)]
-    parts.append(_figures([(c, _histogram_png(c)) for c in columns if _map(c.get("histogram"))]))
+    with_data = [c for c in columns if _map(c.get("histogram"))]
+    parts.append(_figures([(c, plots.histogram_svg(c, small=False)) for c in with_data]))
     return "".join(parts)
 
 
 def _figures(items: Sequence[tuple[Mapping[str, Any], str | None]]) -> str:
     out = ['<div class="plots">']
-    for column, uri in items:
+    for column, markup in items:
         name = _text(column.get("column"))
-        if uri is None:
+        if markup is None:
             out.append(f'<p class="muted">No distribution to plot for {_e(name)}.</p>')
             continue
         caption = f"{name}: {_text(column.get('test'))} {_text(column.get('statistic'))}"
+        if column.get("p_value") is not None:
+            caption += f", p = {_text(column.get('p_value'))}"
         out.append(
-            f'<figure><img alt="{_e(name)}" src="{uri}"><figcaption>{_e(caption)}</figcaption></figure>'
+            f'<figure data-column="{_e(name)}">{markup}<figcaption>{_e(caption)}</figcaption>'
+            "</figure>"
         )
     out.append("</div>")
     return "".join(out)
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Figure, **margins: float) -> str:
-    """The figure as a data URI. Fixed margins: tight_layout would double the time."""
-    fig.subplots_adjust(**{"left": 0.12, "right": 0.97, "top": 0.88, "bottom": 0.14, **margins})
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
-    fig.clear()
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _label(text: Any, limit: int = 24) -> str:
-    """Text safe for matplotlib (no math markup) and short enough for a tick."""
-    out = str(text).replace("\n", " ")
-    out = out if len(out) <= limit else out[: limit - 1] + "…"
-    return out.replace("$", r"\$")
-
-
-def _numbers(values: Any) -> np.ndarray:
-    return np.array([v if _is_num(v) else 0.0 for v in _list(values)], dtype=float)
-
-
-def _histogram_png(column: Mapping[str, Any]) -> str | None:
-    hist = _map(column.get("histogram"))
-    ref, cur = _numbers(hist.get("reference")), _numbers(hist.get("current"))
-    edges, labels = _list(hist.get("edges")), _list(hist.get("labels"))
-    fig = _figure(5.0, 2.5)
-    ax = fig.add_subplot()
-    ax.set_title(_label(column.get("column"), 60))
-    bottom = 0.14
-    if labels and len(labels) == len(ref) == len(cur):
-        x = np.arange(len(labels))
-        ax.bar(x - 0.2, ref, 0.4, color=_REF_COLOR, label="reference")
-        ax.bar(x + 0.2, cur, 0.4, color=_CUR_COLOR, label="current")
-        ticks = [_label(s, 18) for s in labels]
-        widest = max(len(t) for t in ticks)
-        rotated = len(labels) > 6 or widest > 8
-        ax.set_xticks(
-            x,
-            ticks,
-            rotation=40 if rotated else 0,
-            ha="right" if rotated else "center",
-            fontsize=7 if rotated else 8,
-        )
-        bottom = min(0.42, 0.12 + 0.013 * widest) if rotated else 0.14
-    elif edges and len(edges) == len(ref) + 1 == len(cur) + 1 and all(map(_is_num, edges)):
-        e = np.asarray(edges, dtype=float)
-        ax.stairs(ref, e, fill=True, color=_REF_COLOR, alpha=0.55, label="reference")
-        ax.stairs(cur, e, color=_CUR_COLOR, lw=1.8, label="current")
-    else:
-        fig.clear()
-        return None
-    ax.set_ylabel("share")
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig, bottom=bottom)
 
 
 # --------------------------------------------------------------------------- performance
@@ -608,47 +570,19 @@ def _performance_section(perf: Any) -> str:
     series = _map(perf.get("series"))
     points = [p for p in _list(series.get("points")) if isinstance(p, Mapping)]
     if points:
-        bucket = _duration(series.get("bucket_seconds"))
-        parts.append(f"<h3>Per {_e(bucket)} bucket</h3>")
-        uri = _series_png(points, metrics, series.get("min_labels"))
-        parts.append(f'<figure><img alt="performance over time" src="{uri}"></figure>')
+        bucket = series.get("bucket_seconds")
+        per = "day" if bucket == plots.DAY else f"{_duration(bucket)} bucket"
+        parts.append(f"<h3>Production performance per {_e(per)}</h3>")
+        with_values = sum(1 for p in points if any(map(_is_num, _map(p.get("metrics")).values())))
+        if with_values < 2:
+            parts.append(
+                f'<p class="muted">{with_values} {_e(per)}{"" if with_values == 1 else "s"} '
+                f"with enough labels ({_e(_text(series.get('min_labels')))} or more) so far; "
+                "the line grows as ground truth arrives.</p>"
+            )
+        markup = plots.series_svg(points, metrics, series.get("min_labels"), bucket)
+        parts.append(f'<figure class="wide">{markup}</figure>')
     return "".join(parts)
-
-
-def _series_png(
-    points: list[Mapping[str, Any]], metrics: Mapping[str, Any], min_labels: Any
-) -> str:
-    fig = _figure(8.0, 3.0)
-    ax = fig.add_subplot()
-    x = np.arange(len(points))
-    counts = _numbers([p.get("n_evaluated") for p in points])
-    bars = ax.twinx()
-    bars.bar(x, counts, 0.6, color=_REF_COLOR, alpha=0.35)
-    bars.set_ylabel("labelled rows", color="#57606a")
-    ax.set_zorder(bars.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    names = list(metrics) or sorted({k for p in points for k in _map(p.get("metrics"))})
-    colors = matplotlib.colormaps["tab10"].colors
-    for i, name in enumerate(names[:8]):
-        color = colors[i % len(colors)]
-        y = np.array([_map(p.get("metrics")).get(name) for p in points], dtype=object)
-        values = np.array([v if _is_num(v) else np.nan for v in y], dtype=float)
-        ax.plot(x, values, marker="o", ms=4, color=color, label=_label(name))
-        trained = _map(metrics.get(name)).get("trained")
-        if _is_num(trained):
-            ax.axhline(trained, color=color, ls="--", lw=1, alpha=0.7)
-    ticks = [str(p.get("start_utc") or _utc(p.get("start")))[:10] for p in points]
-    step = max(1, len(points) // 10)
-    ax.set_xticks(x[::step], [_label(t) for t in ticks[::step]], fontsize=7)
-    ax.set_ylabel("metric (dashed: at training)")
-    title = "Production metrics per bucket"
-    if _is_num(min_labels):
-        title += f" (none below {int(min_labels)} labels)"
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if names:
-        ax.legend(fontsize=7, frameon=False, loc="lower left")
-    return _png(fig, left=0.08, right=0.91, bottom=0.12)
 
 
 # --------------------------------------------------------------------------- volume
@@ -683,64 +617,22 @@ def _volume_section(vol: Any) -> str:
         ),
     ]
     parts.append(_table(["Item", "Value"], rows, align_numbers=False))
-    hourly = [
-        h for h in _list(vol.get("hourly")) if isinstance(h, Mapping) and _is_num(h.get("hour"))
-    ]
-    if hourly:
-        uri = _volume_png(hourly, vol, recent, base, limits)
-        parts.append(f'<figure><img alt="predictions per hour" src="{uri}"></figure>')
+    hourly = [h for h in _list(vol.get("hourly")) if isinstance(h, Mapping)]
+    hours = plots.known_hours(hourly)
+    if hours:
+        if len(hours) < len(hourly):
+            parts.append(
+                f'<p class="muted">No prediction was logged before {_e(_utc(hours[0][0]))}: '
+                "the charts start there.</p>"
+            )
+        markup = plots.volume_svg(hours, vol, recent, base, limits)
+        parts.append(f'<figure class="wide">{markup}</figure>')
+        daily = plots.daily_volume_svg(hours)
+        if daily:
+            parts.append(f'<figure class="wide">{daily}</figure>')
+    elif hourly:
+        parts.append('<p class="muted">No prediction was logged in these hours.</p>')
     return "".join(parts)
-
-
-def _volume_png(hourly, vol, recent, base, limits) -> str:
-    fig = _figure(8.0, 2.9)
-    ax = fig.add_subplot()
-    hours = np.array([h["hour"] for h in hourly], dtype=float)
-    counts = np.array([h.get("count") if _is_num(h.get("count")) else np.nan for h in hourly])
-    x = (hours - hours[0]) / 3600.0
-    known = ~np.isnan(counts)
-    edges = np.append(x, x[-1] + 1)  # one artist, not a bar per hour: 10x faster
-    ax.stairs(np.where(known, counts, 0.0), edges, fill=True, color=_REF_COLOR, lw=0)
-    if (~known).any():  # hours before the first prediction: a prefix of the hours
-        start = float(x[~known][0])
-        stop = float(x[known][0]) if known.any() else float(x[-1] + 1)
-        ax.axvspan(
-            start, stop, facecolor="#f6f8fa", edgecolor="#d0d7de", hatch="//", lw=0,
-            label="no history yet",
-        )  # fmt: skip
-    split = recent.get("start")
-    if _is_num(split):
-        s = (split - hours[0]) / 3600.0
-        ax.axvspan(s, x[-1] + 1, color=_CUR_COLOR, alpha=0.08, lw=0, label="recent window")
-        rate = recent.get("per_hour")
-        if _is_num(rate):
-            ax.hlines(rate, s, x[-1] + 1, color=_CUR_COLOR, lw=2, label=f"recent {rate:.1f}/h")
-    rate = base.get("per_hour")
-    if _is_num(rate):
-        ax.axhline(rate, color="#1f2328", ls="--", lw=1, label=f"baseline {rate:.1f}/h")
-        drop = limits.get("max_drop_share")
-        if _is_num(drop):
-            ax.axhline(rate * (1 - drop), color=_LINE, ls=":", lw=1.2, label="drop limit")
-        spike = limits.get("max_spike_factor")
-        top = np.nanmax(counts) if known.any() else 0.0
-        if _is_num(spike) and (rate * spike <= top * 1.3 or vol.get("status") == "spike"):
-            ax.axhline(rate * spike, color=_LINE, ls="-.", lw=1.2, label="spike limit")
-    n = len(hours)
-    step = max(1, int(math.ceil(n / 8 / 6)) * 6) if n > 12 else 1
-    ticks = list(range(0, n, step))
-    ax.set_xticks(
-        [x[i] for i in ticks],
-        [datetime.fromtimestamp(hours[i], UTC).strftime("%m-%d %H:%M") for i in ticks],
-        fontsize=7,
-    )
-    ax.set_xlim(0, x[-1] + 1)
-    ax.set_ylim(0, max(ax.get_ylim()[1], 1.0) * 1.2)  # room for the legend
-    ax.set_ylabel("predictions per hour")
-    ax.set_title("Predictions per hour (UTC)")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, frameon=False, loc="upper left", ncol=5)
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig, left=0.08, right=0.98, bottom=0.12)
 
 
 # --------------------------------------------------------------------------- alerts, retrain

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Response
 
 from mlctl.predict.validate import InputColumn
 from mlctl.serve.body import csv_records, decode_json
@@ -339,12 +339,10 @@ def mlflow_version() -> str:
         return importlib.metadata.version("mlflow-skinny")
 
 
-@get("/ping", summary="MLflow's health check", include_in_schema=False)
-async def ping(request: Request) -> Response:
-    """200 and a newline once the model is loaded (as ``mlflow models serve``); 503
-    while loading or draining. Not in the OpenAPI schema: its body is not JSON,
-    although labelled so, as MLflow's is."""
-    ok, detail = request.app.state.serve.ready()
+def ping(state: Any) -> Response:
+    """``/ping``: 200 and a newline once the model is loaded (as ``mlflow models
+    serve``); 503 while loading or draining."""
+    ok, detail = state.ready()
     if ok:
         return Response(b"\n", status_code=200, media_type=JSON)
     why = (
@@ -360,8 +358,7 @@ async def ping(request: Request) -> Response:
     )
 
 
-@get("/version", summary="MLflow's version", include_in_schema=False)
-async def version() -> Response:
-    """The MLflow version as plain text labelled ``application/json``, as MLflow's
-    scoring server answers it."""
+def version() -> Response:
+    """``/version``: the MLflow version as plain text labelled ``application/json``, as
+    MLflow's scoring server answers it."""
     return Response(mlflow_version().encode(), status_code=200, media_type=JSON)

@@ -236,17 +236,9 @@ def model_schema(server):
 
 def operations() -> list[tuple[str, str]]:
     """(METHOD, path) of every route of the app, in OpenAPI's path syntax."""
-    from litestar.handlers import HTTPRouteHandler
+    from mlctl.serve.app import route_table
 
-    from mlctl.serve import app
-
-    handlers = [h for h in vars(app).values() if isinstance(h, HTTPRouteHandler)]
-    return sorted(
-        (method, path.replace(":str}", "}"))
-        for h in handlers
-        for path in h.paths
-        for method in h.http_methods
-    )
+    return sorted((method, path.replace(":str}", "}")) for method, path in route_table())
 
 
 OPERATIONS = operations()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
 import time
@@ -23,17 +22,20 @@ pytestmark = pytest.mark.unit
 
 EVIL = "<script>alert(1)</script>"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class Page(HTMLParser):
-    """Tags, text and images of a page; fails on unbalanced tags."""
+    """Tags, text and plots (inline SVG, by their <title>) of a page; fails on unbalanced
+    tags. Text inside an SVG is not page text."""
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
         self.stack: list[str] = []
         self.tags: list[str] = []
         self.images: list[dict[str, str]] = []
+        self.plots: list[str] = []
+        self._svg_depth = 0
+        self._in_title = False
         self.chunks: list[str] = []
         self.headings: list[str] = []
         self._in_heading = False
@@ -45,6 +47,11 @@ class Page(HTMLParser):
         self.tags.append(tag)
         if tag == "img":
             self.images.append(dict(attrs))
+        if tag == "svg":
+            self._svg_depth += 1
+            if self._svg_depth == 1:
+                self.plots.append("")
+        self._in_title = tag == "title" and self._svg_depth > 0
         if tag not in VOID:
             self.stack.append(tag)
         self._in_heading = tag in ("h1", "h2", "h3")
@@ -52,10 +59,17 @@ class Page(HTMLParser):
     def handle_endtag(self, tag) -> None:
         assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
         self.stack.pop()
+        if tag == "svg":
+            self._svg_depth -= 1
+        self._in_title = False
         if tag in ("h1", "h2", "h3"):
             self._in_heading = False
 
     def handle_data(self, data) -> None:
+        if self._svg_depth:
+            if self._in_title and not self.plots[-1]:
+                self.plots[-1] = data
+            return
         self.chunks.append(data)
         if self._in_heading and data.strip():
             self.headings.append(data.strip())
@@ -64,13 +78,10 @@ class Page(HTMLParser):
     def text(self) -> str:
         return " ".join(self.chunks)
 
-    def pngs(self) -> list[bytes]:
-        out = []
-        for img in self.images:
-            head, _, payload = img["src"].partition(",")
-            assert head == "data:image/png;base64"
-            out.append(base64.b64decode(payload))
-        return out
+    def columns(self) -> list[str]:
+        """The columns of the reference vs current plots, in page order."""
+        suffix = ": reference vs current"
+        return [t[: -len(suffix)] for t in self.plots if t.endswith(suffix)]
 
 
 def section(html_text: str, heading: str) -> str:
@@ -101,12 +112,13 @@ def test_full_report_is_valid_self_contained_html(result: dict, tmp_path: Path) 
     text = path.read_text(encoding="utf-8")
     page = Page(text)
     assert page.tags.count("html") == 1 and "script" not in page.tags
-    for needle in ("http://", "https://", "<link", "@import", "url("):
+    for needle in ("http://", "https://", "<link", "@import", "xmlns", "<?xml"):
         assert needle not in text.replace("https://hooks.example.com/T000", ""), needle
-    images = page.pngs()
-    assert images and all(png.startswith(PNG_MAGIC) for png in images)
-    assert b"matplotlib" not in b"".join(images)  # no software metadata
-    assert [h for h in page.headings if h != "Drifted columns: reference vs current"][:1]
+    assert re.findall(r"url\((?!#)", text) == []  # only references inside the page
+    assert page.images == [] and len(page.plots) >= 19 + 2 + 1 + 2
+    assert "Matplotlib v" not in text and "<metadata" not in text  # no software metadata
+    ids = re.findall(r'\bid="([^"]+)"', text)
+    assert len(ids) == len(set(ids))  # several SVGs in one page never share an id
     for heading in (
         "Summary",
         "Checks",
@@ -140,8 +152,9 @@ def test_drifted_columns_come_first_and_are_plotted(result: dict, html_text: str
     assert names[: len(drifted)] == drifted
     assert all(flag for flag, _ in rows[: len(drifted)])
     assert not any(flag for flag, _ in rows[len(drifted) :])
-    alts = [img["alt"] for img in Page(block).images]
-    assert alts == drifted
+    plotted = Page(block).columns()
+    assert plotted[: len(drifted)] == drifted  # drifted first, then every other column
+    assert sorted(plotted) == sorted(c["column"] for c in drift["columns"])
     assert f"{drift['n_drifted']} of {drift['n_tested']} tested columns drifted" in Page(block).text
     assert "customerID" in block  # ignored: not in the profile
 
@@ -156,7 +169,7 @@ def test_new_categories_and_missing_shares_are_shown(result: dict, html_text: st
 
 def test_prediction_drift_plots_the_score_distribution(html_text: str) -> None:
     page = Page(section(html_text, "Prediction drift"))
-    assert [img["alt"] for img in page.images] == ["score", "prediction"]
+    assert page.columns() == ["score", "prediction"]
     assert "ks" in page.text and "drifted" in page.text
 
 
@@ -165,7 +178,7 @@ def test_prediction_drift_may_be_one_column(telco: pd.DataFrame, result: dict) -
     one = prediction_drift(profile, scores=np.linspace(0.3, 1, 300)).columns[0]
     result["prediction_drift"] = one.to_dict()
     page = Page(section(render_report(light(result, "prediction_drift")), "Prediction drift"))
-    assert [img["alt"] for img in page.images] == ["score"]
+    assert page.columns() == ["score"]
 
 
 def test_performance_compares_with_training_and_plots_the_days(html_text: str) -> None:
@@ -174,7 +187,7 @@ def test_performance_compares_with_training_and_plots_the_days(html_text: str) -
     assert "log_loss" in page.text and "lower is better" in page.text
     assert "29.4 %" in page.text  # 600 of 2043 labelled
     assert "degraded" in page.text
-    assert [img["alt"] for img in page.images] == ["performance over time"]
+    assert page.plots == ["Production metrics per day (none below 30 labels)"]
     assert "production min_roc_auc" in page.text
 
 
@@ -191,7 +204,7 @@ def test_not_enough_labels_is_a_status_not_a_failure(result: dict) -> None:
 def test_volume_marks_recent_and_baseline(html_text: str) -> None:
     page = Page(section(html_text, "Volume"))
     assert "drop" in page.text and "118/h (median of 168 hours with history)" in page.text
-    assert [img["alt"] for img in page.images] == ["predictions per hour"]
+    assert page.plots == ["Predictions per hour (UTC)", "Predictions per day (UTC)"]
 
 
 def test_volume_without_history_renders(result: dict) -> None:
@@ -200,7 +213,8 @@ def test_volume_without_history_renders(result: dict) -> None:
     assert any(count is None for _, count in vol.hourly)
     result["volume"] = vol.to_dict()
     page = Page(section(render_report(light(result, "volume")), "Volume"))
-    assert "not enough history" in page.text and len(page.images) == 1
+    assert "not enough history" in page.text and page.plots == ["Predictions per hour (UTC)"]
+    assert "No prediction was logged before 2024-05-02 19:00:00 UTC" in page.text
 
 
 # ------------------------------------------------------------------ escaping
@@ -223,7 +237,7 @@ def test_text_from_the_data_is_escaped(telco: pd.DataFrame, result: dict) -> Non
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     page = Page(text)
     assert EVIL in page.text and f"{EVIL} $x$ $5 &amp; more" not in page.text
-    assert "img" in Page(section(text, "Data drift")).tags
+    assert "svg" in Page(section(text, "Data drift")).tags
 
 
 # ------------------------------------------------------------------ stability
@@ -233,8 +247,10 @@ def test_same_document_gives_the_same_bytes(result: dict, tmp_path: Path) -> Non
     a = write_report(result, tmp_path / "a.html").read_bytes()
     b = write_report(copy.deepcopy(result), tmp_path / "b.html").read_bytes()
     assert a == b
+    light(result)  # only the time differs; the plots are left out to save a render
+    c = write_report(result, tmp_path / "c.html").read_bytes()
     result["generated_at"] = "2024-05-09T00:06:00Z"
-    assert write_report(result, tmp_path / "c.html").read_bytes() != a
+    assert write_report(result, tmp_path / "d.html").read_bytes() != c
 
 
 @pytest.mark.parametrize("key", ["drift", "prediction_drift", "performance", "volume"])
@@ -249,7 +265,7 @@ def test_a_null_section_says_not_computed(result: dict, key: str) -> None:
         "volume": "Volume",
     }[key]
     assert NOT_COMPUTED in Page(section(text, heading)).text
-    assert Page(section(text, heading)).images == []
+    assert Page(section(text, heading)).plots == []
 
 
 @pytest.mark.parametrize(
@@ -290,14 +306,63 @@ def test_retrain_block_is_shown(result: dict) -> None:
     assert "promoted" in page.text and "f00" in page.text
 
 
-def test_drifted_plots_are_capped(result: dict) -> None:
-    base = next(c for c in result["drift"]["columns"] if c["drifted"])
-    extra = MAX_COLUMN_PLOTS + 7 - result["drift"]["n_drifted"]
+def test_plots_are_capped_drifted_first(result: dict) -> None:
+    columns = result["drift"]["columns"]
+    base = next(c for c in columns if c["drifted"])
+    extra = MAX_COLUMN_PLOTS + 7 - len(columns)
     for i in range(extra):
+        columns.append({**base, "column": f"extra_{i:02d}"})
+    block = section(render_report(light(result, "drift")), "Data drift")
+    plotted = Page(block).columns()
+    assert len(plotted) == MAX_COLUMN_PLOTS
+    drifted = [c["column"] for c in columns if c["drifted"]]
+    assert len(drifted) < MAX_COLUMN_PLOTS and plotted[: len(drifted)] == drifted
+    assert "7 more columns not plotted (see the table)" in Page(block).text
+
+
+def test_drifted_columns_past_the_cap_are_counted(result: dict) -> None:
+    base = next(c for c in result["drift"]["columns"] if c["drifted"])
+    for i in range(MAX_COLUMN_PLOTS + 3):
         result["drift"]["columns"].append({**base, "column": f"extra_{i:02d}"})
     block = section(render_report(light(result, "drift")), "Data drift")
-    assert len(Page(block).images) == MAX_COLUMN_PLOTS
-    assert "7 more drifted columns not plotted" in Page(block).text
+    assert all(c in Page(block).columns() for c in ("tenure", "MonthlyCharges"))
+    n_drifted = sum(c["drifted"] for c in result["drift"]["columns"])
+    more = len(result["drift"]["columns"]) - MAX_COLUMN_PLOTS
+    text = f"{more} more columns not plotted, {n_drifted - MAX_COLUMN_PLOTS} of them drifted"
+    assert text in Page(block).text
+
+
+def test_p_values_and_distances_say_which_is_which(result: dict, html_text: str) -> None:
+    """A distance has no p-value: the cell says so instead of a bare n/a."""
+    drift = Page(section(html_text, "Data drift")).text
+    assert "— " in drift and "≥ 0.1" in drift and "no p-value (—)" in drift
+    pred = section(html_text, "Prediction drift")
+    score = next(c for c in result["prediction_drift"]["columns"] if c["column"] == "score")
+    assert re.search(r"<td>score</td>.*?p ≤ 0.05", pred)
+    assert f"p = {score['p_value']:.4g}" in Page(pred).text
+
+
+def test_the_first_hour_of_traffic(result: dict) -> None:
+    """Right after a quickstart: one hour of predictions, labels on one day. The charts
+    start at the first prediction (no week of "no history" hatching) and the per-day
+    performance says it has one day so far."""
+    end = 1_714_521_600 + 30 * 60
+    vol = volume_check({end - 1800: 1503}, 6, 168, 0.5, 3.0, 72, end=end)
+    result["volume"] = vol.to_dict()
+    frame = pd.DataFrame({"label": ["Yes", "No"] * 50, "prediction": ["Yes", "No"] * 50,
+                          "ts": [end - 100] * 100})  # fmt: skip
+    result["performance"] = performance(frame, "classification", ["No", "Yes"], "Yes",
+                                        ["accuracy"], {"accuracy": 0.8}, 0.05, 50, {},
+                                        n_predictions=1503).to_dict()  # fmt: skip
+    text = render_report(result)
+    vol_page = Page(section(text, "Volume"))
+    assert vol_page.plots == ["Predictions per hour (UTC)"]
+    assert "No prediction was logged before 2024-04-30 23:30:00 UTC" in vol_page.text
+    svg = section(text, "Volume")
+    assert "hatch" not in svg and "no history yet" not in svg
+    perf = Page(section(text, "Performance"))
+    assert perf.plots == ["Production metrics per day (none below 30 labels)"]
+    assert "1 day with enough labels (30 or more) so far" in perf.text
 
 
 def test_a_hundred_columns_render_in_a_few_seconds(result: dict) -> None:

@@ -15,10 +15,10 @@ from litestar import Request
 from mlctl.predict.validate import InputColumn
 from mlctl.predlog import PredictionLog, rows_for
 from mlctl.serve import idempotency
-from mlctl.serve.app import _internal_error
 from mlctl.serve.body import csv_records, decode_json
 from mlctl.serve.checks import InvalidFeedback, feedback_items, oip_columns, oip_outputs
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_records
+from mlctl.serve.responses import internal_error
 
 pytestmark = pytest.mark.unit
 
@@ -194,7 +194,7 @@ def test_an_unhandled_error_is_logged_with_its_traceback_not_sent(caplog) -> Non
     except ValueError as exc:
         error = exc
     with caplog.at_level(logging.ERROR, logger="mlctl.serve"):
-        response = _internal_error(request, error)
+        response = internal_error(request, error)
     assert response.status_code == 500
     body = response.content.decode() if isinstance(response.content, bytes) else response.content
     assert "Traceback" not in body and "invalid literal" not in body

@@ -257,13 +257,17 @@ class Readiness:
 
 
 def ping_reply(state: Readiness):
+    """/ping and /version of the MLflow controller, with ``state`` as the served state."""
     from litestar import Litestar
-    from litestar.datastructures import State
+    from litestar.di import Provide
     from litestar.testing import TestClient
 
-    from mlctl.serve.mlflow_protocol import ping, version
+    from mlctl.serve.controllers.mlflow_scoring import MlflowScoring
 
-    app = Litestar(route_handlers=[ping, version], state=State({"serve": state}))
+    app = Litestar(
+        route_handlers=[MlflowScoring],
+        dependencies={"serve": Provide(lambda: state, sync_to_thread=False)},
+    )
     with TestClient(app) as client:
         return client.get("/ping"), client.get("/version")
 

@@ -1,5 +1,5 @@
 """The served OpenAPI document: tags and 200 answers on every route, and the served
-model's columns, types and example (mlctl.serve.openapi.model_schema)."""
+model's columns, types and example (mlctl.serve.served_schema.model_schema)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from mlctl.serve.app import ServeConfig, create_app
-from mlctl.serve.openapi import ServedView, column_schema, model_schema
+from mlctl.serve.served_schema import ServedView, column_schema, model_schema
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,81 @@
+"""Reading a request in ``mlctl serve``: the served state (a Litestar dependency), the
+API-key guard, the ``Idempotency-Key`` header, row limits and JSON bodies."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.exceptions import ClientException
+from litestar.params import Dependency
+
+from mlctl.serve.body import decode_json
+from mlctl.serve.inputs import BadRequest
+from mlctl.serve.responses import ApiError
+from mlctl.serve.state import ServeState
+
+
+def serve_state(request: Request) -> ServeState:
+    """The process's :class:`ServeState`, provided to handlers as ``serve``."""
+    return request.app.state.serve
+
+
+# A handler's ``serve: Served`` parameter: the provided state, passed as is (Litestar
+# would otherwise check the object's type on every request).
+Served = Annotated[ServeState, Dependency(skip_validation=True)]
+
+
+def require_api_key(request: Any, _handler: Any = None) -> None:
+    """A route guard: runs before the body is read, so an unauthenticated client's body
+    is never parsed."""
+    key = request.app.state.serve.api_key
+    if not key:
+        return
+    given = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if not given or not hmac.compare_digest(given.encode(), key.encode()):
+        raise ApiError(
+            401,
+            "UNAUTHORIZED",
+            "missing or wrong API key (Authorization: Bearer KEY or X-API-Key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The client's ``Idempotency-Key`` header: 1-200 printable ASCII characters."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not (key.isascii() and key.isprintable()):
+        raise ApiError(
+            400,
+            "BAD_REQUEST",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+        )
+    return key
+
+
+def check_rows(state: ServeState, n: int) -> None:
+    limit = state.settings.max_batch_rows
+    if n > limit:
+        raise ApiError(
+            413, "TOO_MANY_ROWS", f"{n} rows in one request; at most {limit} (max_batch_rows)"
+        )
+
+
+class JsonRequest(Request):
+    """Litestar's request, parsing bodies with :func:`decode_json`."""
+
+    async def json(self) -> Any:
+        try:
+            return decode_json(await self.body())
+        except BadRequest as exc:
+            raise ClientException(str(exc)) from None

@@ -1,0 +1,300 @@
+"""The HTML reports in a real headless browser: Debian's chromium, driven by Playwright.
+
+Both reports (monitoring and training) are opened from file:// URLs. A page passes when
+its plots are laid out (every plot has a non-zero box), the console stays free of
+errors, and the page asks for nothing but itself: every request that is not a file://
+or data: URL is aborted and fails the test.
+
+Without chromium (or the playwright package) the tests skip, except when ``CI`` is set:
+then they fail, so CI cannot go green without looking at the pages. ``.ci/run``
+installs chromium (``apt-get install -y --no-install-recommends chromium``).
+
+The screenshots in docs/images are made by the same code:
+
+    .venv/bin/python tests/integration/test_report_browser.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+DOCS_IMAGES = REPO / "docs" / "images"
+LOCAL = ("file://", "data:", "about:")
+WIDTH = 1280
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _need_browser() -> str:
+    """The chromium executable; skip without one, or fail when CI is set."""
+    path = chromium_path()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = None
+    if path is None:
+        message = (
+            "needs chromium on PATH and the playwright package "
+            "(apt-get install -y --no-install-recommends chromium; pip install -e '.[test]')"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and the browser test cannot run: {message}")
+        pytest.skip(message)
+    return path
+
+
+# --------------------------------------------------------------------------- the reports
+
+
+def monitor_report(out: Path) -> Path:
+    """The monitoring report of the document the report's unit tests use (real drift,
+    performance and volume results on Telco, shifted)."""
+    from mlctl.monitor.report import write_report
+
+    conftest = REPO / "tests" / "unit" / "monitor" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("monitor_report_conftest", conftest)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.build_result(pd.read_csv(TELCO))
+    return write_report(result, out / "monitor.html")
+
+
+def training_report(out: Path) -> Path:
+    """The training report of a logistic regression on Telco: real fit, cross-validation,
+    permutation importance and plots (what `mlctl run` computes, on 4 columns)."""
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    from sklearn.model_selection import cross_val_score
+
+    from mlctl.evaluate.plots import make_plots
+    from mlctl.evaluate.report import write_reports
+
+    frame = pd.read_csv(TELCO)
+    names = ["tenure", "MonthlyCharges", "SeniorCitizen", "Contract"]
+    x = frame[names[:3]].to_numpy(dtype=float)
+    x = np.column_stack([x, (frame["Contract"] == "Month-to-month").to_numpy(dtype=float)])
+    y = frame["Churn"].to_numpy()
+    train, test = slice(0, 5000), slice(5000, None)
+    model = LogisticRegression(max_iter=500)
+    cv = cross_val_score(model, x[train], y[train], scoring="roc_auc", cv=3)
+    model.fit(x[train], y[train])
+    proba = model.predict_proba(x[test])
+    pred = model.predict(x[test])
+    auc = float(roc_auc_score(y[test] == "Yes", proba[:, 1]))
+    acc = float(accuracy_score(y[test], pred))
+    imp = permutation_importance(model, x[test], y[test], scoring="roc_auc", n_repeats=3,
+                                 random_state=0)  # fmt: skip
+    importances = sorted(zip(names, imp.importances_mean, imp.importances_std, strict=True),
+                         key=lambda t: -t[1])  # fmt: skip
+    plots = make_plots("classification", y[test], pred, proba, list(model.classes_), "Yes",
+                       importances, out / "plots")  # fmt: skip
+    ctx: dict[str, Any] = {
+        "name": "churn",
+        "task": "classification",
+        "model_name": "LogisticRegression",
+        "run_id": "0123456789abcdef",
+        "created": "2026-12-05T12:00:00+00:00",
+        "data": {
+            "source": "data/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv",
+            "rows": 7043,
+            "train_rows": 5000,
+            "test_rows": 2043,
+        },  # fmt: skip
+        "selection_metric": "roc_auc",
+        "leaderboard": [
+            {
+                "candidate": "logreg",
+                "estimator": "logistic_regression",
+                "cv_mean": cv.mean(),
+                "cv_std": cv.std(),
+                "test": {"roc_auc": auc, "accuracy": acc},
+                "best_params": {"C": 1.0},
+                "fit_seconds": 0.4,
+                "is_winner": True,
+                "is_baseline": False,
+            },
+            {
+                "candidate": "baseline",
+                "estimator": "dummy",
+                "cv_mean": 0.5,
+                "cv_std": 0.0,
+                "test": {"roc_auc": 0.5, "accuracy": float(np.mean(y[test] == "No"))},
+                "best_params": {},
+                "fit_seconds": 0.01,
+                "is_winner": False,
+                "is_baseline": True,
+            },
+        ],  # fmt: skip
+        "test_metrics": {"roc_auc": auc, "accuracy": acc},
+        "threshold": 0.5,
+        "importance": importances,
+        "gate": {
+            "passed": True,
+            "checks": [
+                {
+                    "name": "beats baseline",
+                    "actual": auc,
+                    "required": 0.55,
+                    "op": ">=",
+                    "passed": True,
+                    "detail": "baseline 0.5000, margin 0.05",
+                }
+            ],
+        },  # fmt: skip
+        "registered": {"name": "churn", "version": 1, "aliases": ["champion"]},
+    }
+    return write_reports(ctx, plots, out / "training")[1]
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+def open_in_chromium(page_path: Path, screenshot: Path, executable: str) -> dict[str, Any]:
+    """Load the page, measure its plots, take a full-page screenshot.
+
+    Returns ``{"plots": [{"tag", "name", "width", "height"}], "console_errors": [...],
+    "page_errors": [...], "external": [urls aborted]}``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    external: list[str] = []
+    console: list[str] = []
+    errors: list[str] = []
+
+    def route(r) -> None:
+        url = r.request.url
+        if url.startswith(LOCAL):
+            r.continue_()
+        else:
+            external.append(url)
+            r.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: console.append(f"failed: {r.url}"))
+            page.route("**/*", route)
+            page.goto(page_path.as_uri(), wait_until="load")
+            plots = page.evaluate(
+                """() => [...document.querySelectorAll('figure > svg, figure img')].map(e => {
+                    const r = e.getBoundingClientRect();
+                    const name = e.tagName.toLowerCase() === 'img' ? e.alt
+                        : (e.querySelector('title') || {}).textContent || '';
+                    return {tag: e.tagName.toLowerCase(), name, width: r.width,
+                            height: r.height, loaded: e.tagName !== 'IMG' || e.naturalWidth > 0};
+                })"""
+            )
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return {"plots": plots, "console_errors": console, "page_errors": errors,
+            "external": external}  # fmt: skip
+
+
+def _assert_clean(seen: dict[str, Any]) -> None:
+    assert seen["external"] == [], f"the page asked for {seen['external']}"
+    assert seen["console_errors"] == [] and seen["page_errors"] == [], seen
+    empty = [p for p in seen["plots"] if not (p["width"] > 0 and p["height"] > 0 and p["loaded"])]
+    assert empty == [], f"plots not laid out: {empty}"
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    return _need_browser()
+
+
+def test_monitor_report_plots_are_visible(browser: str, tmp_path: Path) -> None:
+    page = monitor_report(tmp_path)
+    seen = open_in_chromium(page, tmp_path / "monitor.png", browser)
+    _assert_clean(seen)
+    svgs = [p for p in seen["plots"] if p["tag"] == "svg"]
+    assert len(svgs) == len(seen["plots"]), "the monitoring report's plots are inline SVG"
+    names = [p["name"] for p in svgs]
+    # every input column of the churn recipe: reference vs current, drifted first
+    assert sum(n.endswith(": reference vs current") for n in names) >= 19
+    assert names[0].startswith(("tenure", "MonthlyCharges", "Contract", "PaymentMethod",
+                                "TotalCharges", "InternetService"))  # fmt: skip
+    assert any(n.startswith("Production metrics per day") for n in names)
+    assert "Predictions per hour (UTC)" in names
+    assert any(n.startswith("Predictions per day") for n in names)
+    assert (tmp_path / "monitor.png").stat().st_size > 50_000
+
+
+def test_training_report_plots_are_visible(browser: str, tmp_path: Path) -> None:
+    page = training_report(tmp_path)
+    seen = open_in_chromium(page, tmp_path / "training.png", browser)
+    _assert_clean(seen)
+    assert len(seen["plots"]) >= 4  # roc, pr, calibration, confusion matrix, importance
+    assert (tmp_path / "training.png").stat().st_size > 20_000
+
+
+def test_an_external_request_is_caught(browser: str, tmp_path: Path) -> None:
+    """The interception works: a page that loads a remote image is reported."""
+    page = tmp_path / "leaky.html"
+    page.write_text('<html><body><img src="http://127.0.0.1:9/x.png" alt="x"></body></html>')
+    seen = open_in_chromium(page, tmp_path / "leaky.png", browser)
+    assert seen["external"] == ["http://127.0.0.1:9/x.png"]
+
+
+# --------------------------------------------------------------------------- screenshots
+
+
+def _save_png(shot: Path, out: Path, height: int) -> None:
+    """The top ``height`` pixels, quantized: small enough to commit."""
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    image = image.crop((0, 0, image.width, min(height, image.height)))
+    image = image.quantize(colors=128, dither=Image.Dither.NONE)
+    image.save(out, optimize=True)
+
+
+def main() -> int:
+    """Regenerate docs/images/monitor-report*.png and training-report.png."""
+    import tempfile
+
+    executable = chromium_path()
+    if executable is None:
+        sys.stderr.write("no chromium on PATH (apt-get install -y chromium)\n")
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, build, height in (("monitor-report", monitor_report, 10_000),
+                                    ("training-report", training_report, 10_000)):  # fmt: skip
+            shot = tmp / f"{name}.png"
+            _assert_clean(open_in_chromium(build(tmp), shot, executable))
+            out = DOCS_IMAGES / f"{name}.png"
+            _save_png(shot, out, height)
+            sys.stdout.write(f"{out} ({out.stat().st_size:,} bytes)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

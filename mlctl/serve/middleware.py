@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mlctl.serve import oip
 from mlctl.serve.responses import JSON, encoder, route_label
 
 # () : the route reads Content-Type itself (/invocations: as MLflow does, 415 in its shape).
@@ -28,10 +29,12 @@ def media_type_middleware(app: Any) -> Any:
             ctype = ctype.strip()
             charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
             allowed = ALLOWED_TYPES.get(path, ("application/json",))
+            if oip.is_infer_path(path):  # no Content-Type is JSON; binary tensors
+                allowed = oip.INFER_TYPES
             if allowed and (ctype not in allowed or charset not in ("", "utf-8", "utf8")):
                 message = (
                     f"unsupported media type '{raw.strip() or 'none'}'; send "
-                    f"{' or '.join(allowed)} (UTF-8)"
+                    f"{' or '.join(t for t in allowed if t)} (UTF-8)"
                 )
                 body = encoder.encode(
                     {

@@ -20,7 +20,14 @@ from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 
 from mlctl.serve.served_schema import model_schema, served_view
 
@@ -40,7 +47,8 @@ _WHY = {
     404: "NOT_FOUND: unknown model or version, or admin routes are off.",
     409: "NOT_ROUTABLE: the version asked for is not served.",
     413: "BODY_TOO_LARGE or TOO_MANY_ROWS: over max_body_bytes or max_batch_rows.",
-    415: "UNSUPPORTED_MEDIA_TYPE: not application/json (or text/csv where accepted).",
+    415: "UNSUPPORTED_MEDIA_TYPE: not application/json (or text/csv, or OIP's "
+    "application/octet-stream, where accepted).",
     422: "INVALID_INPUT / UNSCORABLE_INPUT: rows that do not fit the model; `details` "
     "names each row and column.",
     503: "UNAVAILABLE, OVERLOADED, TIMEOUT or LOG_UNAVAILABLE: not ready, draining, the "
@@ -167,7 +175,14 @@ class InferOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             description="An inference request; with content_type pd, one input per column.",
-            content={"application/json": OpenAPIMediaType(schema=OIP_BODY)},
+            content={
+                "application/json": OpenAPIMediaType(schema=OIP_BODY),
+                # The binary tensor extension: this JSON, then the inputs' bytes
+                # (Inference-Header-Content-Length gives the JSON's length).
+                "application/octet-stream": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                ),
+            },
         )
 
 

@@ -79,10 +79,3 @@ class JsonRequest(Request):
             return decode_json(await self.body())
         except BadRequest as exc:
             raise ClientException(str(exc)) from None
-
-
-def decode_api(body: bytes) -> Any:
-    try:
-        return decode_json(body)
-    except BadRequest as exc:
-        raise ApiError(400, "BAD_REQUEST", str(exc)) from None

@@ -54,8 +54,15 @@ _READY = _obj(
     ["ready", "model_loaded", "loading", "log_writable", "draining"],
 )
 _OIP_TENSOR_META = _obj({"name": _STR, "datatype": _STR, "shape": _array(_INT)})
-_OIP_OUTPUT = _obj(
-    {"name": _STR, "datatype": _STR, "shape": _array(_INT), "data": {"type": "array"}}
+_OIP_OUTPUT = _obj(  # a binary output has parameters.binary_data_size instead of data
+    {
+        "name": _STR,
+        "datatype": _STR,
+        "shape": _array(_INT),
+        "data": {"type": "array"},
+        "parameters": _OBJ,
+    },
+    ["name", "datatype", "shape"],
 )
 _MODEL = _obj(
     {

@@ -8,10 +8,11 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 
 from mlctl import __version__
+from mlctl.serve import oip
 from mlctl.serve.checks import oip_columns, oip_id, oip_outputs
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar
 from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, errors
-from mlctl.serve.requests import Served, check_rows, decode_api, idempotency_key, require_api_key
+from mlctl.serve.requests import Served, check_rows, idempotency_key, require_api_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
 from mlctl.serve.scoring import score
 from mlctl.serve.served_schema import OIP_TYPES
@@ -50,14 +51,14 @@ def _oip_meta(slot: Slot) -> dict[str, Any]:
 
 async def _infer(serve: Served, request: Request, name: str, version: str | None) -> Response:
     slot = _oip_model(serve, name, version)
-    doc = decode_api(await request.body())
-    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
-        raise ApiError(400, "BAD_REQUEST", "expected an object with an 'inputs' list")
     known = ["predict", "predict_proba"] if slot.model.classes else ["predict"]
     try:
+        doc = oip.read_request(await request.body(), request.headers.get(oip.HEADER))
         request_id = oip_id(doc)
         wanted = oip_outputs(doc, known)
+        binary = oip.binary_outputs(doc, known)
         columns = oip_columns(doc)
+        oip.check_input_names(columns, slot.model.columns, serve.id_column)
         n = max((len(v) for v in columns.values()), default=0)
         check_rows(serve, n)
         batch = check_columnar(columns, slot.model.columns, None, strict=False)
@@ -97,7 +98,9 @@ async def _infer(serve: Served, request: Request, name: str, version: str | None
         "parameters": {"content_type": "pd"},
         "outputs": outputs,
     }
-    return json_response(body, headers=version_headers(answer))
+    content, media_type, extra = oip.response_body(body, binary)
+    headers = {**version_headers(answer), **extra}
+    return Response(content, status_code=200, media_type=media_type, headers=headers)
 
 
 class OpenInferenceV2(Controller):
@@ -107,7 +110,9 @@ class OpenInferenceV2(Controller):
 
     @get("/v2", summary="OIP server metadata")
     async def v2_server(self) -> Response:
-        return json_response({"name": "mlctl", "version": __version__, "extensions": []})
+        return json_response(
+            {"name": "mlctl", "version": __version__, "extensions": [oip.EXTENSION]}
+        )
 
     @get("/v2/health/live", summary="OIP liveness")
     async def v2_live(self) -> Response:
@@ -130,22 +135,21 @@ class OpenInferenceV2(Controller):
     async def v2_model_version(self, serve: Served, name: str, version: str) -> Response:
         return json_response(_oip_meta(_oip_model(serve, name, version)))
 
-    @get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404))
+    @get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404, 503))
     async def v2_model_ready(self, serve: Served, name: str) -> Response:
-        if name != serve.model_name:
-            raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
-        return json_response({"name": name, "ready": serve.champion is not None})
+        """200 ready; 404 an unknown model; 503 while no version is loaded."""
+        _oip_model(serve, name, None)
+        return json_response({"name": name, "ready": True})
 
     @get(
         "/v2/models/{name:str}/versions/{version:str}/ready",
         summary="OIP model version readiness",
-        responses=errors(404),
+        responses=errors(404, 503),
     )
     async def v2_model_version_ready(self, serve: Served, name: str, version: str) -> Response:
-        if name != serve.model_name:
-            raise ApiError(404, "NOT_FOUND", f"unknown model '{name[:100]}'")
-        served = {str(x.model.version) for x in (serve.champion, serve.challenger) if x is not None}
-        return json_response({"name": name, "ready": version in served})
+        """200 this version is loaded; 404 an unknown model or version; 503 while loading."""
+        _oip_model(serve, name, version)
+        return json_response({"name": name, "ready": True})
 
     @post(
         "/v2/models/{name:str}/infer",

@@ -19,6 +19,7 @@ KINDS = {"unit", "integration"}
 # order modules by their number of tests, which puts these few-but-long ones last.
 LONGEST_FIRST = (
     "test_model_portable.py",  # builds a venv without mlctl
+    "test_docs_examples.py",  # ~80: two trainings, a server, monitor, deploy
     "test_monitor.py",  # ~150
     "test_hostile_monitor.py",
     "test_sweep.py",  # ~115
@@ -33,6 +34,9 @@ LONGEST_FIRST = (
     "test_hostile_http_input.py",
     "test_hostile_recipes_files.py",
     "test_predict.py",  # ~50
+    "test_mlflow_scoring_client.py",  # ~40: mlflow models serve beside mlctl serve
+    "test_oip_clients.py",  # ~25
+    "test_metrics_exposition.py",  # ~30
     "test_deploy_bake.py",
     "test_schemathesis.py",  # ~50
     "test_quickstart.py",  # ~45

@@ -164,10 +164,7 @@ MAX_LINES = 600  # a few hundred lines a module (style.md)
 #: Files over MAX_LINES that other engineers are splitting right now
 #: (issue 15). This list must only shrink: a file leaves it when its split lands, and
 #: none is added.
-TOO_LONG_FOR_NOW = (
-    "mlctl/monitor/report.py",
-    "mlctl/recipe/schema.py",
-)
+TOO_LONG_FOR_NOW = ("mlctl/monitor/report.py",)
 
 
 def test_no_module_over_600_lines() -> None:
@@ -251,7 +248,9 @@ def test_workspace_file_names_are_written_in_paths_py_only() -> None:
     assert offenders == [], f"workspace paths computed outside mlctl/paths.py: {offenders}"
 
 
-@pytest.mark.parametrize("package", ["predlog", "serve", "serve/controllers", "monitor"])
+@pytest.mark.parametrize(
+    "package", ["predlog", "serve", "serve/controllers", "monitor", "recipe", "recipe/schema"]
+)
 def test_architecture_doc_names_every_module(package: str) -> None:
     """docs/architecture.md's module map stays the map of the code."""
     doc = (REPO / "docs" / "architecture.md").read_text()

@@ -23,9 +23,9 @@ from mlctl.monitor.report_html import (
     value_text,
     verdict_cell,
 )
+from mlctl.recipe.schema import P_VALUE_TESTS
 
 MAX_COLUMN_PLOTS = 24  # about 1.5 s of plotting on 2 cores; the table lists the rest
-P_VALUE_TESTS = ("ks", "chisquare", "z")
 
 
 def columns_of(section: Any) -> list[Mapping[str, Any]] | None:

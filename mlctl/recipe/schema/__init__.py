@@ -40,6 +40,8 @@ from mlctl.recipe.schema.deploy import (
     DeployRequests,
 )
 from mlctl.recipe.schema.monitor import (
+    NUMERIC_ONLY_TESTS,
+    P_VALUE_TESTS,
     CategoryDriftTest,
     CategoryMethod,
     DriftMethod,
@@ -67,6 +69,8 @@ from mlctl.recipe.schema.training import (
 __all__ = [
     "IMAGE_PART",
     "K8S_LABEL",
+    "NUMERIC_ONLY_TESTS",
+    "P_VALUE_TESTS",
     "Candidate",
     "CategoricalTransform",
     "CategoryDriftTest",

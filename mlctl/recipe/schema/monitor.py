@@ -19,6 +19,13 @@ DriftMethod = Literal[
 ]
 CategoryMethod = Literal["auto", "chisquare", "z", "jensenshannon", "psi", "kl_div"]
 
+#: The drift tests that are hypothesis tests: a column drifts when the p-value is below
+#: the threshold (ks: at or below). The others are distances, drifting at or above it.
+#: One home: the recipe's checks and :mod:`mlctl.monitor` use these.
+P_VALUE_TESTS = frozenset({"ks", "chisquare", "z"})
+#: The drift tests of numbers only, which a categorical column cannot use.
+NUMERIC_ONLY_TESTS = frozenset({"ks", "wasserstein"})
+
 
 class DriftTest(Strict):
     """A drift test and its threshold (docs/monitoring.md)."""

@@ -89,7 +89,7 @@ class Accumulator:
         import numpy as np
         import pandas as pd
 
-        from mlctl.monitor.performance import class_text
+        from mlctl.text import class_text
 
         self.add_unscored_chunk(X)
         if scores is not None:
@@ -178,7 +178,7 @@ def labelled_frame(
     import numpy as np
     import pandas as pd
 
-    from mlctl.monitor.performance import class_text
+    from mlctl.text import class_text
 
     labels = chunk[o.label_column]
     keep = labels.notna().to_numpy()

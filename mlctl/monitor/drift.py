@@ -60,7 +60,6 @@ from mlctl.errors import DriftOptionsError, EmptyDataError
 from mlctl.monitor.drift_options import (
     BINNED,
     DEFAULT_THRESHOLDS,
-    P_VALUE_TESTS,
     DriftOptions,
     check_method,
     check_min_rows,
@@ -87,6 +86,7 @@ from mlctl.monitor.stattests import (
     w1_sketch,
     z_test,
 )
+from mlctl.recipe.schema import P_VALUE_TESTS
 
 SMALL_REFERENCE = 1000  # reference values up to which auto uses hypothesis tests
 VALUE_SHARES_UP_TO = 20  # numeric columns with more distinct reference values are binned

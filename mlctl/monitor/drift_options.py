@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl.errors import DriftOptionsError
+from mlctl.recipe.schema import NUMERIC_ONLY_TESTS, P_VALUE_TESTS
 
 METHODS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "kl_div")
-P_VALUE_TESTS = frozenset({"ks", "chisquare", "z"})  # drift when the p-value is low
-NUMERIC_ONLY = frozenset({"ks", "wasserstein"})
 BINNED = frozenset({"jensenshannon", "psi", "kl_div"})  # tests of shares
 DEFAULT_THRESHOLDS = {
     "ks": 0.05,
@@ -134,7 +133,7 @@ def check_method(key: str, method: Any, kind: str | None) -> None:
             f"The '{key}' option must be 'auto' or one of {', '.join(METHODS)}. "
             f"Got {method!r} instead{hint}."
         )
-    if kind == "categorical" and method in NUMERIC_ONLY:
+    if kind == "categorical" and method in NUMERIC_ONLY_TESTS:
         raise DriftOptionsError(
             f"The '{key}' option must be a test for categories. Got {method!r} instead, "
             "which tests numbers only."

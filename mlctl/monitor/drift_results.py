@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlctl.monitor.drift_options import P_VALUE_TESTS, PSI_MAJOR
+from mlctl.monitor.drift_options import PSI_MAJOR
+from mlctl.recipe.schema import P_VALUE_TESTS
 
 NOT_ENOUGH_DATA = "not_enough_data"  # a column or test with too few values to judge
 

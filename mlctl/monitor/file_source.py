@@ -11,13 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlctl.data.load import SUFFIXES
 from mlctl.errors import DataError, UsageError
 from mlctl.monitor.window import Window, check_chunk_rows
-
-
-def _first_line(text: str) -> str:
-    text = text.strip()
-    return text.splitlines()[0].strip() if text else ""
+from mlctl.text import first_line
 
 
 def shown_name(name: Any, most: int = 60) -> str:
@@ -43,9 +40,6 @@ def separator_hint(names: Sequence[str]) -> str | None:
             if len(parts) > 1 and all(part.isprintable() for part in parts):
                 return f"the header is one column separated by {word}: a CSV must use commas"
     return None
-
-
-FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 class FileSource:
@@ -84,7 +78,7 @@ class FileSource:
 
     @property
     def format(self) -> str:
-        fmt = FILE_FORMATS.get(self.path.suffix.lower())
+        fmt = SUFFIXES.get(self.path.suffix.lower())
         if fmt is None:
             raise DataError(
                 f"{self.option}: cannot tell the format of '{self.path.name}' from its extension",
@@ -117,7 +111,7 @@ class FileSource:
                 names = ["" if pd.isna(c) else str(c) for c in first.iloc[0]] if len(first) else []
         except Exception as exc:  # pandas and pyarrow raise many types for bad files
             raise DataError(
-                f"{self.option}: cannot read {self.path} as {fmt}: {_first_line(str(exc))}"
+                f"{self.option}: cannot read {self.path} as {fmt}: {first_line(str(exc))}"
             ) from None
         self._check_names(names)
         wanted = self._wanted(names)
@@ -182,8 +176,7 @@ class FileSource:
             raise
         except Exception as exc:
             raise DataError(
-                f"{self.option}: cannot read {self.path} as {self.format}: "
-                f"{_first_line(str(exc)) or type(exc).__name__}"
+                f"{self.option}: cannot read {self.path} as {self.format}: {first_line(exc)}"
             ) from None
 
     def read(self, window: Window | None = None) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from mlctl.evaluate.metrics import (
     sign,
 )
 from mlctl.readiness.gate import Check, threshold_checks
+from mlctl.text import class_text, json_number
 
 OK, DEGRADED, NOT_ENOUGH_LABELS = "ok", "degraded", "not_enough_labels"
 _DECODER = msgspec.json.Decoder()
@@ -38,15 +39,6 @@ _MISSING = "<missing>"
 
 
 # ------------------------------------------------------------------ label mapping
-
-
-def class_text(value: Any) -> str:
-    """A class as the log writes it (``1``, not ``1.0``; ``True``; ``Yes``)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _key(value: Any) -> tuple[str, Any]:
@@ -152,10 +144,10 @@ class MetricComparison:
         return {
             "name": self.name,
             "greater_is_better": self.greater_is_better,
-            "production": _num(self.production),
-            "trained": _num(self.trained),
-            "drop": _num(self.drop),
-            "max_drop": _num(self.max_drop),
+            "production": json_number(self.production),
+            "trained": json_number(self.trained),
+            "drop": json_number(self.drop),
+            "max_drop": json_number(self.max_drop),
             "dropped": self.dropped,
         }
 
@@ -194,7 +186,7 @@ class PerformanceResult:
     @property
     def thresholds_failed(self) -> bool:
         """A threshold failed by a defined value (an undefined metric is not judged)."""
-        return any(not c.passed and _num(c.actual) is not None for c in self.checks)
+        return any(not c.passed and json_number(c.actual) is not None for c in self.checks)
 
     @property
     def flagged(self) -> bool:
@@ -207,7 +199,7 @@ class PerformanceResult:
             "task": self.task,
             "n_predictions": self.n_predictions,
             "n_labelled": self.n_labelled,
-            "labelled_share": _num(self.labelled_share),
+            "labelled_share": json_number(self.labelled_share),
             "n_evaluated": self.n_evaluated,
             "min_labels": self.min_labels,
             "flagged": self.flagged,
@@ -215,7 +207,11 @@ class PerformanceResult:
             "thresholds_failed": self.thresholds_failed,
             "metrics": {m.name: m.to_dict() for m in self.metrics},
             "checks": [
-                {**c.to_dict(), "actual": _num(c.actual), "required": _num(c.required)}
+                {
+                    **c.to_dict(),
+                    "actual": json_number(c.actual),
+                    "required": json_number(c.required),
+                }
                 for c in self.checks
             ],
             "unmatched_labels": {
@@ -402,8 +398,8 @@ def _compare(
     max_drop: Mapping[str, float] | float | None,
 ) -> MetricComparison:
     higher = sign(metric) > 0
-    prod = _num(production)
-    base = _num(trained.get(metric))
+    prod = json_number(production)
+    base = json_number(trained.get(metric))
     limit = max_drop.get(metric) if isinstance(max_drop, Mapping) else max_drop
     if limit is not None and (not isinstance(limit, int | float) or limit < 0):
         raise ValueError(
@@ -412,7 +408,7 @@ def _compare(
         )
     drop = None if prod is None or base is None else sign(metric) * (base - prod)
     dropped = drop is not None and limit is not None and drop > limit + 1e-12
-    return MetricComparison(metric, higher, prod, base, drop, _num(limit), dropped)
+    return MetricComparison(metric, higher, prod, base, drop, json_number(limit), dropped)
 
 
 def _series(
@@ -437,7 +433,7 @@ def _series(
         values: dict[str, float | None] = dict.fromkeys(metrics)
         if n >= max(1, result.series_min_labels):
             scored = _score(ev, rows, task, classes, positive_class)
-            values = {m: _num(scored.get(m)) for m in metrics}
+            values = {m: json_number(scored.get(m)) for m in metrics}
         points.append(
             {
                 "start": int(start),
@@ -488,7 +484,7 @@ def _summary(result: PerformanceResult) -> str:
             )
     undefined = []
     for c in result.checks:
-        if not c.passed and _num(c.actual) is None:
+        if not c.passed and json_number(c.actual) is None:
             undefined.append(c.name)
         elif not c.passed:
             problems.append(f"{c.name} is {c.actual:.4g}, needs {c.op} {c.required:.4g}")
@@ -508,14 +504,3 @@ def _check_int(name: str, value: Any, low: int) -> None:
         raise ValueError(
             f"The '{name}' parameter of performance must be an int >= {low}. Got {value!r} instead."
         )
-
-
-def _num(value: Any) -> float | None:
-    """A JSON-safe number: None for missing, NaN or infinite values."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

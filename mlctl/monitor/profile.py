@@ -29,7 +29,6 @@ Everything is deterministic: the same data gives byte-identical JSON.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ import pandas as pd
 
 from mlctl import __version__
 from mlctl.errors import ProfileError, ProfileNotFoundError
+from mlctl.text import json_number
 
 if TYPE_CHECKING:
     from mlctl.tracking.registry import Registry
@@ -104,17 +104,17 @@ class NumericProfile:
             "count": self.count,
             "missing": self.missing,
             "invalid": self.invalid,
-            "mean": _num(self.mean),
-            "std": _num(self.std),
-            "min": _num(self.min),
-            "max": _num(self.max),
+            "mean": json_number(self.mean),
+            "std": json_number(self.std),
+            "min": json_number(self.min),
+            "max": json_number(self.max),
             "n_unique": self.n_unique,
         }
         if self.values is not None:
-            out["values"] = [_num(v) for v in self.values]
+            out["values"] = [json_number(v) for v in self.values]
             out["counts"] = list(self.counts or [])
         if self.quantiles is not None:
-            out["quantiles"] = [_num(v) for v in self.quantiles]
+            out["quantiles"] = [json_number(v) for v in self.quantiles]
         return out
 
     @classmethod
@@ -218,7 +218,7 @@ class ReferenceProfile:
             "score_meaning": self.score_meaning,
             "scores": self.scores.to_dict() if self.scores else None,
             "predictions": self.predictions.to_dict() if self.predictions else None,
-            "metrics": {k: _num(v) for k, v in sorted(self.metrics.items())},
+            "metrics": {k: json_number(v) for k, v in sorted(self.metrics.items())},
         }
 
     def to_json(self) -> str:
@@ -275,14 +275,6 @@ def _column_from_dict(d: dict[str, Any]) -> ColumnProfile:
     if d["kind"] == "categorical":
         return CategoricalProfile.from_dict(d)
     raise ValueError(f"unknown column kind {d['kind']!r}")
-
-
-def _num(value: Any) -> float | None:
-    """A JSON-safe float: NaN and ±inf become None."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 # ------------------------------------------------------------------- reading values

@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from mlctl.monitor.report_html import as_list, as_map, is_num  # noqa: E402
+
 REF_COLOR, CUR_COLOR, LINE = "#8c959f", "#0969da", "#cf222e"
 RC = {
     "font.family": "DejaVu Sans",
@@ -45,20 +47,8 @@ HOUR, DAY = 3600, 86400
 # --------------------------------------------------------------------------- helpers
 
 
-def is_num(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _numbers(values: Any) -> np.ndarray:
-    return np.array([v if is_num(v) else 0.0 for v in _list(values)], dtype=float)
+    return np.array([v if is_num(v) else 0.0 for v in as_list(values)], dtype=float)
 
 
 def label(text: Any, limit: int = 24) -> str:
@@ -102,9 +92,9 @@ def svg(fig: Figure, title: str, **margins: float) -> str:
 def histogram_svg(column: Mapping[str, Any], small: bool = True) -> str | None:
     """Reference vs current shares of one column: side-by-side bars for categories,
     the reference filled and the current as a line for numeric bins."""
-    hist = _map(column.get("histogram"))
+    hist = as_map(column.get("histogram"))
     ref, cur = _numbers(hist.get("reference")), _numbers(hist.get("current"))
-    edges, labels = _list(hist.get("edges")), _list(hist.get("labels"))
+    edges, labels = as_list(hist.get("edges")), as_list(hist.get("labels"))
     name = str(column.get("column"))
     fig = _figure(3.9, 2.5) if small else _figure(5.0, 2.5)
     ax = fig.add_subplot()
@@ -163,15 +153,15 @@ def series_svg(
     bars.set_ylabel("labelled rows", color="#57606a")
     ax.set_zorder(bars.get_zorder() + 1)
     ax.patch.set_visible(False)
-    names = list(metrics) or sorted({k for p in points for k in _map(p.get("metrics"))})
+    names = list(metrics) or sorted({k for p in points for k in as_map(p.get("metrics"))})
     colors = matplotlib.colormaps["tab10"].colors
     for i, name in enumerate(names[:8]):
         color = colors[i % len(colors)]
-        y = [_map(p.get("metrics")).get(name) for p in points]
+        y = [as_map(p.get("metrics")).get(name) for p in points]
         values = np.array([v if is_num(v) else np.nan for v in y], dtype=float)
         ax.plot(x, values, marker="o", ms=6 if len(points) == 1 else 4, color=color,
                 label=label(name))  # fmt: skip
-        trained = _map(metrics.get(name)).get("trained")
+        trained = as_map(metrics.get(name)).get("trained")
         if is_num(trained):
             ax.axhline(trained, color=color, ls="--", lw=1, alpha=0.7)
     daily = is_num(bucket_seconds) and bucket_seconds % DAY == 0

@@ -118,6 +118,11 @@ def retrain(ctx: Context, trigger: str, train: Trainer) -> dict[str, Any]:
 
 
 def _num(value: float | None) -> str:
+    """A metric in a promotion message: four decimals, ``n/a`` for none, NaN or ±inf.
+
+    Not :func:`mlctl.text.number_text`, which writes 1000 and more with one decimal
+    and thousands separators, and ±inf as ``inf``: a metric's message keeps the
+    digits that decide a promotion."""
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 

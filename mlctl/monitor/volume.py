@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlctl.monitor.window import Window
+from mlctl.text import iso_utc, json_number
 
 HOUR = 3600
 OK, DROP, SPIKE, NOT_ENOUGH_HISTORY = "ok", "drop", "spike", "not_enough_history"
@@ -75,23 +75,23 @@ class VolumeResult:
                 **self.recent.to_dict(),
                 "hours": round(self.recent.seconds / HOUR),
                 "total": self.recent_total,
-                "per_hour": _num(self.recent_per_hour),
+                "per_hour": json_number(self.recent_per_hour),
                 "zero_hours": self.recent_zero_hours,
             },
             "baseline": {
                 **self.baseline.to_dict(),
                 "hours": round(self.baseline.seconds / HOUR),
                 "hours_with_history": self.baseline_hours_with_history,
-                "per_hour": _num(self.baseline_per_hour),
+                "per_hour": json_number(self.baseline_per_hour),
                 "statistic": self.baseline_statistic,
             },
-            "ratio": _num(self.ratio),
+            "ratio": json_number(self.ratio),
             "limits": {
                 "max_drop_share": self.max_drop_share,
                 "max_spike_factor": self.max_spike_factor,
                 "min_baseline_hours": self.min_baseline_hours,
             },
-            "hourly": [{"hour": h, "hour_utc": _iso(h), "count": c} for h, c in self.hourly],
+            "hourly": [{"hour": h, "hour_utc": iso_utc(h), "count": c} for h, c in self.hourly],
         }
 
 
@@ -292,11 +292,3 @@ def _is_int(value: Any) -> bool:
 
 def _is_num(value: Any) -> bool:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
-
-
-def _num(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

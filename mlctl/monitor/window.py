@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlctl.errors import UsageError
+from mlctl.text import iso_utc
 
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 UNIT_NAMES = "m (minutes), h (hours), d (days) or w (weeks)"
@@ -112,8 +113,10 @@ def _epoch(value: float | datetime) -> float:
 
 
 def _iso(ts: float) -> str | None:
+    """:func:`mlctl.text.iso_utc`, or None for a time the platform cannot represent
+    (a window's bounds are any finite number)."""
     try:
-        return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+        return iso_utc(ts)
     except (OverflowError, OSError, ValueError):
         return None
 

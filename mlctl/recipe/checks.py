@@ -17,6 +17,7 @@ from mlctl.errors import ExpressionError, Issue
 from mlctl.recipe.forms import address_problem
 from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.metrics import metrics_for_task
+from mlctl.recipe.schema import NUMERIC_ONLY_TESTS, P_VALUE_TESTS
 from mlctl.trust import TRUST_ENV, untrusted_requests
 
 Check = Callable[[LoadedRecipe], list[Issue]]
@@ -253,8 +254,6 @@ def _compute(loaded: LoadedRecipe) -> list[Issue]:
 
 # ------------------------------------------------------------------ monitor
 
-P_VALUE_METHODS = ("ks", "chisquare", "z")
-NUMERIC_ONLY_METHODS = ("ks", "wasserstein")
 JS_MAX = 0.8325546111576977  # sqrt(ln 2): the largest Jensen-Shannon distance (natural log)
 
 
@@ -262,7 +261,7 @@ def _threshold_issue(path: str, method: str, threshold: float | None) -> str | N
     """Why a (method, threshold) pair cannot work, or None."""
     if threshold is None:
         return None
-    if method in P_VALUE_METHODS and not 0.0 < threshold < 1.0:
+    if method in P_VALUE_TESTS and not 0.0 < threshold < 1.0:
         return (
             f"{method} drifts when its p-value is below the threshold, so it must be between "
             f"0 and 1 (exclusive); got {threshold} (typical: 0.05)"
@@ -273,7 +272,7 @@ def _threshold_issue(path: str, method: str, threshold: float | None) -> str | N
             f"chisquare, z), so {threshold} would flag every column; use a value below 1 or "
             "name the method"
         )
-    if method not in P_VALUE_METHODS and threshold == 0.0:
+    if method not in P_VALUE_TESTS and threshold == 0.0:
         return f"a {method} distance is always at least 0, so threshold 0 flags every column"
     if method == "jensenshannon" and threshold > JS_MAX:
         return (
@@ -317,7 +316,7 @@ def _monitor_drift(loaded: LoadedRecipe) -> list[Issue]:
                 why = f"'{name}' is not a feature of this recipe; {hint}"
             issues.append(replace(issue(loaded, path, why), after_data=True))
             continue
-        if name in categorical and test.method in NUMERIC_ONLY_METHODS:
+        if name in categorical and test.method in NUMERIC_ONLY_TESTS:
             issues.append(
                 issue(
                     loaded,

@@ -42,6 +42,7 @@ from litestar import Response
 from mlctl.predict.validate import InputColumn
 from mlctl.serve.body import csv_records, decode_json
 from mlctl.serve.inputs import BadRequest
+from mlctl.text import first_line
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -237,7 +238,7 @@ def parquet_records(body: bytes, names: list[str], max_rows: int) -> list[dict[s
         file = pq.ParquetFile(pa.BufferReader(body))
         meta, schema = file.metadata, file.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise BadRequest(f"unreadable parquet: {_first_line(exc)}") from None
+        raise BadRequest(f"unreadable parquet: {first_line(exc)[:200]}") from None
     if meta.num_rows > max_rows:
         raise TooManyRows(meta.num_rows, max_rows)
     if len(set(schema.names)) != len(schema.names):
@@ -259,7 +260,7 @@ def parquet_records(body: bytes, names: list[str], max_rows: int) -> list[dict[s
     try:
         table = pq.ParquetFile(pa.BufferReader(body), read_dictionary=wanted).read(wanted)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise BadRequest(f"unreadable parquet: {_first_line(exc)}") from None
+        raise BadRequest(f"unreadable parquet: {first_line(exc)[:200]}") from None
     if table.num_rows != meta.num_rows:
         raise BadRequest("unreadable parquet: it holds another number of rows than it says")
     decoded = sum(_decoded_bytes(chunk) for col in table.columns for chunk in col.chunks)
@@ -305,11 +306,6 @@ def _too_large(size: int, limit: int) -> BadRequest:
     return BadRequest(
         f"the parquet body decodes to {size} bytes of values; at most {limit} are read"
     )
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0][:200] if text else type(exc).__name__) or type(exc).__name__
 
 
 # ------------------------------------------------------------------- answers

@@ -174,3 +174,22 @@ def test_schema_errors_name_the_key(tmp_path: Path, monitor: str, key: str) -> N
 
 def test_latest_path(tmp_path: Path) -> None:
     assert latest_path(tmp_path, "churn") == tmp_path / "monitoring" / "churn" / "latest.json"
+
+
+def test_the_drift_test_vocabulary_agrees_with_the_monitor() -> None:
+    """One home (mlctl.recipe.schema): the recipe accepts for categories exactly the
+    tests that are not numbers-only, and the monitor runs every test the recipe names."""
+    from typing import get_args
+
+    from mlctl.monitor.drift_options import DEFAULT_THRESHOLDS, METHODS
+    from mlctl.recipe.schema import (
+        NUMERIC_ONLY_TESTS,
+        P_VALUE_TESTS,
+        CategoryMethod,
+        DriftMethod,
+    )
+
+    methods = set(get_args(DriftMethod)) - {"auto"}
+    assert methods == set(METHODS) == set(DEFAULT_THRESHOLDS)
+    assert set(get_args(CategoryMethod)) - {"auto"} == methods - NUMERIC_ONLY_TESTS
+    assert P_VALUE_TESTS.issubset(methods) and NUMERIC_ONLY_TESTS.issubset(methods)

@@ -49,12 +49,20 @@ def model_dir(project) -> Path:
 
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory, model_dir) -> Path:
-    """A venv without system site packages and with only the model's requirements."""
+    """A venv without system site packages and with only the model's requirements.
+
+    This pip installs into it (``--python``): the venv gets no pip of its own, and no
+    byte-code is compiled up front (64 s -> 25 s on 2 cores; Python compiles what a
+    test imports)."""
     venv = tmp_path_factory.mktemp("bare") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
+    requirements = str(model_dir / "requirements.txt")
     res = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-r", str(model_dir / "requirements.txt")],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-compile"]
+        + ["-r", requirements],
         capture_output=True,
         text=True,
         timeout=900,

@@ -28,7 +28,6 @@ LONGEST_FIRST = (
     "test_hostile_http_faults.py",
     "test_serve_backends.py",  # ~95
     "test_run.py",  # ~95
-    "test_artifacts_signals.py",
     "test_broken_recipes.py",  # ~90
     "test_dask.py",  # ~80
     "test_hostile_http_input.py",

@@ -10,6 +10,12 @@ registration with promotion) and of ``models promote``, to the main process or t
 whole process group: exit 130, no traceback, the MLflow run KILLED, the registry
 exactly as before; a run killed with SIGKILL (even while the store is being created)
 needs no cleanup before the next run.
+
+The regression tests of issue 13 (they were test_artifacts_signals.py, whose module
+fixture trained the same two versions again): a tampered non-champion version is
+refused by predict and monitor; SIGINT while registering keeps the existing
+challenger; concurrent first runs on an empty workspace all register; SIGTERM to the
+whole process group during CV ends the run as KILLED with exit 130.
 """
 
 from __future__ import annotations
@@ -19,12 +25,22 @@ import json
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from signal_helpers import FAST, interrupted, mlctl, registry_state, run_statuses, version_folder
+from signal_helpers import (
+    FAST,
+    clean_env,
+    interrupted,
+    mlctl,
+    registry_state,
+    run_statuses,
+    version_folder,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -299,3 +315,111 @@ def test_killed_while_registering_then_a_rerun_registers(project: Path, tmp_path
     state = registry_state(ws / "mlflow.db")
     assert ("churn", "challenger", 2) in state["aliases"]
     assert run_statuses(ws / "mlflow.db")[-1] == "FINISHED"
+
+
+# ------------------------------------------------- regressions of issue 13
+def flip_a_byte(path: Path) -> bytes:
+    original = path.read_bytes()
+    data = bytearray(original)
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    return original
+
+
+def test_predict_refuses_a_tampered_non_champion_version(project: Path) -> None:
+    skops = version_folder(project / ".mlctl" / "mlflow.db", "churn", 2) / "model.skops"
+    original = flip_a_byte(skops)
+    try:
+        res = mlctl(
+            project,
+            "predict",
+            "recipes/churn.yaml",
+            "--input",
+            "unseen.csv",
+            "--output",
+            "tampered.csv",
+            "--model",
+            "churn/2",
+        )
+    finally:
+        skops.write_bytes(original)
+    assert res.returncode == MODEL_REJECTED, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "churn version 2" in res.stderr and "model.skops" in res.stderr
+    assert "expected" in res.stderr and "found" in res.stderr
+    assert not (project / "tampered.csv").exists()
+
+
+def test_monitor_refuses_a_tampered_version(project: Path) -> None:
+    skops = version_folder(project / ".mlctl" / "mlflow.db", "churn", 2) / "model.skops"
+    original = flip_a_byte(skops)
+    try:
+        res = mlctl(
+            project,
+            "monitor",
+            "recipes/churn.yaml",
+            "--current",
+            "unseen.csv",
+            "--label-column",
+            "Churn",
+            "--model",
+            "churn/2",
+            "--no-mlflow",
+        )
+    finally:
+        skops.write_bytes(original)
+    assert res.returncode == MODEL_REJECTED, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    assert "churn version 2" in res.stderr and "model.skops" in res.stderr
+
+
+def test_sigint_while_registering_keeps_the_existing_challenger(project, tmp_path) -> None:
+    ws = tmp_path / "ws"
+    first = mlctl(project, "run", "recipes/churn.yaml", *FAST, "--workspace", str(ws), "-q")
+    assert first.returncode == 0, first.stderr
+    before = registry_state(ws / "mlflow.db")
+    assert [a[1:] for a in before["aliases"]] == [("challenger", 1)]
+    args = ["run", "recipes/churn.yaml", *FAST, "split.seed=3", "--workspace", str(ws), "-q"]
+    stopped = interrupted(project, args, "register", signal.SIGINT, tmp_path / "paused")
+    assert stopped.paused, stopped.stderr
+    assert stopped.returncode == INTERRUPTED, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert registry_state(ws / "mlflow.db") == before
+    assert run_statuses(ws / "mlflow.db") == ["FINISHED", "KILLED"]
+
+
+def test_concurrent_first_runs_on_an_empty_workspace_all_register(project, tmp_path) -> None:
+    ws = tmp_path / "empty"
+    cmd = [sys.executable, "-m", "mlctl", "run", "recipes/churn.yaml", *FAST]
+    procs = [
+        subprocess.Popen(
+            [*cmd, f"split.seed={seed}", "--workspace", str(ws), "-q"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        for seed in (1, 2, 3)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [code for code, _ in results] == [0, 0, 0], results
+    versions = registry_state(ws / "mlflow.db")["versions"]
+    assert sorted(v for _, v in versions) == [1, 2, 3]
+
+
+def test_sigterm_to_the_process_group_during_cv_is_a_clean_kill(project, tmp_path) -> None:
+    ws = tmp_path / "ws"
+    # Worker processes (tuning.n_jobs=2) and the progress display's queue process: the
+    # signal reaches them all, as from systemd or a cancelled CI job.
+    fast = [o for o in FAST if not o.startswith("tuning.n_jobs")]
+    args = ["run", "recipes/churn.yaml", *fast, "tuning.n_jobs=2", "--workspace", str(ws)]
+    stopped = interrupted(project, args, "cv", signal.SIGTERM, tmp_path / "paused")
+    assert stopped.paused, stopped.stderr
+    assert stopped.returncode == INTERRUPTED, stopped.stderr
+    assert "Traceback" not in stopped.stderr and "unexpected error" not in stopped.stderr
+    assert run_statuses(ws / "mlflow.db") == ["KILLED"]
+    assert registry_state(ws / "mlflow.db")["versions"] == []

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from mlctl.serve import oip
-from mlctl.serve.responses import JSON, encoder, route_label
+from mlctl.serve.responses import JSON, ApiError, encoder, error_document, route_label
 
 # () : the route reads Content-Type itself (/invocations: as MLflow does, 415 in its shape).
 ALLOWED_TYPES: dict[str, tuple[str, ...]] = {"/invocations": ()}
@@ -37,12 +37,7 @@ def media_type_middleware(app: Any) -> Any:
                     f"{' or '.join(t for t in allowed if t)} (UTF-8)"
                 )
                 body = encoder.encode(
-                    {
-                        "error": message,
-                        "error_code": "UNSUPPORTED_MEDIA_TYPE",
-                        "message": message,
-                        "details": [],
-                    }
+                    error_document(ApiError(415, "UNSUPPORTED_MEDIA_TYPE", message))
                 )
                 await send(
                     {

@@ -44,15 +44,22 @@ class ApiError(Exception):
         self.body = body
 
 
-def error_response(exc: ApiError) -> Response:
-    body = exc.body or {
+def error_document(exc: ApiError) -> dict[str, Any]:
+    """The error's JSON body: its own protocol's shape if it has one, else ours."""
+    return exc.body or {
         "error": exc.message,
         "error_code": exc.code,
         "message": exc.message,
         "details": exc.details,
     }
+
+
+def error_response(exc: ApiError) -> Response:
     return Response(
-        encoder.encode(body), status_code=exc.status, media_type=JSON, headers=exc.headers
+        encoder.encode(error_document(exc)),
+        status_code=exc.status,
+        media_type=JSON,
+        headers=exc.headers,
     )
 
 

@@ -38,6 +38,8 @@ from mlctl.recipe.schema.deploy import (
     DeployK8sResources,
     DeployLimits,
     DeployRequests,
+    Rollout,
+    RolloutGuards,
 )
 from mlctl.recipe.schema.monitor import (
     NUMERIC_ONLY_TESTS,
@@ -54,7 +56,7 @@ from mlctl.recipe.schema.monitor import (
     MonitorPredictionDrift,
     MonitorVolume,
 )
-from mlctl.recipe.schema.serve import Serve, ServeCache, ServeLog, ServeTraffic
+from mlctl.recipe.schema.serve import Serve, ServeCache, ServeLog, ServeSlo, ServeTraffic
 from mlctl.recipe.schema.training import (
     Candidate,
     Compute,
@@ -87,6 +89,8 @@ __all__ = [
     "DeployK8sResources",
     "DeployLimits",
     "DeployRequests",
+    "Rollout",
+    "RolloutGuards",
     "DerivedFeature",
     "Distribution",
     "DriftMethod",
@@ -109,6 +113,7 @@ __all__ = [
     "Serve",
     "ServeCache",
     "ServeLog",
+    "ServeSlo",
     "ServeTraffic",
     "Split",
     "Strict",

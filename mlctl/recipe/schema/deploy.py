@@ -176,6 +176,69 @@ class DeployGithubActions(Strict):
     timeout_minutes: Annotated[int, Field(ge=1, le=360)] = Field(60, description="Job timeout.")
 
 
+class RolloutGuards(Strict):
+    """What a rollout step must keep to go on; a breach rolls the challenger back."""
+
+    max_error_rate: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        None,
+        description="Highest share of the challenger's requests answered with an error; "
+        "null: `deploy.serve.slo.max_error_rate`.",
+    )
+    p95_ms: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Highest 95th-percentile latency of the challenger in milliseconds; "
+        "null: `deploy.serve.slo.p95_ms`.",
+    )
+    ab_verdict: bool = Field(
+        True,
+        description="Roll back when `mlctl compare` finds the challenger worse on labelled "
+        "traffic (needs feedback).",
+    )
+
+
+class Rollout(Strict):
+    """Gradual rollout of the challenger with automatic rollback (docs/operations.md)."""
+
+    steps: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        default_factory=lambda: [5.0, 25.0, 50.0, 100.0],
+        description="Challenger traffic share of each step in percent, rising; the last "
+        "is 100 (promotion).",
+    )
+    min_requests: Annotated[int, Field(ge=1)] = Field(
+        200, description="Requests the challenger must answer in a step before the next."
+    )
+    min_minutes: Annotated[float, Field(ge=0)] = Field(
+        10.0, description="Minutes a step lasts at least."
+    )
+    guards: RolloutGuards = Field(
+        default_factory=RolloutGuards, description="Breaches that roll back."
+    )
+    auto_rollback: bool = Field(
+        True, description="Roll back by itself on a guard breach; false: only report it."
+    )
+    approval: Literal["required", "auto"] = Field(
+        "required",
+        description="required: the step to 100 % (promotion) waits for "
+        "`mlctl rollout --approve`; auto: it goes on by itself.",
+    )
+    auto_demote: bool = Field(
+        False,
+        description="Demote the champion when monitoring finds it below the readiness bar "
+        "and the previous champion did better on the same window.",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("needs at least one step, the last being 100")
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"steps must rise strictly, found {value}")
+        if value[-1] != 100.0:
+            raise ValueError(f"the last step must be 100 (promotion), found {value[-1]:g}")
+        return value
+
+
 class Deploy(Strict):
     """Registration, promotion, serving and deployment files."""
 
@@ -194,4 +257,7 @@ class Deploy(Strict):
     github_actions: DeployGithubActions = Field(
         default_factory=DeployGithubActions,
         description="`mlctl deploy --target github-actions`.",
+    )
+    rollout: Rollout = Field(
+        default_factory=Rollout, description="`mlctl rollout`: gradual rollout and rollback."
     )

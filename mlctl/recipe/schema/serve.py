@@ -56,6 +56,25 @@ class ServeTraffic(Strict):
     )
 
 
+class ServeSlo(Strict):
+    """The service level objective (docs/operations.md): what `mlctl loadtest` checks,
+    what the generated Prometheus alerts fire on, and the rollout's latency and error
+    guards unless `deploy.rollout.guards` sets its own."""
+
+    p95_ms: Annotated[float, Field(gt=0)] | None = Field(
+        100.0, description="Highest 95th-percentile latency in milliseconds; null: no check."
+    )
+    p99_ms: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Highest 99th-percentile latency in milliseconds; null: no check."
+    )
+    max_error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.01, description="Highest share of requests answered with a 5xx (0.01: 1 %)."
+    )
+    min_throughput_rps: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Lowest sustained requests per second; null: no check."
+    )
+
+
 class Serve(Strict):
     """`mlctl serve` settings (docs/serving.md)."""
 
@@ -99,4 +118,18 @@ class Serve(Strict):
     cache: ServeCache = Field(default_factory=ServeCache, description="Prediction cache.")
     traffic: ServeTraffic = Field(
         default_factory=ServeTraffic, description="Champion / challenger split and shadow."
+    )
+    slo: ServeSlo = Field(
+        default_factory=ServeSlo,
+        description="Service level objective: loadtest checks, alerts, rollout guards.",
+    )
+    dashboard: bool = Field(
+        True,
+        description="Serve the live dashboard at GET /dashboard (behind the API key when "
+        "one is set).",
+    )
+    access_log: Literal["off", "info", "debug"] = Field(
+        "info",
+        description="One console line per request (request id, version, status, ms) at "
+        "this logging level; off: none.",
     )

@@ -137,7 +137,24 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
         cleaned = cleaned.mask(cleaned == "")
     missing = cleaned.isna().to_numpy(dtype=bool)
     values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return values, ~missing & np.isnan(values), np.isinf(values)
+    unparsed = ~missing & np.isnan(values)
+    if unparsed.any():
+        _overflowed_to_inf(cleaned, values, unparsed)
+    return values, unparsed, np.isinf(values)
+
+
+def _overflowed_to_inf(cleaned: pd.Series, values: np.ndarray, unparsed: np.ndarray) -> None:
+    """pandas 2.x gives NaN for numeric text beyond float64 (``"1e999"``), pandas 3 gives
+    inf: read such text as Python does, so it is flagged as infinite, not as text. Only an
+    infinite result is taken, so nothing else Python's float() reads (``"1_000"``) is."""
+    for i in np.flatnonzero(unparsed):
+        try:
+            number = float(str(cleaned.iat[i]).strip())
+        except ValueError:
+            continue
+        if np.isinf(number):
+            values[i] = number
+            unparsed[i] = False
 
 
 def check_chunk(

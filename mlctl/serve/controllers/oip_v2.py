@@ -30,6 +30,15 @@ def _oip_model(serve: Served, name: str, version: str | None) -> Slot:
     raise ApiError(404, "NOT_FOUND", f"model '{name}' version '{version[:20]}' is not served")
 
 
+def _model_ready(serve: Served, name: str, version: str | None) -> Response:
+    """200 when the version answers inference; 503 while loading or draining (a stopping
+    server takes no new work, as its /v2/health/ready says), 404 when unknown."""
+    _oip_model(serve, name, version)
+    if serve.ready()[1]["draining"]:
+        raise unavailable(serve)
+    return json_response({"name": name, "ready": True})
+
+
 def _oip_meta(slot: Slot) -> dict[str, Any]:
     m = slot.model
     inputs = [
@@ -137,9 +146,8 @@ class OpenInferenceV2(Controller):
 
     @get("/v2/models/{name:str}/ready", summary="OIP model readiness", responses=errors(404, 503))
     async def v2_model_ready(self, serve: Served, name: str) -> Response:
-        """200 ready; 404 an unknown model; 503 while no version is loaded."""
-        _oip_model(serve, name, None)
-        return json_response({"name": name, "ready": True})
+        """200 ready; 404 an unknown model; 503 while no version is loaded or draining."""
+        return _model_ready(serve, name, None)
 
     @get(
         "/v2/models/{name:str}/versions/{version:str}/ready",
@@ -147,9 +155,9 @@ class OpenInferenceV2(Controller):
         responses=errors(404, 503),
     )
     async def v2_model_version_ready(self, serve: Served, name: str, version: str) -> Response:
-        """200 this version is loaded; 404 an unknown model or version; 503 while loading."""
-        _oip_model(serve, name, version)
-        return json_response({"name": name, "ready": True})
+        """200 this version is loaded; 404 an unknown model or version; 503 while loading
+        or draining."""
+        return _model_ready(serve, name, version)
 
     @post(
         "/v2/models/{name:str}/infer",

@@ -141,7 +141,9 @@ def summary(result, quiet: bool = False) -> None:
         "method",
     ):
         table.add_column(
-            name, justify="left" if name in ("metric", "verdict", "method") else "right"
+            name,
+            justify="left" if name in ("metric", "verdict", "method") else "right",
+            no_wrap=True,
         )
     for m in doc["metrics"]:
         need = m["needed_per_version"]
@@ -164,7 +166,7 @@ def summary(result, quiet: bool = False) -> None:
 def _interval(e: dict, signed: bool = False) -> str:
     if e["value"] is None:
         return "n/a"
-    f = "{:+.4f}" if signed else "{:.4f}"
+    f = "{:+.3f}" if signed else "{:.3f}"
     if e["low"] is None:
         return f.format(e["value"])
     return f"{f.format(e['value'])} [{f.format(e['low'])}, {f.format(e['high'])}]"

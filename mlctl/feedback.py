@@ -246,8 +246,10 @@ def _served_classes(loaded: Any, workspace: str | None) -> list[Any]:
     r = loaded.recipe
     ws = for_recipe(loaded, workspace)
     open_existing(ws)
+    from mlctl.predict.score import Scorer
+
     model = load_verified_model(Registry(ws), f"{r.model_name}@{r.deploy.serve.alias}")
-    return list(getattr(model.pipeline, "classes_", []))
+    return Scorer(model.pipeline, compiled=False).classes  # as the server's model.classes is
 
 
 def _write_log(url: str, items: list[tuple[str, str]], report: FeedbackReport, emit) -> None:

@@ -80,6 +80,7 @@ def compare(
     terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides))
     with MonitorProgress(enabled=not quiet and not as_json) as progress:
+        progress.on_event("stage", {"message": "reading the prediction log"})
         result = run_compare(
             loaded,
             window,

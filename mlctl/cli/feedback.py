@@ -66,6 +66,7 @@ def feedback(
     terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides))
     with MonitorProgress(enabled=not quiet and not as_json) as progress:
+        progress.on_event("stage", {"message": "reading the labels"})
         report = send_feedback(
             loaded,
             labels,

@@ -147,6 +147,12 @@ def compare(
         emit("stage", {"message": "joining the labels"})
         mode = SHADOW if counts.get(("shadow", chall_v)) else SPLIT
         doc["mode"] = mode
+        if mode == SHADOW and counts.get(("challenger", chall_v)):
+            doc["notes"].append(
+                f"version {chall_v} also answered {counts[('challenger', chall_v)]:,} requests "
+                "as a split challenger in the window: only its shadow rows are compared "
+                "(paired with the champion's answers to the same requests)"
+            )
         frames = reader.labelled(mode, champ_v, chall_v)
         _analyse(loaded, result, frames, mode, alpha, n_resamples, emit)
     doc["generated_at"] = iso_utc(time.time(), "seconds")

@@ -44,6 +44,7 @@ from typing import Any
 from mlctl import __version__
 from mlctl.compare.analysis import SHADOW, SPLIT, UNKNOWN, Analysis, analyse, scored, usable
 from mlctl.errors import CompareCannotRun, ExitCode, PredictionLogError, TrackingError
+from mlctl.monitor.window import Window
 from mlctl.text import iso_utc
 
 COMPARED, NO_CHALLENGER, NO_LABELS = "compared", "no_challenger", "no_labels"
@@ -90,7 +91,7 @@ class Comparison:
 
 def compare(
     loaded: Any,
-    window: str = DEFAULT_WINDOW,
+    window: str | Window = DEFAULT_WINDOW,
     *,
     end: float | datetime | None = None,
     workspace: str | None = None,
@@ -107,7 +108,8 @@ def compare(
 
     Args:
         loaded: A :class:`~mlctl.recipe.loaded.LoadedRecipe`.
-        window: ``90m``, ``24h``, ``7d``, ``2w``.
+        window: ``90m``, ``24h``, ``7d``, ``2w`` ending at ``end``, or a
+            :class:`~mlctl.monitor.window.Window` (e.g. since a rollout step began).
         champion_version, challenger_version: Compare these versions; default: the
             version that answered most champion rows, and most challenger (or shadow)
             rows, in the window.
@@ -132,7 +134,10 @@ def compare(
     emit = on_event or (lambda kind, data: None)
     r = loaded.recipe
     ws = for_recipe(loaded, workspace)
-    span = parse_window(window, time.time() if end is None else end)
+    if isinstance(window, str):
+        span = parse_window(window, time.time() if end is None else end)
+    else:  # a Window (e.g. since a rollout step began)
+        span = window
     reader = _Reader(r, ws, span)
     emit("stage", {"message": f"reading the prediction log {reader.source.display_url}"})
     counts = reader.counts()

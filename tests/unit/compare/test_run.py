@@ -109,6 +109,19 @@ def test_shadow_rows_are_paired_with_the_champion_rows_of_the_same_request(setup
     assert doc["message"].startswith("challenger worse: roc_auc -")
 
 
+def test_a_window_object_selects_the_rows(setup) -> None:
+    from mlctl.monitor.window import Window
+
+    loaded, t = setup
+    t.label(*t.requests(60, 1, "champion", 1.0))
+    t.label(*t.requests(60, 2, "challenger", 1.0))
+    now = time.time()
+    assert compare(loaded, Window(now - 60, now + 1), log_run=False).status == "compared"
+    assert compare(loaded, Window(now - 7200, now - 3600), log_run=False).status == (
+        "no_challenger"
+    )
+
+
 def test_champion_traffic_only_is_no_challenger(setup) -> None:
     loaded, t = setup
     t.label(*t.requests(30, 1, "champion", 1.0))

@@ -107,6 +107,16 @@ def test_needed_scale() -> None:
     assert needed_scale(0.0, 0.01) is None
 
 
+def test_sample_needed_for_two_proportions_matches_the_textbook_formula() -> None:
+    """80 % against 85 % accuracy: n per group = (z_a sqrt(2 pq) + z_b sqrt(p1q1 + p2q2))^2
+    / d^2 = 905 (Fleiss); the interval's standard error scaled as 1/sqrt(n) gives 904."""
+    c = proportions_unpaired(800, 1000, 850, 1000)
+    za, zb = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
+    textbook = (za * math.sqrt(2 * 0.825 * 0.175) + zb * math.sqrt(0.16 + 0.1275)) ** 2 / 0.05**2
+    got = needed_scale(c.difference.value, c.difference.se) * 1000
+    assert got == pytest.approx(textbook, rel=0.02)
+
+
 # ------------------------------------------------- coverage on a known effect
 
 

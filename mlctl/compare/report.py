@@ -22,11 +22,19 @@ def _interval(e: Mapping[str, Any], signed: bool = False) -> str:
     v, lo, hi = e.get("value"), e.get("low"), e.get("high")
     if not is_num(v):
         return NA
-    f = "{:+.4f}" if signed else "{:.4f}"
+    f = "{:+.3f}" if signed else "{:.3f}"
     text = f.format(v)
     if is_num(lo) and is_num(hi):
         text += f" [{f.format(lo)}, {f.format(hi)}]"
     return text
+
+
+def _threshold(th: Mapping[str, Any] | None) -> str:
+    """``>= 0.8 (✓ / ✗)``: whether the champion's and the challenger's values meet it."""
+    if not th:
+        return ""
+    mark = {True: "✓", False: "✗", None: "?"}
+    return f"{th['op']} {th['value']} ({mark[th['champion']]} / {mark[th['challenger']]})"
 
 
 def _plot(metrics: list[Mapping[str, Any]]) -> str:
@@ -80,7 +88,8 @@ def render_report(doc: Mapping[str, Any]) -> str:
     verdict = doc.get("verdict", "unknown")
     head = badge(verdict if doc.get("status") == "compared" else doc.get("status", ""), "na")
     if doc.get("status") == "compared":
-        head = badge(f"challenger {verdict}", _VERDICT_CSS.get(verdict, "na"))
+        text = "not yet known" if verdict == "unknown" else f"challenger {verdict}"
+        head = badge(text, _VERDICT_CSS.get(verdict, "na"))
     w = doc.get("window") or {}
     summary = table(
         ["", "champion", "challenger"],
@@ -101,10 +110,10 @@ def render_report(doc: Mapping[str, Any]) -> str:
                 _interval(m["champion"]),
                 _interval(m["challenger"]),
                 _interval(m["difference"], signed=True),
-                m.get("p_value") if is_num(m.get("p_value")) else NA,
+                f"{m['p_value']:.3g}" if is_num(m.get("p_value")) else NA,
                 ("html", badge(m["verdict"], _VERDICT_CSS.get(m["verdict"], "na"))),
                 f"{need['champion']:,} / {need['challenger']:,}" if need else NA,
-                f"{th['op']} {th['value']}" if th else "",
+                _threshold(th),
                 m["method"].replace("_", " "),
             ]
         )
@@ -118,7 +127,7 @@ def render_report(doc: Mapping[str, Any]) -> str:
                 "p-value",
                 "verdict",
                 "rows needed (power 0.8)",
-                "threshold",
+                "threshold (champion / challenger)",
                 "method",
             ],
             rows,
@@ -130,7 +139,7 @@ def render_report(doc: Mapping[str, Any]) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f"<title>mlctl compare: {esc(doc.get('model', ''))}</title>"
-        f"<style>{CSS}</style></head><body>"
+        f"<style>{CSS}td{{white-space:nowrap}}</style></head><body>"
         f"<h1>{esc(doc.get('model', ''))}: champion against challenger {head}</h1>"
         f"<p>{esc(doc.get('message', ''))}</p>"
         f'<p class="muted">Traffic: {esc(doc.get("mode") or "none")} · window '

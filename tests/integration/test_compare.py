@@ -39,11 +39,13 @@ def traffic(root: Path, n: int) -> tuple[list[dict], list[str]]:
     return frame.to_dict(orient="records"), labels
 
 
-def send(server: Server, rows: list[dict], labels: list[str], batch: int = 5) -> pd.DataFrame:
+def send(
+    server: Server, rows: list[dict], labels: list[str], batch: int = 5, headers=None
+) -> pd.DataFrame:
     """Score the rows in small requests; the request id, variant and label per row."""
     out = []
     for start in range(0, len(rows), batch):
-        reply = server.post("/predict", {"records": rows[start : start + batch]})
+        reply = server.post("/predict", {"records": rows[start : start + batch]}, headers=headers)
         assert reply.status == 200, reply.body
         body = reply.json
         for i, p in enumerate(body["predictions"]):
@@ -151,14 +153,17 @@ def test_split_traffic_labels_from_a_file_then_a_verdict(two_versions: Path, tmp
 def test_shadow_traffic_labels_over_http_then_a_paired_comparison(two_versions: Path, tmp_path):
     root = two_versions
     rows, labels = traffic(root, 200)
-    server = Server(root, "recipes/churn.yaml", "deploy.serve.traffic.shadow=true")
+    key = {"CHURN_API_KEY": "s3cret-key"}
+    with_key = "deploy.serve.api_key_env=CHURN_API_KEY"
+    server = Server(
+        root, "recipes/churn.yaml", "deploy.serve.traffic.shadow=true", with_key, env=key
+    )
     try:
         server.wait_ready()
-        sent = send(server, rows, labels, batch=20)
+        sent = send(server, rows, labels, batch=20, headers={"X-API-Key": "s3cret-key"})
         labels_file = tmp_path / "labels.parquet"
         sent[["request_id", "Churn"]].to_parquet(labels_file)
-        res = mlctl(
-            root,
+        args = [
             "feedback",
             "recipes/churn.yaml",
             "--labels",
@@ -171,7 +176,11 @@ def test_shadow_traffic_labels_over_http_then_a_paired_comparison(two_versions: 
             server.url,
             "--json",
             "deploy.serve.max_batch_rows=64",
-        )
+            with_key,
+        ]
+        res = mlctl(root, *args)  # the key's variable is not set here
+        assert res.returncode == 2 and "CHURN_API_KEY, which is not set" in res.stderr
+        res = mlctl(root, *args, env=key)
         assert res.returncode == 0, res.stderr
     finally:
         assert server.stop() == 0

@@ -25,8 +25,10 @@ Pure numpy/scipy; no mlctl import.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,16 +241,17 @@ def bootstrap_unpaired(
         va, vb = stat_a(i), stat_b(j)
         return np.concatenate([va, vb, vb - va])
 
-    res = stats.bootstrap(
-        (np.arange(n_a), np.arange(n_b)),
-        both,
-        paired=False,
-        vectorized=False,
-        n_resamples=n_resamples,
-        confidence_level=1 - alpha,
-        method="percentile",
-        rng=seed,
-    )
+    with _quiet():
+        res = stats.bootstrap(
+            (np.arange(n_a), np.arange(n_b)),
+            both,
+            paired=False,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=1 - alpha,
+            method="percentile",
+            rng=seed,
+        )
     return _contrasts(point_a, point_b, res, "bootstrap_unpaired")
 
 
@@ -267,16 +270,26 @@ def bootstrap_paired(
         va, vb = stat_a(i), stat_b(i)
         return np.concatenate([va, vb, vb - va])
 
-    res = stats.bootstrap(
-        (np.arange(n),),
-        both,
-        vectorized=False,
-        n_resamples=n_resamples,
-        confidence_level=1 - alpha,
-        method="percentile",
-        rng=seed,
-    )
+    with _quiet():
+        res = stats.bootstrap(
+            (np.arange(n),),
+            both,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=1 - alpha,
+            method="percentile",
+            rng=seed,
+        )
     return _contrasts(point_a, point_b, res, "bootstrap_paired")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """A resample where a metric is undefined (no positive row) makes its interval
+    undefined; numpy's and SciPy's warnings about it are not for the user's terminal."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _contrasts(point_a: np.ndarray, point_b: np.ndarray, res: Any, method: str) -> list[Contrast]:

@@ -5,6 +5,9 @@ Pure: labelled frames in (the log's shape: ``label``, ``prediction``, ``probabil
 ``score``), a :class:`Comparison` out. Reading the log and recording the result is
 :mod:`mlctl.compare.run`'s business.
 
+Methods: ROC AUC (binary) by DeLong, accuracy and a binary model's recall (shares of
+rows) by Wilson/Newcombe intervals, the rest by the bootstrap (:mod:`mlctl.compare.stats`).
+
 The verdict (:data:`BETTER`, :data:`WORSE`, :data:`UNKNOWN`):
 
 - **worse** when, on enough labels, the interval of any compared metric's difference
@@ -209,12 +212,16 @@ def analyse(
 def _closed_form(name, mode, a: Scored, b: Scored, task, k, positive, alpha):
     if task != "classification":
         return None
-    if name == "accuracy":
+    if name == "accuracy" or (name == "recall" and k == 2):
         ra, rb = a.y == a.pred, b.y == b.pred
+        if name == "recall":  # the share of positive rows predicted positive
+            ra, rb = ra[a.y == positive], rb[b.y == positive]
+            if not (ra.size and rb.size):
+                return _undefined()
         if mode == SHADOW:
             cells = (ra & rb, ra & ~rb, ~ra & rb, ~ra & ~rb)
             return stats.proportions_paired(*(int(c.sum()) for c in cells), alpha=alpha)
-        return stats.proportions_unpaired(int(ra.sum()), a.n, int(rb.sum()), b.n, alpha)
+        return stats.proportions_unpaired(int(ra.sum()), ra.size, int(rb.sum()), rb.size, alpha)
     if name == "roc_auc" and k == 2 and a.proba is not None and b.proba is not None:
         ta, tb = a.y == positive, b.y == positive
         if not (0 < ta.sum() < a.n and 0 < tb.sum() < b.n):

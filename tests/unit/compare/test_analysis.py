@@ -76,6 +76,21 @@ def test_shadow_traffic_is_paired_and_a_worse_challenger_is_worse() -> None:
     assert found.message.startswith("challenger worse: ")
 
 
+def test_recall_of_a_binary_model_is_a_proportion_of_the_positive_rows() -> None:
+    rng = np.random.default_rng(11)
+    y, sa, sb = binormal(rng, 600, 1.0, rho=0.5, mu_b=1.5)
+    a, b = as_scored(y, sa), as_scored(y, sb)
+    (m,) = run(SHADOW, a, b, metrics=("recall",)).metrics
+    pos = y == 1
+    assert m.method == "newcombe_paired"
+    assert m.champion.value == pytest.approx(np.mean(a.pred[pos] == 1))
+    assert m.difference.value == pytest.approx(
+        np.mean(b.pred[pos] == 1) - np.mean(a.pred[pos] == 1)
+    )
+    (m,) = run(SPLIT, a, b, metrics=("recall",)).metrics
+    assert m.method == "newcombe_unpaired"
+
+
 def test_lower_is_better_metrics_turn_the_sign() -> None:
     rng = np.random.default_rng(3)
     y, sa, sb = binormal(rng, 1500, 0.6, rho=0.5, mu_b=2.5)

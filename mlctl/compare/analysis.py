@@ -2,7 +2,7 @@
 their intervals, the difference's interval, the sample needed, and one verdict.
 
 Pure: labelled frames in (the log's shape: ``label``, ``prediction``, ``probabilities``,
-``score``), a :class:`Comparison` out. Reading the log and recording the result is
+``score``), an :class:`Analysis` out. Reading the log and recording the result is
 :mod:`mlctl.compare.run`'s business.
 
 Methods: ROC AUC (binary) by DeLong, accuracy and a binary model's recall (shares of

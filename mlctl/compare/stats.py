@@ -7,8 +7,8 @@ methods, by metric and traffic (see docs/operations.md):
   Xu (2014): the structural components of the Mann-Whitney statistic from midranks.
   Split traffic (different rows): the two variances add. Shadow traffic (the same
   rows scored by both): the covariance of the components is subtracted.
-- Accuracy, and a binary model's recall (proportions of rows): Wilson score intervals per version; for the
-  difference Newcombe's hybrid score interval (1998, method 10) on split traffic and
+- Accuracy, and a binary model's recall (proportions of rows): Wilson score intervals
+  per version; for the difference Newcombe's hybrid score interval (1998, method 10) on split traffic and
   its paired form (Newcombe 1998b, method 10, with the continuity-corrected phi) on
   shadow traffic, with the two-proportion z test and McNemar's exact test as p-values.
 - Everything else: the percentile bootstrap of :func:`scipy.stats.bootstrap`, the

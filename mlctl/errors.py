@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from mlctl_runtime.errors import DataError, ExitCode, ExpressionError, MlctlError
 
 __all__ = [
+    "CompareCannotRun",
     "ComputeError",
     "DataError",
     "DriftOptionsError",
     "EmptyDataError",
     "ExitCode",
     "ExpressionError",
+    "FeedbackError",
     "Issue",
     "MlctlError",
     "ModelRejected",
@@ -163,3 +165,20 @@ class MonitorCannotRun(MlctlError):
     model version without a reference profile, or another run holds the lock (exit 7)."""
 
     exit_code = ExitCode.CANNOT_RUN
+
+
+# Comparing versions on production traffic, sending labels back
+
+
+class CompareCannotRun(MlctlError):
+    """``mlctl compare`` cannot read the prediction log (missing, unreachable, not an
+    mlctl log): nothing to compare (exit 7)."""
+
+    exit_code = ExitCode.CANNOT_RUN
+
+
+class FeedbackError(MlctlError):
+    """A labels file for ``mlctl feedback`` cannot be used: missing column, no rows,
+    duplicate ids, labels the model does not know; or the server refused it."""
+
+    exit_code = ExitCode.BAD_INPUT

@@ -13,7 +13,9 @@ import os
 import click
 
 from mlctl import __version__
+from mlctl.cli.compare import compare
 from mlctl.cli.deploy import deploy
+from mlctl.cli.feedback import feedback
 from mlctl.cli.import_recipe import import_recipe
 from mlctl.cli.init import init
 from mlctl.cli.models import models
@@ -38,6 +40,9 @@ def _one_line(command: click.Command) -> str:
 
 
 for command in (run, predict, validate, show, models, serve, monitor, init, deploy, import_recipe):
+    command.short_help = command.short_help or _one_line(command)
+    cli.add_command(command)
+for command in (compare, feedback):  # issue 16's operations commands
     command.short_help = command.short_help or _one_line(command)
     cli.add_command(command)
 

@@ -271,6 +271,16 @@ README_ERRORS = (
 )
 # command -> (test that runs it, what that test runs when it is not the command as shown)
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    "mlctl feedback recipes/churn.yaml --labels labels.csv --id-column request_id "
+    "--label-column Churn": (
+        "tests/integration/test_compare.py::test_split_traffic_labels_from_a_file_then_a_verdict",
+        "300 real rows through a split server, their labels from a CSV, then compared",
+    ),
+    "mlctl compare recipes/churn.yaml --window 7d": (
+        "tests/integration/test_compare.py::"
+        "test_shadow_traffic_labels_over_http_then_a_paired_comparison",
+        "two small churn versions in shadow; --window 1h and --json",
+    ),
     "mlctl validate recipes/churn.yaml features.numeric=[tenure,MonthlyCharge]": (
         README_ERRORS,
         "",

@@ -150,8 +150,11 @@
     const last = samples.length ? samples[samples.length - 1].t : 0;
     const t0 = last - windowS, t1 = last;
     let top = Math.max(opts.min || 0, ...all.map((p) => p[1]));
-    if (opts.hline && opts.hline < top * 3) top = Math.max(top, opts.hline);
+    // The SLO line is drawn when it is near the data; far above, the legend says so.
+    const hline = opts.hline && opts.hline < top * 3 ? opts.hline : null;
+    if (hline) top = Math.max(top, hline);
     top = top > 0 ? top * 1.1 : 1;
+    if (opts.onHline) opts.onHline(Boolean(hline));
     const x = (t) => pad.l + (w - pad.l - pad.r) * (t - t0) / (t1 - t0 || 1);
     const y = (v) => h - pad.b - (h - pad.t - pad.b) * Math.min(v, top) / top;
     for (const f of [0, 0.5, 1]) {
@@ -165,8 +168,8 @@
     const now = svg('text', {x: w - pad.r, y: h - 4, class: 'axis', 'text-anchor': 'end'});
     now.textContent = 'now';
     root.append(ago, now);
-    if (opts.hline) {
-      root.append(svg('line', {x1: pad.l, x2: w - pad.r, y1: y(opts.hline), y2: y(opts.hline), class: 'slo'}));
+    if (hline) {
+      root.append(svg('line', {x1: pad.l, x2: w - pad.r, y1: y(hline), y2: y(hline), class: 'slo'}));
     }
     for (const s of series) {
       const pts = s.points.filter((p) => p[1] !== null && p[0] >= t0);
@@ -197,7 +200,7 @@
       if (b.ref) {
         root.append(svg('line', {x1: x0 + 1, x2: x0 + bw - 1, y1: y(b.ref), y2: y(b.ref), class: 'ref'}));
       }
-      if (bars.length <= 12 || i % 2 === 0) {
+      if (bars.length <= 8 || i % 2 === 0) {
         const t = svg('text', {x: x0 + bw / 2, y: h - 4, 'text-anchor': 'middle', class: 'axis'});
         t.textContent = b.label;
         root.append(t);
@@ -302,7 +305,9 @@
       {title: 'Requests per second', format: (v) => num(v, v < 10 ? 1 : 0), min: 1});
     const sloS = d.slo.p95_ms ? d.slo.p95_ms / 1000 : null;
     lineChart($('latency-chart'), [{points: p50s, cls: 'p50'}, {points: p95s, cls: 'p95'}, {points: p99s, cls: 'p99'}],
-      {title: 'Latency quantiles', format: ms, hline: sloS, min: 0.001});
+      {title: 'Latency quantiles', format: ms, hline: sloS, min: 0.001,
+        onHline: (shown) => { $('slo-legend').textContent = sloS === null ? 'no SLO'
+          : shown ? `SLO p95 ${d.slo.p95_ms} ms` : `SLO p95 ${d.slo.p95_ms} ms (above the chart)`; }});
 
     // Split
     const t = d.traffic;
@@ -431,7 +436,7 @@
       perf.append(el('h3', 'Production metrics'));
       perf.append(el('p', 'no labels in this result', 'muted'));
     }
-    if (m.volume && m.volume.message) perf.append(el('p', `Volume: ${m.volume.message}`, 'muted'));
+    if (m.volume && m.volume.message) perf.append(el('p', m.volume.message, 'muted'));
     cols.append(perf);
     out.push(cols);
     host.replaceChildren(...out);
@@ -509,6 +514,7 @@
     if (last && (scoringRequests(d) < scoringRequests(last.d) || d.time <= last.t)) {
       samples = [];  // the server restarted (counters reset) or the clock went back
     }
+    if (samples.length) samples[samples.length - 1].d.monitor = null;  // only the newest is shown
     samples.push({t: d.time, d});
     while (samples.length > 2 && samples[0].t < d.time - KEEP_S) samples.shift();
     $('key-form').hidden = true;

@@ -316,14 +316,23 @@ def test_with_an_api_key_the_page_asks_for_it(browser, project) -> None:
 
 
 def test_dashboard_false_is_404_like_an_unknown_route(project) -> None:
-    srv = Server(project, "recipes/churn.yaml", "deploy.serve.dashboard=false")
+    srv = Server(
+        project,
+        "recipes/churn.yaml",
+        "deploy.serve.dashboard=false",
+        "deploy.serve.api_key_env=DASH_KEY",
+        env={"DASH_KEY": API_KEY},
+    )
     try:
         srv.wait_ready()
         unknown = srv.get("/no-such-page")
         assert unknown.status == 404
+        auth = {"Authorization": f"Bearer {API_KEY}"}
         for path in ("/dashboard", "/dashboard/data", "/dashboard/dashboard.js"):
-            reply = srv.get(path)
-            assert (reply.status, reply.json) == (404, unknown.json), path
+            for headers in ({}, auth):  # off comes before the key: 404, not 401
+                reply = srv.get(path, headers=headers)
+                assert (reply.status, reply.json) == (404, unknown.json), path
+        assert srv.post("/predict", {"records": [ROW]}).status == 401  # the key is on
         assert srv.get("/metrics").status == 200
     finally:
         srv.stop()

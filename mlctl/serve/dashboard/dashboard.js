@@ -217,12 +217,27 @@
 
   // ------------------------------------------------------------------ rendering
 
-  function render() {
+  // What a panel needs: the newest sample, the one a minute before (rates), the one
+  // a window before (quantiles, shares), and whether there is a window at all.
+  function view() {
     const newest = samples[samples.length - 1];
-    const d = newest.d;
-    const rOld = before(RATE_S), wOld = before(windowS);
+    return {d: newest.d, newest, rOld: before(RATE_S), wOld: before(windowS), many: samples.length > 1};
+  }
 
-    // Header
+  function render() {
+    const v = view();
+    renderHeader(v.d);
+    renderTiles(v);
+    renderLatency(v);
+    renderTraffic(v);
+    const windowRows = renderSplit(v);
+    renderDistribution(v, windowRows);
+    renderBatches(v);
+    rows('routes-table', v.d.metrics.requests.map((r) => [r.route, r.code, num(r.value)]));
+    renderMonitor(v.d.monitor);
+  }
+
+  function renderHeader(d) {
     $('model-name').textContent = d.model.name;
     const champ = d.model.champion, chall = d.model.challenger;
     const parts = [];
@@ -240,20 +255,39 @@
     $('status').className = 'status' + (d.model.load_error ? ' bad' : '');
     $('footer-server').textContent = `mlctl ${d.server.mlctl_version}.`;
     for (const e of document.querySelectorAll('.window-label')) e.textContent = `${Math.round(windowS / 60)} min`;
+  }
 
-    // Tiles
-    const rps = samples.length > 1 ? rate(scoringRequests, rOld, newest) : null;
+  function renderTiles({d, newest, rOld, wOld, many}) {
+    const rps = many ? rate(scoringRequests, rOld, newest) : null;
     set('rate', rps === null ? dash : num(rps, rps < 10 ? 2 : 1), rps);
     const dReq = scoringRequests(d) - scoringRequests(rOld.d);
     const errRate = dReq > 0 ? (serverErrors(d) - serverErrors(rOld.d)) / dReq : null;
     const cliRate = dReq > 0 ? (clientErrors(d) - clientErrors(rOld.d)) / dReq : null;
-    set('error-rate', samples.length > 1 && dReq === 0 ? 'no traffic' : pct(errRate, 2), errRate);
+    set('error-rate', many && dReq === 0 ? 'no traffic' : pct(errRate, 2), errRate);
     $('error-rate').className = 'big' + (errRate !== null && errRate > d.slo.max_error_rate ? ' bad' : '');
     set('client-error-rate', pct(cliRate, 1));
     set('slo-errors', pct(d.slo.max_error_rate, 1));
+    if (d.cache.backend === 'none') {
+      set('cache-rate', 'off');
+      set('cache-sub', 'deploy.serve.cache.backend: none');
+    } else {
+      const dRows = answeredRows(d) - answeredRows(wOld.d);
+      const hit = dRows > 0 ? (d.metrics.cache_hits - wOld.d.metrics.cache_hits) / dRows : null;
+      set('cache-rate', pct(hit), hit);
+      set('cache-sub', `${d.cache.backend} · ${num(d.metrics.cache_hits)} hits since start`);
+    }
+    set('log-state', d.log.writable ? 'writable' : 'NOT writable', d.log.writable);
+    $('log-state').className = 'big ' + (d.log.writable ? 'good' : 'bad');
+    $('log-state').title = !d.log.writable && d.log.last_error ? d.log.last_error : '';
+    set('log-queue', num(d.log.queue), d.log.queue);
+    set('log-failed', num(d.log.failed_rows), d.log.failed_rows);
+    $('log-failed').className = d.log.failed_rows > 0 ? 'bad' : '';
+  }
 
-    const lat = histDelta(scoringLatency(d) || {le: [], counts: [0], count: 0, sum: 0},
-      samples.length > 1 ? scoringLatency(wOld.d) : null);
+  const NO_HIST = {le: [], counts: [0], count: 0, sum: 0};
+
+  function renderLatency({d, wOld, many}) {
+    const lat = histDelta(scoringLatency(d) || NO_HIST, many ? scoringLatency(wOld.d) : null);
     const q = (p) => histogramQuantile(p, lat.le, lat.counts);
     const p95 = q(0.95);
     set('p95', ms(p95), p95);
@@ -263,81 +297,67 @@
     set('p95-ms', ms(p95), p95);
     set('p99-ms', ms(q(0.99)), q(0.99));
     set('mean-ms', ms(lat.count > 0 ? lat.sum / lat.count : null));
-
-    // Cache
-    if (d.cache.backend === 'none') {
-      set('cache-rate', 'off'); set('cache-sub', 'deploy.serve.cache.backend: none');
-    } else {
-      const dRows = answeredRows(d) - answeredRows(wOld.d);
-      const dHits = d.metrics.cache_hits - wOld.d.metrics.cache_hits;
-      const hit = dRows > 0 ? dHits / dRows : null;
-      set('cache-rate', pct(hit), hit);
-      set('cache-sub', `${d.cache.backend} · ${num(d.metrics.cache_hits)} hits since start`);
+    const series = {p50: [], p95: [], p99: []};
+    for (let i = 1; i < samples.length; i++) {
+      const s = samples[i];
+      const h = histDelta(scoringLatency(s.d) || NO_HIST, scoringLatency(pointBefore(i, CHART_LATENCY_S).d));
+      for (const [name, p] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]]) {
+        series[name].push([s.t, histogramQuantile(p, h.le, h.counts)]);
+      }
     }
+    const slo = d.slo.p95_ms ? d.slo.p95_ms / 1000 : null;
+    lineChart($('latency-chart'), Object.entries(series).map(([cls, points]) => ({points, cls})), {
+      title: 'Latency quantiles', format: ms, hline: slo, min: 0.001,
+      onHline: (shown) => {
+        $('slo-legend').textContent = slo === null ? 'no SLO'
+          : `SLO p95 ${d.slo.p95_ms} ms` + (shown ? '' : ' (above the chart)');
+      },
+    });
+  }
 
-    // Log
-    set('log-state', d.log.writable ? 'writable' : 'NOT writable', d.log.writable);
-    $('log-state').className = 'big ' + (d.log.writable ? 'good' : 'bad');
-    if (!d.log.writable && d.log.last_error) $('log-state').title = d.log.last_error;
-    set('log-queue', num(d.log.queue), d.log.queue);
-    set('log-failed', num(d.log.failed_rows), d.log.failed_rows);
-    $('log-failed').className = d.log.failed_rows > 0 ? 'bad' : '';
-
-    // Traffic totals and chart
+  function renderTraffic({d}) {
     set('requests-total', num(scoringRequests(d)), scoringRequests(d));
     set('errors-total', num(serverErrors(d)), serverErrors(d));
     set('client-errors-total', num(clientErrors(d)), clientErrors(d));
     const dropped = sumRows(d.metrics.rows_dropped, () => true);
     set('dropped-total', num(dropped), dropped);
-    const rateSeries = [], errSeries = [], p50s = [], p95s = [], p99s = [];
+    const requests = [], errors = [];
     for (let i = 1; i < samples.length; i++) {
-      const s = samples[i];
-      const oldR = pointBefore(i, CHART_RATE_S);
-      rateSeries.push([s.t, rate(scoringRequests, oldR, s)]);
-      errSeries.push([s.t, rate(serverErrors, oldR, s)]);
-      const oldL = pointBefore(i, CHART_LATENCY_S);
-      const h = histDelta(scoringLatency(s.d) || {le: [], counts: [0], count: 0, sum: 0}, scoringLatency(oldL.d));
-      p50s.push([s.t, histogramQuantile(0.5, h.le, h.counts)]);
-      p95s.push([s.t, histogramQuantile(0.95, h.le, h.counts)]);
-      p99s.push([s.t, histogramQuantile(0.99, h.le, h.counts)]);
+      const s = samples[i], old = pointBefore(i, CHART_RATE_S);
+      requests.push([s.t, rate(scoringRequests, old, s)]);
+      errors.push([s.t, rate(serverErrors, old, s)]);
     }
-    lineChart($('rate-chart'), [{points: rateSeries, cls: 'ok'}, {points: errSeries, cls: 'bad'}],
-      {title: 'Requests per second', format: (v) => num(v, v < 10 ? 1 : 0), min: 1});
-    const sloS = d.slo.p95_ms ? d.slo.p95_ms / 1000 : null;
-    lineChart($('latency-chart'), [{points: p50s, cls: 'p50'}, {points: p95s, cls: 'p95'}, {points: p99s, cls: 'p99'}],
-      {title: 'Latency quantiles', format: ms, hline: sloS, min: 0.001,
-        onHline: (shown) => { $('slo-legend').textContent = sloS === null ? 'no SLO'
-          : shown ? `SLO p95 ${d.slo.p95_ms} ms` : `SLO p95 ${d.slo.p95_ms} ms (above the chart)`; }});
+    lineChart($('rate-chart'), [{points: requests, cls: 'ok'}, {points: errors, cls: 'bad'}],
+      {title: 'Requests per second', format: (x) => num(x, x < 10 ? 1 : 0), min: 1});
+  }
 
-    // Split
+  // The rows each variant and version answered; returns the rows of the window.
+  function renderSplit({d, wOld}) {
     const t = d.traffic;
-    const splitText = chall || t.challenger_percent > 0 || t.shadow
+    $('split-config').textContent = d.model.challenger || t.challenger_percent > 0 || t.shadow
       ? `configured: challenger answers ${t.challenger_percent} % of requests` +
         (t.sticky_key ? ` (sticky by ${t.sticky_key})` : '') +
         (t.shadow ? '; shadow: the challenger also scores every request silently (logged, not counted here)' : '')
       : 'configured: the champion answers every request (no challenger)';
-    $('split-config').textContent = splitText;
     const byVariant = {};
+    const key = (r) => `${r.variant}\u0000${r.version}`;
     for (const r of d.metrics.predictions) {
-      const key = `${r.variant}\u0000${r.version}`;
-      byVariant[key] = byVariant[key] || {variant: r.variant, version: r.version, total: 0, old: 0};
-      byVariant[key].total += r.value;
+      byVariant[key(r)] = byVariant[key(r)] || {variant: r.variant, version: r.version, total: 0, old: 0};
+      byVariant[key(r)].total += r.value;
     }
-    for (const r of wOld.d.metrics.predictions) {
-      const key = `${r.variant}\u0000${r.version}`;
-      if (byVariant[key]) byVariant[key].old += r.value;
+    for (const r of wOld.d.metrics.predictions) if (byVariant[key(r)]) byVariant[key(r)].old += r.value;
+    const variants = Object.values(byVariant).sort((a, b) => key(a).localeCompare(key(b)));
+    const windowRows = variants.reduce((a, x) => a + x.total - x.old, 0);
+    rows('split-table', variants.map((x) => [x.variant, `v${x.version}`, num(x.total),
+      windowRows > 0 ? pct((x.total - x.old) / windowRows) : dash]));
+    for (const name of ['champion', 'challenger']) {
+      const total = variants.filter((x) => x.variant === name).reduce((a, x) => a + x.total, 0);
+      $('split-table').dataset[name] = String(total);
     }
-    const windowRows = Object.values(byVariant).reduce((a, v) => a + v.total - v.old, 0);
-    const variants = Object.values(byVariant).sort((a, b) => (a.variant + a.version).localeCompare(b.variant + b.version));
-    rows('split-table', variants.map((v) => [v.variant, `v${v.version}`, num(v.total),
-      windowRows > 0 ? pct((v.total - v.old) / windowRows) : dash]));
-    const split = $('split-table');
-    for (const v of ['champion', 'challenger']) {
-      const total = variants.filter((x) => x.variant === v).reduce((a, x) => a + x.total, 0);
-      split.dataset[v] = String(total);
-    }
+    return windowRows;
+  }
 
-    // Labels
+  function renderDistribution({d, wOld, many}, windowRows) {
     const byLabel = {};
     for (const r of d.metrics.predictions) {
       byLabel[r.label] = byLabel[r.label] || [0, 0];
@@ -345,36 +365,28 @@
     }
     for (const r of wOld.d.metrics.predictions) if (byLabel[r.label]) byLabel[r.label][1] += r.value;
     const allRows = answeredRows(d);
-    const labelRows = Object.keys(byLabel).sort().map((k) => [k, num(byLabel[k][0]),
+    rows('labels-table', Object.keys(byLabel).sort().map((k) => [k, num(byLabel[k][0]),
       allRows > 0 ? pct(byLabel[k][0] / allRows) : dash,
-      windowRows > 0 ? pct((byLabel[k][0] - byLabel[k][1]) / windowRows) : dash]);
-    rows('labels-table', labelRows);
-
-    // Scores
-    const sAll = d.metrics.scores;
-    const sWin = histDelta(sAll, samples.length > 1 ? wOld.d.metrics.scores : null);
-    const winShares = bucketShares(sWin), allShares = bucketShares(sAll);
-    const bounds = [0].concat(sAll.le);
-    barChart($('score-chart'), sAll.counts.slice(0, sAll.le.length).map((_, i) => ({
-      label: i === 0 ? `≤${sAll.le[0]}` : `${bounds[i]}–${sAll.le[i]}`.replace(/0\./g, '.'),
-      value: winShares[i], ref: allShares[i],
+      windowRows > 0 ? pct((byLabel[k][0] - byLabel[k][1]) / windowRows) : dash]));
+    const all = d.metrics.scores;
+    const win = bucketShares(histDelta(all, many ? wOld.d.metrics.scores : null));
+    const since = bucketShares(all);
+    const lower = [0].concat(all.le);
+    barChart($('score-chart'), all.le.map((le, i) => ({
+      label: i === 0 ? `≤${le}` : `${lower[i]}–${le}`.replace(/0\./g, '.'),
+      value: win[i], ref: since[i],
     })), 'Scores: share of predictions per bucket');
+  }
 
-    // Batches
-    const b = histDelta(d.metrics.batch_rows, samples.length > 1 ? wOld.d.metrics.batch_rows : null);
+  function renderBatches({d, newest, rOld, wOld, many}) {
+    const b = histDelta(d.metrics.batch_rows, many ? wOld.d.metrics.batch_rows : null);
     set('batch-mean', b.count > 0 ? num(b.sum / b.count, 1) : dash);
     set('batch-p50', num(histogramQuantile(0.5, b.le, b.counts), 1));
     set('batch-p95', num(histogramQuantile(0.95, b.le, b.counts), 1));
-    const calls = samples.length > 1 ? rate((x) => x.metrics.batch_rows.count, rOld, newest) : null;
-    set('batch-rate', num(calls, 1));
-    const bShares = bucketShares(b);
-    barChart($('batch-chart'), b.le.map((le, i) => ({label: `≤${le}`, value: bShares[i]})),
+    set('batch-rate', num(many ? rate((x) => x.metrics.batch_rows.count, rOld, newest) : null, 1));
+    const shares = bucketShares(b);
+    barChart($('batch-chart'), b.le.map((le, i) => ({label: `≤${le}`, value: shares[i]})),
       'Batch sizes: share of model calls per bucket');
-
-    // Routes
-    rows('routes-table', d.metrics.requests.map((r) => [r.route, r.code, num(r.value)]));
-
-    renderMonitor(d.monitor);
   }
 
   // The latest sample at least `seconds` before sample i (or the oldest kept).

@@ -120,14 +120,20 @@
     if (cls) e.className = cls;
     return e;
   }
-  function rows(tbodyParent, data) {
-    const body = $(tbodyParent).tBodies[0];
+  // A table's body: one row per array of cells, or one line saying there is none.
+  function rows(tableId, data, empty) {
+    const table = $(tableId), body = table.tBodies[0];
+    if (!data.length) {
+      const td = el('td', empty || 'none yet', 'muted');
+      td.colSpan = table.tHead.rows[0].cells.length;
+      const tr = el('tr');
+      tr.append(td);
+      body.replaceChildren(tr);
+      return;
+    }
     body.replaceChildren(...data.map((cells) => {
       const tr = el('tr');
-      for (const c of cells) {
-        const td = el('td', c === null ? dash : c);
-        tr.append(td);
-      }
+      for (const c of cells) tr.append(el('td', c === null ? dash : c));
       return tr;
     }));
   }
@@ -144,11 +150,11 @@
   function lineChart(host, series, opts) {
     const w = Math.max(200, host.clientWidth), h = host.clientHeight || 150;
     const pad = {l: 52, r: 8, t: 8, b: 18};
-    const all = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
     const root = svg('svg', {width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img'});
     root.append(svg('title')); root.firstChild.textContent = opts.title;
     const last = samples.length ? samples[samples.length - 1].t : 0;
     const t0 = last - windowS, t1 = last;
+    const all = series.flatMap((s) => s.points.filter((p) => p[1] !== null && p[0] >= t0));
     let top = Math.max(opts.min || 0, ...all.map((p) => p[1]));
     // The SLO line is drawn when it is near the data; far above, the legend says so.
     const hline = opts.hline && opts.hline < top * 3 ? opts.hline : null;
@@ -170,6 +176,11 @@
     root.append(ago, now);
     if (hline) {
       root.append(svg('line', {x1: pad.l, x2: w - pad.r, y1: y(hline), y2: y(hline), class: 'slo'}));
+    }
+    if (!all.length) {
+      const none = svg('text', {x: (pad.l + w - pad.r) / 2, y: h / 2, 'text-anchor': 'middle', class: 'axis'});
+      none.textContent = opts.empty || 'no data yet';
+      root.append(none);
     }
     for (const s of series) {
       const pts = s.points.filter((p) => p[1] !== null && p[0] >= t0);
@@ -308,6 +319,7 @@
     const slo = d.slo.p95_ms ? d.slo.p95_ms / 1000 : null;
     lineChart($('latency-chart'), Object.entries(series).map(([cls, points]) => ({points, cls})), {
       title: 'Latency quantiles', format: ms, hline: slo, min: 0.001,
+      empty: 'no scoring requests in the window',
       onHline: (shown) => {
         $('slo-legend').textContent = slo === null ? 'no SLO'
           : `SLO p95 ${d.slo.p95_ms} ms` + (shown ? '' : ' (above the chart)');
@@ -349,7 +361,7 @@
     const variants = Object.values(byVariant).sort((a, b) => key(a).localeCompare(key(b)));
     const windowRows = variants.reduce((a, x) => a + x.total - x.old, 0);
     rows('split-table', variants.map((x) => [x.variant, `v${x.version}`, num(x.total),
-      windowRows > 0 ? pct((x.total - x.old) / windowRows) : dash]));
+      windowRows > 0 ? pct((x.total - x.old) / windowRows) : dash]), 'no predictions yet');
     for (const name of ['champion', 'challenger']) {
       const total = variants.filter((x) => x.variant === name).reduce((a, x) => a + x.total, 0);
       $('split-table').dataset[name] = String(total);
@@ -367,7 +379,7 @@
     const allRows = answeredRows(d);
     rows('labels-table', Object.keys(byLabel).sort().map((k) => [k, num(byLabel[k][0]),
       allRows > 0 ? pct(byLabel[k][0] / allRows) : dash,
-      windowRows > 0 ? pct((byLabel[k][0] - byLabel[k][1]) / windowRows) : dash]));
+      windowRows > 0 ? pct((byLabel[k][0] - byLabel[k][1]) / windowRows) : dash]), 'no predictions yet');
     const all = d.metrics.scores;
     const win = bucketShares(histDelta(all, many ? wOld.d.metrics.scores : null));
     const since = bucketShares(all);

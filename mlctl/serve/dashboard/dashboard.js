@@ -307,6 +307,8 @@
     set('p50-ms', ms(q(0.5)), q(0.5));
     set('p95-ms', ms(p95), p95);
     set('p99-ms', ms(q(0.99)), q(0.99));
+    $('p99-ms').className = q(0.99) !== null && d.slo.p99_ms && q(0.99) * 1000 > d.slo.p99_ms ? 'bad' : '';
+    $('p95-ms').className = $('p95').className.includes('bad') ? 'bad' : '';
     set('mean-ms', ms(lat.count > 0 ? lat.sum / lat.count : null));
     const series = {p50: [], p95: [], p99: []};
     for (let i = 1; i < samples.length; i++) {

@@ -17,8 +17,6 @@ The screenshots in docs/images are made by the same code:
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from browser_helpers import chromium_path
+from browser_helpers import need_browser as _need_browser
+from browser_helpers import save_png as _save_png
 
 pytestmark = pytest.mark.integration
 
@@ -34,32 +35,6 @@ TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 DOCS_IMAGES = REPO / "docs" / "images"
 LOCAL = ("file://", "data:", "about:")
 WIDTH = 1280
-
-
-def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _need_browser() -> str:
-    """The chromium executable; skip without one, or fail when CI is set."""
-    path = chromium_path()
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        path = None
-    if path is None:
-        message = (
-            "needs chromium on PATH and the playwright package "
-            "(apt-get install -y --no-install-recommends chromium; pip install -e '.[test]')"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set and the browser test cannot run: {message}")
-        pytest.skip(message)
-    return path
 
 
 # --------------------------------------------------------------------------- the reports
@@ -264,16 +239,6 @@ def test_an_external_request_is_caught(browser: str, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- screenshots
-
-
-def _save_png(shot: Path, out: Path, height: int) -> None:
-    """The top ``height`` pixels, quantized: small enough to commit."""
-    from PIL import Image
-
-    image = Image.open(shot).convert("RGB")
-    image = image.crop((0, 0, image.width, min(height, image.height)))
-    image = image.quantize(colors=128, dither=Image.Dither.NONE)
-    image.save(out, optimize=True)
 
 
 def main() -> int:

@@ -172,4 +172,6 @@ def route_label(path: str) -> str:
         return f"/v2/models/{{name}}/{kind}"
     if path.startswith("/schema"):
         return "/schema"
+    if path.startswith("/dashboard"):  # the page and its files, or its data polls
+        return "/dashboard/data" if path == "/dashboard/data" else "/dashboard"
     return "other"

@@ -146,3 +146,21 @@ def test_off_is_404_before_the_key(tmp_path, monkeypatch) -> None:
         for path in ("/dashboard", "/dashboard/data", "/dashboard/dashboard.css"):
             reply = client.get(path, headers={"Authorization": f"Bearer {KEY}"})
             assert reply.status_code == 404 and reply.json()["error_code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/dashboard", "/dashboard"),
+        ("/dashboard/dashboard.js", "/dashboard"),
+        ("/dashboard/data", "/dashboard/data"),
+        ("/dashboardx/../../etc", "/dashboard"),
+        ("/predict", "/predict"),
+        ("/v2/models/churn/infer", "/v2/models/{name}/infer"),
+        ("/nope", "other"),
+    ],
+)
+def test_dashboard_requests_have_their_own_bounded_metric_labels(path, label) -> None:
+    from mlctl.serve.responses import route_label
+
+    assert route_label(path) == label

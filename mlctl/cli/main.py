@@ -19,6 +19,7 @@ from mlctl.cli.init import init
 from mlctl.cli.models import models
 from mlctl.cli.monitor import monitor
 from mlctl.cli.predict import predict
+from mlctl.cli.rollout import rollout
 from mlctl.cli.run import run
 from mlctl.cli.serve import serve
 from mlctl.cli.show import show
@@ -40,6 +41,7 @@ def _one_line(command: click.Command) -> str:
 for command in (run, predict, validate, show, models, serve, monitor, init, deploy, import_recipe):
     command.short_help = command.short_help or _one_line(command)
     cli.add_command(command)
+cli.add_command(rollout)  # its short help is set on the command
 
 
 def main() -> None:

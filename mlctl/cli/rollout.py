@@ -54,9 +54,10 @@ interrupted during an evaluation (see docs/cli.md)."""
 @click.option("--no-mlflow", is_flag=True, help="Do not record state changes as MLflow runs.")
 @workspace_option
 @json_option
+@click.option("--quiet", "-q", is_flag=True, help="Print only evaluations that changed something.")
 @trust_option
 @handle_errors
-def rollout(recipe, overrides, approve, watch, every, no_mlflow, workspace, as_json) -> None:
+def rollout(recipe, overrides, approve, watch, every, no_mlflow, workspace, as_json, quiet) -> None:
     """Roll the challenger out step by step; roll it back when a guard breaks."""
     from mlctl.recipe.loader import load_recipe
     from mlctl.rollout import RolloutOptions
@@ -68,7 +69,7 @@ def rollout(recipe, overrides, approve, watch, every, no_mlflow, workspace, as_j
     loaded = load_recipe(recipe, list(overrides))
     options = RolloutOptions(workspace, approve, log_run=not no_mlflow)
     result = run_rollout(loaded, options)
-    _show(result, as_json, watch)
+    _show(result, as_json, watch, quiet)
     while watch and not result.finished:
         try:
             time.sleep(every or 30.0)
@@ -76,14 +77,16 @@ def rollout(recipe, overrides, approve, watch, every, no_mlflow, workspace, as_j
             err().print("[yellow]stopped watching[/]")
             sys.exit(int(result.exit_code))
         result = run_rollout(loaded, options)
-        _show(result, as_json, watch)
+        _show(result, as_json, watch, quiet)
     sys.exit(int(result.exit_code))
 
 
-def _show(result, as_json: bool, watch: bool) -> None:
+def _show(result, as_json: bool, watch: bool, quiet: bool) -> None:
     for line in result.warnings:
         err().print(f"[yellow]warning:[/] {escape(line)}")
     doc = result.to_dict()
+    if quiet and not doc["changed"] and result.exit_code == 0:
+        return
     if as_json:
         click.echo(json.dumps(doc, indent=None if watch else 2, default=str))
     elif watch:

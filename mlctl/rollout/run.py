@@ -130,7 +130,10 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
     decision = decide(plan, state, numbers or Numbers(), now, options.approve, ab_verdict(loaded))
     _fill(doc, decision, now)
     if decision.changed:
-        _apply(registry, name, version, state, decision, plan)
+        from mlctl import interrupts
+
+        with interrupts.deferred():  # tags, alias and history move together
+            _apply(registry, name, version, state, decision, plan)
         _after_change(loaded, ws, registry, name, version, decision, result, options)
     return result
 

@@ -368,3 +368,59 @@ def test_an_old_log_reads_without_failures_and_gets_the_table_when_a_server_open
     assert new.failures_recorded and new.failed == 0
     monitor_rows = list(LogSource(url).iter_chunks(Window(T0, T0 + 60), variant="challenger"))
     assert sum(len(c) for c in monitor_rows) == 2  # ... and the new one
+
+
+def test_a_breach_after_the_promotion_moves_the_champion_back_and_alerts(project, tmp_path) -> None:
+    """Without a server: the promotion (steps [100], approval auto) and then slow rows of
+    the new champion written to a log of the test's own."""
+    from mlctl.predlog import PredictionLog
+
+    root = project
+    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=11", "-q")
+    assert res.returncode == 0, res.stderr
+    before, new = aliases(root)["champion"], aliases(root)["challenger"]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    log.open()  # an empty log, as a server leaves it
+    (root / "alert.py").write_text(
+        "import os, shutil\n"
+        "shutil.copy(os.environ['MLCTL_MONITOR_RESULT'], 'alert.json')\n"
+        "open('alert.status', 'w').write(os.environ['MLCTL_MONITOR_STATUS'])\n"
+    )
+    overrides = [
+        "deploy.rollout.steps=[100]",
+        "deploy.rollout.approval=auto",
+        "deploy.rollout.min_requests=5",
+        "deploy.rollout.min_minutes=0",
+        "deploy.rollout.guards.p95_ms=10",
+        f"deploy.serve.log.url={url}",
+        f"monitor.alerts.command='{sys.executable} alert.py'",
+    ]
+    try:
+        first = mlctl(root, "rollout", "recipes/churn.yaml", *overrides, "--json")
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["action"] == "promote"
+        assert aliases(root) == {"champion": new}
+        now = time.time()
+        for i in range(5):
+            log.write(request_rows(f"s{i}", now + 0.01 * i, "champion", new, 50.0)).result(60)
+        second = mlctl(root, "rollout", "recipes/churn.yaml", *overrides, "--json")
+    finally:
+        log.close()
+    assert second.returncode == 3, second.stderr
+    doc = json.loads(second.stdout)
+    assert doc["action"] == "rollback" and doc["status"] == "rolled_back"
+    assert doc["reason"].startswith("rolled back after the promotion: p95 50.0 ms")
+    assert aliases(root) == {"champion": before}
+    tags = version_tags(root, new)
+    assert "rolled back after the promotion" in tags["mlctl.rolled_back"]
+    assert tags["mlctl.rollout.status"] == "rolled_back"
+    assert version_tags(root, before)["mlctl.restored_reason"].startswith(
+        f"{tags['mlctl.rolled_back'][:10]}"
+    )
+    alert = json.loads((root / "alert.json").read_text())
+    assert alert["reasons"] == [doc["reason"]] and alert["kind"] == "rollout"
+    assert (root / "alert.status").read_text() == "attention"
+    assert [a["ok"] for a in doc["alerts"]] == [True]
+    third = mlctl(root, "rollout", "recipes/churn.yaml", *overrides, "--json")
+    assert third.returncode == 0 and json.loads(third.stdout)["action"] == "none"

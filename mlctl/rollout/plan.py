@@ -163,6 +163,7 @@ class Decision:
 
 
 ACTIONS = ("start", "advance", "await_approval", "promote", "finish", "rollback", "hold", "none")
+# (``mlctl.rollout.run`` adds "demote": auto-demotion, decided in mlctl.rollout.demote.)
 
 
 # --------------------------------------------------------------------- guards

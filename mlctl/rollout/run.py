@@ -15,12 +15,17 @@ It never prints and never exits. The result document (:meth:`RolloutResult.to_di
 
     {"schema_version": 1, "recipe", "model": {"name", "version", "champion"},
      "action": "start" | "advance" | "await_approval" | "promote" | "finish" |
-               "rollback" | "hold" | "none",
+               "rollback" | "demote" | "hold" | "none",
      "status", "percent", "step", "steps", "reason", "changed",
      "guards": [{"name", "outcome", "detail", "value", "limit"}],
      "numbers": {"variant", "since", "answered", "failed", "slow", "p95_ms", ...} | null,
      "champion_numbers": {...} | null, "run_id", "alerts": [...], "warnings": [...],
+     "demotion": null | {"outcome": "demoted" | "kept", "reason", "champion", "previous",
+                         "metric", "champion_score", "previous_score", "rows", ...},
      "generated_at"}
+
+With ``deploy.rollout.auto_demote`` each call first judges the latest monitoring
+result (:mod:`mlctl.rollout.demote`); a demotion is that call's action.
 """
 
 from __future__ import annotations
@@ -73,9 +78,11 @@ class RolloutResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        """3 when this call rolled back or found a breach it may not act on; else 0."""
+        """3 when this call rolled back or demoted, or found a breach it may not act on;
+        else 0."""
         breached = any(g["outcome"] == "breach" for g in self.document["guards"])
-        return ExitCode.NOT_READY if self.action == "rollback" or breached else ExitCode.OK
+        moved_back = self.action in ("rollback", "demote")
+        return ExitCode.NOT_READY if moved_back or breached else ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         return self.document
@@ -100,6 +107,12 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
     plan = Plan.of(r)
     now = time.time() if options.now is None else options.now
     champion = registry.alias_version(name, CHAMPION)
+    url = r.deploy.serve.log.url or _default_url(ws.root)
+    demotion = None
+    if r.deploy.rollout.auto_demote:
+        from mlctl.rollout.demote import check_demotion
+
+        demotion = check_demotion(loaded, ws, registry, name, champion, url)
     version, state, variant = _target(registry, name, champion)
     doc: dict[str, Any] = {
         "schema_version": 1,
@@ -111,15 +124,20 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
         "run_id": None,
         "alerts": [],
         "warnings": [],
+        "demotion": demotion,
     }
     result = RolloutResult(doc)
+    if demotion is not None and demotion["outcome"] == "demoted":
+        doc["model"].update(version=champion, champion=demotion["previous"])
+        _fill(doc, Decision("demote", State("demoted", -1, 0.0, now), demotion["reason"]), now)
+        _after_change(loaded, ws, registry, name, champion, doc["action"], result, options)
+        return result
     if version is None:
         _fill(doc, Decision("none", State(), "no challenger to roll out"), now)
         return result
     numbers = None
     if state.status not in (None, "done", ROLLED_BACK):
         since = state.step_started if state.step_started is not None else now
-        url = r.deploy.serve.log.url or _default_url(ws.root)
         stats, champ = _read(url, name, version, variant, champion, since, now, plan.p95_ms)
         doc["numbers"] = {**stats.to_dict(), "since": iso_utc(since)}
         if champ is not None:
@@ -134,7 +152,7 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
 
         with interrupts.deferred():  # tags, alias and history move together
             _apply(registry, name, version, state, decision, plan)
-        _after_change(loaded, ws, registry, name, version, decision, result, options)
+        _after_change(loaded, ws, registry, name, version, decision.action, result, options)
     return result
 
 
@@ -232,13 +250,13 @@ def _after_change(
     registry: Any,
     name: str,
     version: int,
-    decision: Decision,
+    action: str,
     result: RolloutResult,
     options: RolloutOptions,
 ) -> None:
-    """Alerts on a rollback, and the MLflow record of the change."""
+    """Alerts on a rollback or a demotion, and the MLflow record of the change."""
     doc = result.document
-    if decision.action == "rollback":
+    if action in ("rollback", "demote"):
         doc["alerts"] = _alert(loaded, doc)
         result.warnings += [
             f"alert {a['kind']} {a['target']} failed: {a['detail']}"

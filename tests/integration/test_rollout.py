@@ -424,3 +424,97 @@ def test_a_breach_after_the_promotion_moves_the_champion_back_and_alerts(project
     assert [a["ok"] for a in doc["alerts"]] == [True]
     third = mlctl(root, "rollout", "recipes/churn.yaml", *overrides, "--json")
     assert third.returncode == 0 and json.loads(third.stdout)["action"] == "none"
+
+
+WEAK = [  # a champion that reads two columns: below the readiness bar on production
+    "features.numeric=[tenure]",
+    "features.categorical=[gender]",
+    "features.derived=[]",
+    "~monitor.drift.columns",
+]
+DAY = 86400
+
+
+def test_auto_demotion_moves_a_champion_below_the_bar_back(project, tmp_path) -> None:
+    """The weak champion's production labels fail the readiness bar in mlctl monitor;
+    the previous champion scores better on the same labelled rows: demoted, once."""
+    import os
+
+    import pandas as pd
+    from conftest import TELCO
+
+    from mlctl.predlog import PredictionLog, rows_for
+    from mlctl.tracking.registry import Registry
+    from mlctl.tracking.workspace import resolve_workspace
+
+    root = project
+    good = aliases(root)["champion"]
+    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, *WEAK, "--promote", "--yes", "-q")
+    assert res.returncode == 0, res.stderr
+    weak = aliases(root)["champion"]
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if "TRACKING_URI" in k}
+    try:
+        model = Registry(resolve_workspace(root / ".mlctl")).load_reference(f"churn/{weak}")
+    finally:
+        os.environ.update(saved)
+    rows = pd.read_csv(TELCO).iloc[2000:2600].reset_index(drop=True)
+    rows["TotalCharges"] = pd.to_numeric(rows["TotalCharges"], errors="coerce")
+    X = rows[[c["name"] for c in model.input_schema]]
+    proba, pred = model.pipeline.predict_proba(X), model.pipeline.predict(X)
+    classes = [str(c) for c in model.pipeline.classes_]
+    sent = rows.drop(columns=["Churn"])
+    records = sent.astype(object).where(sent.notna(), None).to_dict("records")
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    log.open()
+    try:
+        logged = [
+            rows_for(
+                [f"r{i}-0"],
+                f"r{i}",
+                T0 + 60 * i,
+                "churn",
+                weak,
+                "champion",
+                [records[i]],
+                [pred[i]],
+                [float(proba[i, classes.index("Yes")])],
+                [dict(zip(classes, map(float, proba[i]), strict=True))],
+                3.0,
+            )[0]
+            for i in range(len(rows))
+        ]
+        log.write(logged).result(60)
+        log.feedback([(f"r{i}-0", rows["Churn"][i]) for i in range(len(rows))])
+    finally:
+        log.close()
+    at = f"deploy.serve.log.url={url}"
+    seen = mlctl(
+        root,
+        "monitor",
+        "recipes/churn.yaml",
+        at,
+        "--window",
+        "24h",
+        "--end",
+        str(int(T0 + DAY)),
+        "--json",
+        "--no-mlflow",
+    )
+    assert seen.returncode == 3, seen.stderr
+    assert json.loads(seen.stdout)["performance"]["thresholds_failed"]
+    demote = [at, "deploy.rollout.auto_demote=true"]
+    first = mlctl(root, "rollout", "recipes/churn.yaml", *demote, "--json")
+    assert first.returncode == 3, first.stderr
+    doc = json.loads(first.stdout)
+    block = doc["demotion"]
+    assert doc["action"] == "demote" and block["outcome"] == "demoted"
+    assert block["previous"] == good and block["rows"] == 600
+    assert block["previous_score"] > block["champion_score"]
+    assert aliases(root)["champion"] == good
+    reason = version_tags(root, weak)["mlctl.rolled_back"]
+    assert (
+        "auto-demotion: monitoring of " in reason and f"v{good} scores better: roc_auc" in reason
+    )
+    again = mlctl(root, "rollout", "recipes/churn.yaml", *demote, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["demotion"] is None

@@ -513,8 +513,6 @@ def test_auto_demotion_moves_a_champion_below_the_bar_back(project, tmp_path) ->
     assert block["previous_score"] > block["champion_score"]
     assert aliases(root)["champion"] == good
     reason = version_tags(root, weak)["mlctl.rolled_back"]
-    assert (
-        "auto-demotion: monitoring of " in reason and f"v{good} scores better: roc_auc" in reason
-    )
+    assert "auto-demotion: monitoring of " in reason and f"v{good} scores better: roc_auc" in reason
     again = mlctl(root, "rollout", "recipes/churn.yaml", *demote, "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["demotion"] is None

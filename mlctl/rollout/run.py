@@ -237,9 +237,10 @@ def _apply(
         registry.set_version_tags(name, version, after.tags())
         return
     if action == "promote":
-        # Tags first: the moment the alias moves, the champion is watched.
-        registry.set_version_tags(name, version, after.tags())
+        # The promotion first: if it is refused (a failed gate, files that changed),
+        # the rollout stays where it was and the error says why.
         registry.promote(name, version, reason=reason)
+        registry.set_version_tags(name, version, after.tags())
         return
     registry.set_version_tags(name, version, after.tags())
 

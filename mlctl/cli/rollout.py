@@ -68,16 +68,16 @@ def rollout(recipe, overrides, approve, watch, every, no_mlflow, workspace, as_j
     terminate_as_interrupt()
     loaded = load_recipe(recipe, list(overrides))
     options = RolloutOptions(workspace, approve, log_run=not no_mlflow)
-    result = run_rollout(loaded, options)
-    _show(result, as_json, watch, quiet)
-    while watch and not result.finished:
-        try:
+    while True:
+        result = run_rollout(loaded, options)  # a signal in here: exit 130
+        try:  # a signal from here on comes between evaluations: nothing half-done
+            _show(result, as_json, watch, quiet)
+            if not watch or result.finished:
+                break
             time.sleep(every or 30.0)
-        except KeyboardInterrupt:  # between evaluations: nothing half-done
+        except KeyboardInterrupt:
             err().print("[yellow]stopped watching[/]")
-            sys.exit(int(result.exit_code))
-        result = run_rollout(loaded, options)
-        _show(result, as_json, watch, quiet)
+            break
     sys.exit(int(result.exit_code))
 
 

@@ -516,3 +516,39 @@ def test_auto_demotion_moves_a_champion_below_the_bar_back(project, tmp_path) ->
     assert "auto-demotion: monitoring of " in reason and f"v{good} scores better: roc_auc" in reason
     again = mlctl(root, "rollout", "recipes/churn.yaml", *demote, "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["demotion"] is None
+
+
+def test_sigterm_between_evaluations_stops_the_watch_cleanly(project, tmp_path) -> None:
+    import signal
+
+    from mlctl.predlog import PredictionLog
+
+    root = project
+    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=13", "-q")
+    assert res.returncode == 0, res.stderr
+    challenger = aliases(root)["challenger"]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    log.open()
+    log.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlctl", "rollout", "recipes/churn.yaml"]
+        + [f"deploy.serve.log.url={url}", "--watch", "--every", "60", "--json"],
+        cwd=root,
+        env=env_without_tracking(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["action"] == "start" and first["status"] == "running"
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+        assert code == 0, proc.stderr.read()  # the last evaluation's code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "stopped watching" in proc.stderr.read()
+    tags = version_tags(root, challenger)
+    assert tags["mlctl.rollout.status"] == "running" and tags["mlctl.rollout.percent"] == "5"

@@ -145,7 +145,10 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
         numbers = Numbers(
             stats.answered, stats.failed, stats.slow, stats.p95_ms, stats.failures_recorded
         )
-    decision = decide(plan, state, numbers or Numbers(), now, options.approve, ab_verdict(loaded))
+    verdict = None
+    if plan.ab_verdict and state.status not in (None, "done", ROLLED_BACK):
+        verdict = ab_verdict(loaded, ws, name, champion, version, state.step_started or now)
+    decision = decide(plan, state, numbers or Numbers(), now, options.approve, verdict)
     _fill(doc, decision, now)
     if decision.changed:
         from mlctl import interrupts
@@ -156,10 +159,13 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
     return result
 
 
-def ab_verdict(loaded: Any) -> str | None:
-    """HOOK for the ``ab_verdict`` guard: ``mlctl compare``'s verdict on the challenger
-    ("better", "worse", "not_yet_known") from labelled production traffic, or None when
-    there is none. Not wired yet: ``mlctl.compare`` lands separately; until then the
+def ab_verdict(
+    loaded: Any, ws: Any, name: str, champion: int | None, version: int, since: float
+) -> str | None:
+    """HOOK for the ``ab_verdict`` guard: ``mlctl compare``'s verdict on ``version``
+    against ``champion`` from the labelled production traffic logged since ``since``
+    (the step's start, epoch seconds): "better", "worse" or "not_yet_known"; None when
+    there is none. NOT WIRED YET: ``mlctl.compare`` lands separately; until then the
     guard reports "no A/B verdict available" and neither passes nor blocks."""
     return None
 

@@ -220,7 +220,7 @@ def _fill(doc: dict[str, Any], decision: Decision, now: float) -> None:
             "status": s.status,
             "percent": s.percent,
             "step": s.step,
-            "step_started": iso_utc(s.step_started) if s.step_started is not None else None,
+            "step_started": iso_utc(s.step_started, "seconds") if s.step_started else None,
             "reason": decision.reason,
             "guards": [g.to_dict() for g in decision.guards],
             "generated_at": iso_utc(now, "seconds"),

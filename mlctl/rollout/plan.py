@@ -234,7 +234,9 @@ def ab_verdict_guard(plan: Plan, numbers: Numbers, verdict: str | None) -> Guard
         return GuardResult("ab_verdict", NOT_CHECKED, "no A/B verdict available")
     if verdict == "worse":
         return GuardResult("ab_verdict", BREACH, "mlctl compare: the challenger is worse")
-    return GuardResult("ab_verdict", OK, f"mlctl compare: {verdict.replace('_', ' ')}")
+    if verdict == "better":
+        return GuardResult("ab_verdict", OK, "mlctl compare: the challenger is better")
+    return GuardResult("ab_verdict", NOT_CHECKED, f"mlctl compare: {verdict.replace('_', ' ')}")
 
 
 Guard = Callable[[Plan, Numbers, str | None], GuardResult]

@@ -164,8 +164,8 @@ def ab_verdict(
 ) -> str | None:
     """HOOK for the ``ab_verdict`` guard: ``mlctl compare``'s verdict on ``version``
     against ``champion`` from the labelled production traffic logged since ``since``
-    (the step's start, epoch seconds): "better", "worse" or "not_yet_known"; None when
-    there is none. NOT WIRED YET: ``mlctl.compare`` lands separately; until then the
+    (the step's start, epoch seconds): "better", "worse" or "unknown" (the values of
+    ``mlctl.compare.Comparison.verdict``); None when there is none. NOT WIRED YET: ``mlctl.compare`` lands separately; until then the
     guard reports "no A/B verdict available" and neither passes nor blocks."""
     return None
 

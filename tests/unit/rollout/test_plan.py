@@ -127,6 +127,8 @@ def test_an_ab_verdict_of_worse_rolls_back_and_no_verdict_never_blocks() -> None
     assert decide(PLAN, running(), GOOD, T0 + 601, verdict="worse").action == "rollback"
     guards = {g.name: g for g in judge(PLAN, GOOD, None)}
     assert guards["ab_verdict"].outcome == NOT_CHECKED
+    assert {g.name: g for g in judge(PLAN, GOOD, "unknown")}["ab_verdict"].outcome == NOT_CHECKED
+    assert {g.name: g for g in judge(PLAN, GOOD, "better")}["ab_verdict"].outcome == OK
     assert decide(PLAN, running(), GOOD, T0 + 601, verdict=None).action == "advance"
 
 

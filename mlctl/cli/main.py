@@ -21,6 +21,7 @@ from mlctl.cli.init import init
 from mlctl.cli.models import models
 from mlctl.cli.monitor import monitor
 from mlctl.cli.predict import predict
+from mlctl.cli.rollout import rollout
 from mlctl.cli.run import run
 from mlctl.cli.serve import serve
 from mlctl.cli.show import show
@@ -39,10 +40,22 @@ def _one_line(command: click.Command) -> str:
     return " ".join((command.help or "").split("\n\n")[0].split())
 
 
-for command in (run, predict, validate, show, models, serve, monitor, init, deploy, import_recipe):
-    command.short_help = command.short_help or _one_line(command)
-    cli.add_command(command)
-for command in (compare, feedback):  # issue 16's operations commands
+COMMANDS = (
+    run,
+    predict,
+    validate,
+    show,
+    models,
+    serve,
+    monitor,
+    compare,
+    feedback,
+    rollout,
+    init,
+    deploy,
+    import_recipe,
+)
+for command in COMMANDS:
     command.short_help = command.short_help or _one_line(command)
     cli.add_command(command)
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from mlctl.errors import PredictionLogError
 from mlctl.predlog.reader import LogReader, first_line, log_error
-from mlctl.predlog.schema import COLUMNS, POSTGRES_SCHEMA, SHADOW_SUFFIX
+from mlctl.predlog.schema import COLUMNS, FAILURE_COLUMNS, POSTGRES_SCHEMA, SHADOW_SUFFIX
 
 _CREATE_LOCK = 7106105  # pg_advisory_xact_lock key of the CREATEs
 
@@ -104,6 +104,13 @@ class PostgresWriter:
         cols = ", ".join(COLUMNS)
         marks = ", ".join(["%s"] * len(COLUMNS))
         sql = f"INSERT INTO predictions ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        with self._transaction() as cur:
+            cur.executemany(sql, rows)
+
+    def insert_failures(self, rows: list[tuple]) -> None:
+        cols = ", ".join(FAILURE_COLUMNS)
+        marks = ", ".join(["%s"] * len(FAILURE_COLUMNS))
+        sql = f"INSERT INTO failures ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         with self._transaction() as cur:
             cur.executemany(sql, rows)
 

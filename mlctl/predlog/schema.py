@@ -3,7 +3,9 @@ serve``) and the reader (``mlctl monitor``) agree on.
 
 Tables: ``predictions`` (one row per scored input row, keyed by its request id),
 ``feedback`` (ground truth by request id), ``feedback_orphans`` (feedback for ids the
-log does not hold, kept and counted) and ``idempotency`` (Idempotency-Key claims).
+log does not hold, kept and counted), ``idempotency`` (Idempotency-Key claims) and
+``failures`` (requests a variant answered with a 5xx or a 422 UNSCORABLE_INPUT, one row
+per request: what the rollout's error-rate guard counts; no inputs are kept).
 SQLite and PostgreSQL get the same tables; only the floating-point type differs.
 """
 
@@ -50,9 +52,36 @@ CREATE TABLE IF NOT EXISTS idempotency (
     digest   TEXT NOT NULL,
     ts       {real} NOT NULL
 );
+-- Requests that failed after a variant was chosen (5xx, 422 UNSCORABLE_INPUT); added
+-- to older logs by the CREATE IF NOT EXISTS of the next server start.
+CREATE TABLE IF NOT EXISTS failures (
+    request_id    TEXT PRIMARY KEY,
+    ts            {real} NOT NULL,
+    model_name    TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    variant       TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    code          TEXT NOT NULL,
+    rows          INTEGER NOT NULL,
+    latency_ms    {real}
+);
+CREATE INDEX IF NOT EXISTS failures_ts ON failures (ts);
 """
 SQLITE_SCHEMA = _SCHEMA.format(real="REAL")
 POSTGRES_SCHEMA = _SCHEMA.format(real="DOUBLE PRECISION")
+
+#: The columns of ``failures``, in the order of a written row (:func:`failure_row`).
+FAILURE_COLUMNS = (
+    "request_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "variant",
+    "status",
+    "code",
+    "rows",
+    "latency_ms",
+)
 
 #: The columns of ``predictions``, in the order of a written row (:func:`rows_for`).
 COLUMNS = (
@@ -183,3 +212,18 @@ def rows_for(
             )
         )
     return out
+
+
+def failure_row(
+    request_id: str,
+    ts: float,
+    model_name: str,
+    model_version: int,
+    variant: str,
+    status: int,
+    code: str,
+    rows: int,
+    latency_ms: float,
+) -> tuple:
+    """A ``failures`` row (:data:`FAILURE_COLUMNS` order) for one failed request."""
+    return (request_id, ts, model_name, model_version, variant, status, code, rows, latency_ms)

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from mlctl.errors import PredictionLogError
 from mlctl.predlog.reader import LogReader, log_error
-from mlctl.predlog.schema import COLUMNS, SQLITE_SCHEMA, sqlite_path
+from mlctl.predlog.schema import COLUMNS, FAILURE_COLUMNS, SQLITE_SCHEMA, sqlite_path
 
 try:
     import fcntl
@@ -166,6 +166,13 @@ class SqliteWriter:
         self._same_file()
         with self._transaction() as conn:
             conn.executemany(f"INSERT OR IGNORE INTO predictions ({cols}) VALUES ({marks})", rows)
+
+    def insert_failures(self, rows: list[tuple]) -> None:
+        cols = ", ".join(FAILURE_COLUMNS)
+        marks = ", ".join(["?"] * len(FAILURE_COLUMNS))
+        self._same_file()
+        with self._transaction() as conn:
+            conn.executemany(f"INSERT OR IGNORE INTO failures ({cols}) VALUES ({marks})", rows)
 
     def known(self, ids: list[str]) -> set[str]:
         found: set[str] = set()

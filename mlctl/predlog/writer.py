@@ -11,7 +11,10 @@ once. A request that gave up waiting (its timeout answered 503) has its rows ski
 the writer itself never stops on an error. Feedback (ground truth) is stored by
 request id; ids the log does not hold are kept aside in ``feedback_orphans`` and
 counted, never dropped. Idempotency-Key claims are rows of ``idempotency``
-(:meth:`PredictionLog.claim`).
+(:meth:`PredictionLog.claim`). Failed requests (:meth:`PredictionLog.record_failure`)
+are queued without a waiter and committed by the same thread in a transaction of
+their own, after the predictions of their group: a failure row that cannot be written
+is counted (``failure_rows_dropped``) and never fails a prediction's commit.
 
 Faults: a commit that takes longer than ``stall_seconds`` (a hung database, a lock
 held elsewhere) makes :meth:`PredictionLog.healthy` false at once; a PostgreSQL
@@ -48,6 +51,13 @@ class LogUnavailable(Exception):
 class FeedbackResult:
     accepted: int  # joined to a logged prediction (new or repeated)
     unknown: list[str]  # ids the log does not hold: kept in feedback_orphans
+
+
+@dataclass(frozen=True)
+class _Failures:
+    """A queue item: ``failures`` rows nobody waits for (see record_failure)."""
+
+    rows: list[tuple]
 
 
 # ------------------------------------------------------------------ waiters
@@ -121,6 +131,8 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self.committed_rows = 0
         self.failed_rows = 0
+        self.failure_rows = 0  # rows of ``failures`` written
+        self.failure_rows_dropped = 0  # ... and those that could not be
         self.commits = 0
         self.last_error: str | None = None
         self.failing = False  # the last write (or probe) failed: see healthy()
@@ -200,6 +212,15 @@ class PredictionLog:
         self._queue.put((rows, _LoopWaiter(loop, future)))
         return future
 
+    def record_failure(self, row: tuple) -> None:
+        """Queue a ``failures`` row (:func:`~mlctl.predlog.schema.failure_row`) and
+        return at once: nobody waits for it, and it never raises (a closed log drops it,
+        counted in ``failure_rows_dropped``)."""
+        if not self.writable():
+            self.failure_rows_dropped += 1
+            return
+        self._queue.put(_Failures([row]))
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
@@ -208,31 +229,56 @@ class PredictionLog:
             if item is _PROBE:
                 self._probe()
                 continue
-            batch = [item]
-            size = len(item[0])
+            batch: list[Any] = []
+            failures: list[tuple] = []
+            size = 0
             stop = False
-            while size < self.max_rows:
+            while True:
+                if isinstance(item, _Failures):
+                    failures += item.rows
+                elif item is _PROBE:  # the commit below probes as well
+                    self._probe_queued = False
+                else:
+                    batch.append(item)
+                    size += len(item[0])
+                if size >= self.max_rows:
+                    break
                 try:
-                    more = self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
+                if item is None:
                     stop = True
                     break
-                if more is _PROBE:  # the commit below probes as well
-                    self._probe_queued = False
-                    continue
-                batch.append(more)
-                size += len(more[0])
             self._busy_since = time.monotonic()
             try:
-                self._commit(batch)
+                if batch:
+                    self._commit(batch)
             except Exception as exc:  # the writer must outlive any one batch
                 self._fail(batch, exc)
             finally:
                 self._busy_since = None
+            if failures:
+                self._commit_failures(failures)
             if stop:
                 return
+
+    def _commit_failures(self, rows: list[tuple]) -> None:
+        """Write ``failures`` rows in a transaction of their own; never raises."""
+        self._busy_since = time.monotonic()
+        try:
+            with self._lock:
+                self._reconnecting(self._db.insert_failures, rows)
+            self.failure_rows += len(rows)
+        except Exception as exc:
+            self.failure_rows_dropped += len(rows)
+            logger.warning(
+                "mlctl serve: %d failed request(s) could not be recorded in the prediction log: %s",
+                len(rows),
+                self.describe(exc),
+            )
+        finally:
+            self._busy_since = None
 
     def _commit(self, batch: list[tuple[list[tuple], Any]]) -> None:
         # A request that stopped waiting (its timeout answered 503) cancelled its

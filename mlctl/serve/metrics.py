@@ -146,6 +146,13 @@ class Metrics:
             "Feedback for request ids the log does not hold.",
             **r,
         )
+        self.challenger_share = Gauge(
+            "mlctl_challenger_traffic_ratio",
+            "Share of the traffic sent to the challenger, 0 to 1 (a running rollout's step, "
+            "else deploy.serve.traffic.challenger_percent; 0 without a challenger).",
+            **({"multiprocess_mode": "livemax"} if self.multiprocess else {}),
+            **r,
+        )
 
     def render(self, accept: str | None = None, state: Any = None) -> tuple[bytes, str]:
         """The exposition for a scrape: (body, content type).

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from mlctl.predlog import LogUnavailable, rows_for, shadow_id
+from mlctl.predlog.schema import failure_row
 from mlctl.serve import idempotency
 from mlctl.serve.batcher import Overloaded
 from mlctl.serve.cache import row_key
@@ -91,9 +92,62 @@ def _classes_of(state: ServeState, version: Any) -> list[Any]:
 async def _fresh(
     state: ServeState, batch: Columns, records: list[dict[str, Any]], request_id: str
 ) -> Answer:
-    """Score with the model and commit the rows to the log under ``request_id``."""
+    """Score with the model and commit the rows to the log under ``request_id``; a
+    request that fails once its variant is chosen (a 5xx, a 422 UNSCORABLE_INPUT) is
+    recorded in the log's ``failures`` (what the rollout's error-rate guard counts),
+    except when the log itself failed (503 LOG_UNAVAILABLE)."""
     started = time.perf_counter()
     slot, variant = state.choose(batch, records)
+    try:
+        return await _answer(state, batch, records, request_id, slot, variant, started)
+    except ApiError as exc:
+        # A log that cannot be written is not the variant's failure (and the row would
+        # not be written either).
+        if exc.code != "LOG_UNAVAILABLE" and (exc.status >= 500 or exc.code == "UNSCORABLE_INPUT"):
+            _record_failure(state, request_id, slot, variant, exc.status, exc.code, batch, started)
+        raise
+    except Exception:  # answered 500 by the app's handler
+        _record_failure(state, request_id, slot, variant, 500, "INTERNAL", batch, started)
+        raise
+
+
+def _record_failure(
+    state: ServeState,
+    request_id: str,
+    slot: Slot,
+    variant: str,
+    status: int,
+    code: str,
+    batch: Columns,
+    started: float,
+) -> None:
+    """Fire and forget through the log's writer thread; never changes the answer."""
+    with contextlib.suppress(Exception):
+        model = slot.model
+        latency_ms = (time.perf_counter() - started) * 1000
+        row = failure_row(
+            request_id,
+            time.time(),
+            model.name,
+            model.version,
+            variant,
+            status,
+            code,
+            batch.rows,
+            latency_ms,
+        )
+        state.log.record_failure(row)
+
+
+async def _answer(
+    state: ServeState,
+    batch: Columns,
+    records: list[dict[str, Any]],
+    request_id: str,
+    slot: Slot,
+    variant: str,
+    started: float,
+) -> Answer:
     timeout = state.settings.request_timeout_seconds
     phase = "score"
     # One deadline for scoring and the log commit together: a timer per phase (or

@@ -9,6 +9,17 @@ transient error (download, registry) with back-off (1 s doubling to 60 s); after
 refused artifact (SHA-256 mismatch, failed smoke batch) every 5 minutes, and at once
 when the alias moves to it again or on ``POST /admin/reload``. ``/ready`` lists the
 refused versions and when they are retried; the server log says each refusal and retry.
+
+A gradual rollout (``mlctl rollout``, docs/operations.md) keeps its state as tags on
+the challenger version in the registry: at each poll the server reads them
+(:meth:`~mlctl.tracking.registry.Registry.rollout_share`) and, while a rollout runs,
+sends the rollout's share of the traffic to the challenger instead of
+``deploy.serve.traffic.challenger_percent``. Every process and pod reads the same
+registry, so they all follow the rollout within one ``poll_seconds``.
+
+The console gets one line for every swap (role, version from → to), every refusal,
+every change of the rollout's split and when the challenger goes away (a rollback or a
+promotion removes its alias).
 """
 
 from __future__ import annotations
@@ -124,6 +135,8 @@ class ServeState:
     # Versions that failed to load, by (role, version); retried (see Refusal).
     refused: dict[tuple[str, int], Refusal] = field(default_factory=dict)
     _alias_seen: dict[str, int | None] = field(default_factory=dict)  # at the last poll
+    # The challenger's share while a rollout runs (None: traffic.challenger_percent).
+    rollout_percent: float | None = None
     _poller: asyncio.Task | None = None
 
     def __post_init__(self) -> None:
@@ -162,27 +175,40 @@ class ServeState:
         """
         changes: dict[str, Any] = {}
         wanted = [("champion", self.alias)]
-        traffic = self.settings.traffic
-        if traffic.challenger_percent > 0 or traffic.shadow:
+        share = await self._rollout_share()
+        if share is not None or self.challenger is not None or self._wants_challenger():
             wanted.append(("challenger", "challenger"))
         for role, alias in wanted:
             current: Slot | None = getattr(self, role)
             try:
                 if role == "champion" and self.fixed_version is not None:
                     version = self.fixed_version
+                elif role == "challenger" and share is not None:
+                    version = share.version
                 else:
                     version = await self._run(self.registry.alias_version, self.model_name, alias)
             except Exception as exc:
                 self._failed(role, f"registry unavailable: {_short(exc)}")
                 continue
+            if role == "challenger" and not self._wants_challenger():
+                version = None  # no share and no shadow: not loaded (and unloaded)
             if version is None:
                 if role == "champion" and current is None:
                     self._failed(role, f"model '{self.model_name}' has no alias '{alias}'")
                 if role == "challenger" and current is not None:
-                    # The alias was removed (e.g. the challenger was promoted): stop splitting.
+                    # The alias was removed (a promotion or a rollback): stop splitting.
                     self.challenger = None
                     changes[role] = {"from": current.model.version, "to": None}
+                    logger.warning(
+                        "mlctl serve: challenger %s: version %s -> none (%s)",
+                        self.model_name,
+                        current.model.version,
+                        "its share of the traffic is 0"
+                        if version is not None or (share is not None and share.version)
+                        else "the challenger alias was removed: promoted or rolled back",
+                    )
                     asyncio.get_running_loop().create_task(self._retire(current))
+                self._alias_seen[role] = None
                 continue
             moved = self._alias_seen.get(role, -1) != version
             self._alias_seen[role] = version
@@ -199,11 +225,67 @@ class ServeState:
             setattr(self, role, self.slot(model))  # the switch: one attribute
             self.load_error = None
             changes[role] = {"from": old.model.version if old else None, "to": version}
+            logger.warning(
+                "mlctl serve: %s %s: version %s -> %s",
+                role,
+                self.model_name,
+                old.model.version if old else "none",
+                version,
+            )
             if not self.loading:
                 _freeze_heap()
             if old is not None:
                 asyncio.get_running_loop().create_task(self._retire(old))
+        self.metrics_split()
         return changes
+
+    def _wants_challenger(self) -> bool:
+        traffic = self.settings.traffic
+        share = traffic.challenger_percent if self.rollout_percent is None else self.rollout_percent
+        return share > 0 or traffic.shadow
+
+    async def _rollout_share(self) -> Any:
+        """The challenger alias and its rollout tags (one registry read); sets
+        :attr:`rollout_percent` and logs a change of the split. None when the registry
+        cannot tell (a stand-in registry without rollouts, an outage: the last share
+        stays)."""
+        read = getattr(self.registry, "rollout_share", None)
+        if read is None:
+            return None
+        try:
+            share = await self._run(read, self.model_name)
+        except Exception as exc:
+            self._failed("challenger", f"registry unavailable: {_short(exc)}")
+            return None
+        if share.percent != self.rollout_percent:
+            if share.percent is not None:
+                logger.warning(
+                    "mlctl serve: rollout of %s version %s (%s): the challenger gets %g %% "
+                    "of the traffic",
+                    self.model_name,
+                    share.version,
+                    share.status,
+                    share.percent,
+                )
+            else:
+                logger.warning(
+                    "mlctl serve: the rollout of %s ended (%s): the challenger gets "
+                    "deploy.serve.traffic.challenger_percent (%g %%)",
+                    self.model_name,
+                    share.status or "challenger alias removed",
+                    self.settings.traffic.challenger_percent,
+                )
+            self.rollout_percent = share.percent
+        return share
+
+    def metrics_split(self) -> None:
+        """The challenger's share as a gauge (when the metrics have one)."""
+        gauge = getattr(self.metrics, "challenger_share", None)
+        if gauge is not None:
+            share = self.rollout_percent
+            if share is None:
+                share = self.settings.traffic.challenger_percent
+            gauge.set(share / 100.0 if self.challenger is not None else 0.0)
 
     async def _load(self, role: str, version: int, before: Refusal | None) -> ServedModel | None:
         """Load and check one version; on failure record why and when to retry."""
@@ -290,14 +372,17 @@ class ServeState:
         """The slot that answers this request and its variant name."""
         assert self.champion is not None
         traffic = self.settings.traffic
-        if self.challenger is None or traffic.challenger_percent <= 0:
+        percent = (
+            traffic.challenger_percent if self.rollout_percent is None else self.rollout_percent
+        )
+        if self.challenger is None or percent <= 0:
             return self.champion, "champion"
         if traffic.sticky_key and records and traffic.sticky_key in records[0]:
             key = str(records[0][traffic.sticky_key]).encode()
             draw = (zlib.crc32(key) % 10_000) / 100.0
         else:
             draw = random.random() * 100.0
-        if draw < traffic.challenger_percent:
+        if draw < percent:
             return self.challenger, "challenger"
         return self.champion, "champion"
 
@@ -313,6 +398,8 @@ class ServeState:
             detail["model"] = {"name": self.model_name, "version": self.champion.model.version}
         if self.challenger is not None:
             detail["challenger"] = {"version": self.challenger.model.version}
+            if self.rollout_percent is not None:
+                detail["challenger"]["rollout_percent"] = self.rollout_percent
         if self.load_error:
             detail["last_load_error"] = self.load_error
         pending = self.pending()

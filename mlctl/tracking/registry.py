@@ -3,6 +3,10 @@
 The champion history is kept as a registered-model tag (a JSON list of
 versions), so rollback knows which version was champion before, and every
 promotion and rollback records its reason on the version it touched.
+
+A gradual rollout (``mlctl rollout``) keeps its state as ``mlctl.rollout.*`` tags on
+the version it rolls out, so every server process and pod reads the same split
+(:meth:`Registry.rollout_share`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,33 @@ from mlctl.tracking.workspace import Workspace, quiet_mlflow
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "mlctl.champion_history"
+ROLLED_BACK_TAG = "mlctl.rolled_back"
+
+# A rollout's state, tags on the version rolled out (docs/operations.md).
+ROLLOUT_STATUS_TAG = "mlctl.rollout.status"  # RUNNING, AWAITING_APPROVAL, ...
+ROLLOUT_PERCENT_TAG = "mlctl.rollout.percent"  # the challenger's share now
+ROLLOUT_STEP_TAG = "mlctl.rollout.step"  # index in deploy.rollout.steps
+ROLLOUT_STARTED_TAG = "mlctl.rollout.step_started"  # ISO 8601 UTC
+ROLLOUT_TAGS = (ROLLOUT_STATUS_TAG, ROLLOUT_PERCENT_TAG, ROLLOUT_STEP_TAG, ROLLOUT_STARTED_TAG)
+RUNNING = "running"
+AWAITING_APPROVAL = "awaiting_approval"
+PROMOTED = "promoted"  # at 100 %: watched for one more step, then DONE
+DONE = "done"
+ROLLED_BACK = "rolled_back"
+#: Statuses in which the challenger gets the rollout's share of the traffic.
+ROLLOUT_LIVE = (RUNNING, AWAITING_APPROVAL)
+
+
+@dataclass(frozen=True)
+class RolloutShare:
+    """The challenger alias and what its rollout gives it (what ``mlctl serve`` polls).
+
+    ``percent`` is None when no rollout runs on it (the server then uses
+    ``deploy.serve.traffic.challenger_percent``); 0 for a version rolled back."""
+
+    version: int | None
+    status: str | None
+    percent: float | None
 
 
 @dataclass
@@ -166,6 +197,58 @@ class Registry:
         model = self._model(name)
         version = (model.aliases or {}).get(alias)
         return int(version) if version is not None else None
+
+    def rollout_share(self, name: str) -> RolloutShare:
+        """The challenger version and the share of the traffic its rollout gives it."""
+        version = self.alias_version(name, CHALLENGER)
+        if version is None:
+            return RolloutShare(None, None, None)
+        tags = self.version_tags(name, version)
+        status = tags.get(ROLLOUT_STATUS_TAG)
+        percent: float | None = None
+        if status == ROLLED_BACK:
+            percent = 0.0
+        elif status in ROLLOUT_LIVE:
+            try:
+                percent = min(100.0, max(0.0, float(tags.get(ROLLOUT_PERCENT_TAG, "0"))))
+            except ValueError:
+                percent = 0.0  # a damaged tag: no traffic rather than a guess
+        return RolloutShare(version, status, percent)
+
+    def version_tags(self, name: str, version: int | str) -> dict[str, str]:
+        """The tags of one version (one registry read)."""
+        return dict(self.client.get_model_version(name, str(version)).tags or {})
+
+    def set_version_tags(self, name: str, version: int | str, tags: dict[str, str]) -> None:
+        """Set several tags of a version, signals held until all are written."""
+        with interrupts.deferred():
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, str(version), key, str(value))
+
+    def delete_version_tags(self, name: str, version: int | str, keys: list[str]) -> None:
+        present = self.version_tags(name, version)
+        with interrupts.deferred():
+            for key in keys:
+                if key in present:
+                    self.client.delete_model_version_tag(name, str(version), key)
+
+    def withdraw_challenger(self, name: str, version: int, reason: str) -> None:
+        """Roll back a challenger before its promotion: the ``challenger`` alias goes
+        (if it still names ``version``), its rollout share drops to 0, its status
+        becomes rolled back and ``mlctl.rolled_back`` says when and why."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with interrupts.deferred():
+            if self.alias_version(name, CHALLENGER) == version:
+                self.client.delete_registered_model_alias(name, CHALLENGER)
+            self.set_version_tags(
+                name,
+                version,
+                {
+                    ROLLOUT_STATUS_TAG: ROLLED_BACK,
+                    ROLLOUT_PERCENT_TAG: "0",
+                    ROLLED_BACK_TAG: f"{stamp}: {reason}",
+                },
+            )
 
     def champion_history(self, name: str) -> list[int]:
         model = self._model(name)
@@ -336,9 +419,7 @@ class Registry:
         self.client.set_registered_model_alias(name, CHAMPION, str(target))
         self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        self.client.set_model_version_tag(
-            name, str(current), "mlctl.rolled_back", f"{stamp}: {reason}"
-        )
+        self.client.set_model_version_tag(name, str(current), ROLLED_BACK_TAG, f"{stamp}: {reason}")
         self.client.set_model_version_tag(
             name,
             str(target),

@@ -335,6 +335,16 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         f"{MONITOR}::test_closed_window_twice_gives_the_same_document",
         "another --end, on the test's log",
     ),
+    "mlctl rollout recipes/churn.yaml --watch --every 30": (
+        "tests/integration/test_rollout.py::"
+        "test_a_good_challenger_walks_its_steps_and_is_promoted_after_approval",
+        "variant: --every 1 --json, min_requests=15 and min_minutes=0 under generated traffic",
+    ),
+    "mlctl rollout recipes/churn.yaml --approve": (
+        "tests/integration/test_rollout.py::"
+        "test_a_good_challenger_walks_its_steps_and_is_promoted_after_approval",
+        "with --json and the test's min_requests/min_minutes overrides",
+    ),
     "mlctl run recipes/telco.yaml --promote --yes": (
         "tests/integration/test_quickstart.py::test_every_command_succeeds",
         "on a 500-row slice; the shown leaderboard is not compared",

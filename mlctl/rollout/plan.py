@@ -226,8 +226,9 @@ def latency_guard(plan: Plan, numbers: Numbers, verdict: str | None) -> GuardRes
 
 
 def ab_verdict_guard(plan: Plan, numbers: Numbers, verdict: str | None) -> GuardResult:
-    """``mlctl compare``'s verdict on labelled traffic: "worse" rolls back. ``verdict``
-    is None until :func:`mlctl.rollout.run.ab_verdict` is wired to ``mlctl compare``."""
+    """``mlctl compare``'s verdict on labelled traffic since the step began (see
+    :func:`mlctl.rollout.run.ab_verdict`): "worse" rolls back, "better" holds, anything
+    else (too few labels) is not checked."""
     if not plan.ab_verdict:
         return GuardResult("ab_verdict", NOT_CHECKED, "off (deploy.rollout.guards.ab_verdict)")
     if verdict is None:

@@ -147,7 +147,9 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
         )
     verdict = None
     if plan.ab_verdict and state.status not in (None, "done", ROLLED_BACK):
-        verdict = ab_verdict(loaded, ws, name, champion, version, state.step_started or now)
+        verdict = ab_verdict(
+            loaded, options.workspace, champion, version, state.step_started or now, now
+        )
     decision = decide(plan, state, numbers or Numbers(), now, options.approve, verdict)
     _fill(doc, decision, now)
     if decision.changed:
@@ -160,14 +162,36 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
 
 
 def ab_verdict(
-    loaded: Any, ws: Any, name: str, champion: int | None, version: int, since: float
+    loaded: Any,
+    workspace: str | None,
+    champion: int | None,
+    version: int,
+    since: float,
+    now: float,
 ) -> str | None:
-    """HOOK for the ``ab_verdict`` guard: ``mlctl compare``'s verdict on ``version``
+    """The ``ab_verdict`` guard's input: ``mlctl compare``'s verdict on ``version``
     against ``champion`` from the labelled production traffic logged since ``since``
-    (the step's start, epoch seconds): "better", "worse" or "unknown" (the values of
-    ``mlctl.compare.Comparison.verdict``); None when there is none. NOT WIRED YET: ``mlctl.compare`` lands separately; until then the
-    guard reports "no A/B verdict available" and neither passes nor blocks."""
-    return None
+    (the step's start, epoch seconds): "better", "worse" or "unknown"; None when there
+    is no comparison to make (no champion, the version is the champion itself, or the
+    log cannot be read: the other guards report that)."""
+    if champion is None or champion == version:
+        return None
+    from mlctl.compare import compare
+    from mlctl.errors import CompareCannotRun
+    from mlctl.monitor.window import Window
+
+    try:
+        result = compare(
+            loaded,
+            Window(since, max(now, since) + 1.0),
+            workspace=workspace,
+            champion_version=champion,
+            challenger_version=version,
+            log_run=False,
+        )
+    except CompareCannotRun:
+        return None
+    return result.verdict
 
 
 def _default_url(root: Any) -> str:

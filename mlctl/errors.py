@@ -21,6 +21,7 @@ __all__ = [
     "ExitCode",
     "ExpressionError",
     "Issue",
+    "LoadtestCannotRun",
     "MlctlError",
     "ModelRejected",
     "ModelUnreadable",
@@ -30,6 +31,7 @@ __all__ = [
     "ProfileNotFoundError",
     "RecipeError",
     "RegistryError",
+    "RowsRejected",
     "TrackingError",
     "TrainingError",
     "UsageError",
@@ -163,3 +165,18 @@ class MonitorCannotRun(MlctlError):
     model version without a reference profile, or another run holds the lock (exit 7)."""
 
     exit_code = ExitCode.CANNOT_RUN
+
+
+# Load testing (mlctl.loadtest)
+
+
+class LoadtestCannotRun(MlctlError):
+    """``mlctl loadtest`` cannot measure: the service is unreachable, not ready, not an
+    mlctl service, or could not be started (exit 7, or the code ``mlctl serve`` gave)."""
+
+    exit_code = ExitCode.CANNOT_RUN
+
+
+class RowsRejected(DataError):
+    """The rows to replay do not fit the served model: columns it does not take, columns
+    it needs, or rows the service refuses with a 4xx (exit 4)."""

@@ -16,6 +16,7 @@ from mlctl import __version__
 from mlctl.cli.deploy import deploy
 from mlctl.cli.import_recipe import import_recipe
 from mlctl.cli.init import init
+from mlctl.cli.loadtest import loadtest
 from mlctl.cli.models import models
 from mlctl.cli.monitor import monitor
 from mlctl.cli.predict import predict
@@ -40,6 +41,7 @@ def _one_line(command: click.Command) -> str:
 for command in (run, predict, validate, show, models, serve, monitor, init, deploy, import_recipe):
     command.short_help = command.short_help or _one_line(command)
     cli.add_command(command)
+cli.add_command(loadtest)  # its short help is set where it is defined
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from mlctl.cli.common import (
     handle_errors,
     json_option,
     overrides_argument,
+    quiet_option,
     recipe_argument,
     terminate_as_interrupt,
     trust_option,
@@ -71,6 +72,7 @@ error, 130 interrupted (partial results are printed; see docs/cli.md)."""
 @click.option("--no-mlflow", is_flag=True, help="Do not log a loadtest run to MLflow.")
 @workspace_option
 @json_option
+@quiet_option("Print only the verdict line (and warnings).")
 @trust_option
 @handle_errors
 def loadtest(
@@ -87,6 +89,7 @@ def loadtest(
     no_mlflow,
     workspace,
     as_json,
+    quiet,
 ) -> None:
     """Replay rows against a RECIPE's served model and check its SLO."""
     from mlctl.cli.tables import err
@@ -108,7 +111,7 @@ def loadtest(
         workspace,
         log_run=not no_mlflow,
     )
-    status = err().status("load test", spinner="dots") if not as_json else None
+    status = err().status("load test", spinner="dots") if not (as_json or quiet) else None
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if status is None:
@@ -129,6 +132,8 @@ def loadtest(
         err().print(f"[yellow]warning:[/] {escape(line)}")
     if as_json:
         click.echo(json.dumps(result.document, indent=2, allow_nan=False))
+    elif quiet:
+        click.echo(result.document["verdict"])
     else:
         summary(result.document)
     sys.exit(int(result.exit_code))

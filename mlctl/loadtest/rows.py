@@ -93,7 +93,7 @@ def from_recipe(loaded: Any, columns: list[dict[str, Any]]) -> Rows | None:
     except DataError:
         return None
     keep = {data.id_column} if data.id_column else set()
-    shown = files[0] if len(files) == 1 else data.source
+    shown = _relative(files[0]) if len(files) == 1 else data.source
     return from_frame(frame, f"the recipe's data ({shown})", columns, keep)
 
 
@@ -113,3 +113,10 @@ def bodies(rows: Rows, per_request: int) -> list[bytes]:
         chunk = [records[(i * per_request + j) % len(records)] for j in range(per_request)]
         out.append(json.dumps({"records": chunk}, separators=(",", ":")).encode())
     return out
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

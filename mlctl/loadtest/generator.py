@@ -48,7 +48,6 @@ class Plan:
     rate: float | None = None  # open loop, requests per second
     connections: int = 32  # open loop: most requests in flight
     timeout: float = 5.0  # one request; also the grace after the duration
-    think: float = 0.0  # closed loop: seconds a client waits after an answer
 
     @property
     def mode(self) -> str:
@@ -191,8 +190,6 @@ async def _closed_client(plan, target, bodies, end, stop, m: Measurement) -> Non
             conn, status = await _exchange(conn, plan, target, next(bodies), m)
             if status is not None:
                 m.record(status, perf_ns() - t0, perf())
-            if plan.think:
-                await asyncio.sleep(plan.think)
     finally:
         if conn is not None:
             conn.close()

@@ -63,6 +63,15 @@ def logged_rows(project: Path) -> int:
         return con.execute("select count(*) from predictions").fetchone()[0]
 
 
+def predicted(server: Server) -> float:
+    text = server.get("/metrics").body.decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mlctl_requests_total{") and 'route="/predict"' in line
+    )
+
+
 def test_it_starts_the_service_passes_the_slo_and_records_it_on_the_version(project) -> None:
     before = logged_rows(project)
     started = time.monotonic()
@@ -136,7 +145,9 @@ def test_ctrl_c_stops_it_with_partial_results(server, project) -> None:
         text=True,
         env=env_without_tracking(),
     )
-    time.sleep(6)  # imports, the checks, then some load
+    before, deadline = predicted(server), time.monotonic() + 60
+    while predicted(server) < before + 200 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the imports, the checks, then the load
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

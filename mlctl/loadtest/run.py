@@ -164,7 +164,8 @@ def _local_server(loaded: Any, overrides: list[str], options: LoadtestOptions, w
         loaded.path,
         overrides,
         options.workspace,
-        ws.root if sqlite else None,
+        # no workspace folder: mlctl serve refuses to start and says why
+        ws.root if sqlite and ws.root.is_dir() else None,
         drain_seconds=settings.drain_seconds,
     )
 

@@ -209,9 +209,11 @@ class LocalServer:
         text = self._errors.read().decode("utf-8", "replace")
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         said = next((ln for ln in lines if ln.startswith("error:")), lines[-1] if lines else "")
+        hint = next((ln for ln in lines if ln.startswith("hint:")), None)
         error = LoadtestCannotRun(
             f"the service could not start (mlctl serve exited {code}): "
-            f"{said.removeprefix('error:').strip() or 'no message'}"
+            f"{said.removeprefix('error:').strip() or 'no message'}",
+            hint=hint.removeprefix("hint:").strip() if hint else None,
         )
         if code in {int(c) for c in ExitCode} and code not in (0, 1):
             error.exit_code = ExitCode(code)  # the same code mlctl serve gives

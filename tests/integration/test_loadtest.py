@@ -128,6 +128,8 @@ def test_errors_a_user_can_cause_are_one_line_and_an_exit_code(server, project, 
         (["--url", server.url, "--rows", str(extra)], 4, "does not take: Churn"),
         (["--url", server.url, "--clients", "2", "--rate", "5"], 2, "choose one"),
         (["--url", "localhost:8000"], 2, "--url must be an http:// or https:// URL"),
+        # the service it starts cannot: mlctl serve's message and exit code
+        (["--workspace", str(tmp_path / "none")], 4, "could not start (mlctl serve exited 4)"),
     ]
     for args, code, message in cases:
         res = mlctl(project, "loadtest", "recipes/churn.yaml", *args, "--duration", "1")

@@ -105,8 +105,9 @@ def wait_ready(target: Target, timeout: float, alive: Any = None) -> dict[str, A
             if alive is None:  # a service that should be up already
                 raise
         if time.monotonic() > deadline:
+            waited = f" after {timeout:.0f} s" if timeout else ""
             raise LoadtestCannotRun(
-                f"the service at {target.base} is not ready after {timeout:.0f} s ({last})",
+                f"the service at {target.base} is not ready{waited}: {last}",
                 hint="GET /ready says why (model loading or refused, log not writable)",
             )
         time.sleep(0.2)

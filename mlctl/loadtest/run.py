@@ -30,6 +30,7 @@ from typing import Any
 from mlctl.errors import ExitCode, RowsRejected, TrackingError, UsageError
 from mlctl.loadtest import generator, rows, service, slo
 from mlctl.loadtest.http import Target, encode_post
+from mlctl.text import first_line
 
 RESULT_ARTIFACT = "loadtest.json"
 LAST_RUN_TAG = "mlctl.loadtest.last_run_id"
@@ -144,6 +145,10 @@ def loadtest(
             doc["mlflow_run_id"] = record(loaded, options.workspace, doc, warnings)
         except TrackingError as exc:
             warnings.append(f"the load test was not logged to MLflow: {exc.message}")
+        except Exception as exc:  # the verdict stands whatever the tracking store does
+            warnings.append(
+                f"the load test was not logged to MLflow: {type(exc).__name__}: {first_line(exc)}"
+            )
     doc["warnings"] = warnings
     return result
 

@@ -170,7 +170,7 @@ def summary(doc: dict[str, Any]) -> None:
     )
     table.add_row(
         "requests",
-        f"{res['sent']:,} sent, {res['ok']:,} ok in {res['elapsed_s']:.1f} s: "
+        f"{res['ok']:,} ok of {res['requests']:,} in {res['elapsed_s']:.1f} s: "
         f"{res['throughput_rps']:,.1f}/s ({res['rows_per_second']:,.1f} rows/s)",
     )
     rate = res["error_rate"]

@@ -64,7 +64,7 @@ class Measurement:
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
     failures: collections.Counter[str] = field(default_factory=collections.Counter)
     scheduled: int = 0  # open loop: requests whose due time came
-    sent: int = 0
+    sent: int = 0  # requests tried (a refused connection included)
     started: float = 0.0  # perf_counter
     last_answer: float = 0.0
     elapsed: float = 0.0  # seconds the load ran (start to the last answer)
@@ -146,10 +146,12 @@ async def measure(plan: Plan, target: Target, stop: asyncio.Event, on_tick=None)
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)
+    # every request sent was answered, failed, or is still out
+    _count(m.failures, "unfinished", m.sent - m.answered - sum(m.failures.values()))
     if plan.rate:
         _count(m.failures, "not sent", m.scheduled - m.sent)
-    _count(m.failures, "unfinished", m.sent - m.answered - sum(m.failures.values()))
-    m.elapsed = max(m.last_answer - m.started, 1e-9)
+    ended = m.last_answer if m.answered else time.perf_counter()
+    m.elapsed = max(ended - m.started, 1e-9)
     m.cpu_seconds = time.process_time() - cpu0
     return m
 
@@ -169,10 +171,10 @@ async def _exchange(
     conn: Connection | None, plan: Plan, target: Target, request: bytes, m: Measurement
 ) -> tuple[Connection | None, int | None]:
     """Send one request (connecting first when needed); the status or None (counted)."""
+    m.sent += 1
     try:
         if conn is None or not conn.open:
             conn = await connect(target, plan.timeout)
-        m.sent += 1
         return conn, await conn.send(request)
     except NoAnswer as exc:
         m.failures[exc.kind] += 1

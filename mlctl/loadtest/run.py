@@ -7,7 +7,7 @@ Result document (``--json``; also the MLflow run's ``loadtest.json``)::
      "model": {"name", "version"}, "service": {"url", "started": bool},
      "load": {"mode": "closed" | "open", "clients", "rate_rps", "connections",
               "duration_s", "rows_per_request", "rows_source", "distinct_bodies"},
-     "results": {"sent", "answered", "ok", "elapsed_s", "throughput_rps",
+     "results": {"requests", "answered", "ok", "elapsed_s", "throughput_rps",
                  "ok_per_second", "rows_per_second", "error_rate", "errors",
                  "latency_ms": {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"},
                  "statuses": {"200": n, ...}, "failures": {"timeout": n, ...}},
@@ -217,7 +217,7 @@ def document(plan, m, model, target: Target, started: bool, found, slo_settings)
     errors = sum(n for s, n in m.statuses.items() if s >= 500) + sum(m.failures.values())
     total = answered + sum(m.failures.values())
     results = {
-        "sent": total,
+        "requests": total,
         "answered": answered,
         "ok": ok,
         "elapsed_s": round(m.elapsed, 3),
@@ -277,7 +277,7 @@ def key_metrics(doc: dict[str, Any]) -> dict[str, float]:
     r = doc["results"]
     out = {f"latency_{k}": v for k, v in r["latency_ms"].items()}
     out |= {k: r[k] for k in ("throughput_rps", "ok_per_second", "rows_per_second", "error_rate")}
-    out |= {"requests": r["sent"], "passed": 1.0 if doc["status"] == "pass" else 0.0}
+    out |= {"requests": r["requests"], "passed": 1.0 if doc["status"] == "pass" else 0.0}
     out["generator_cpu_percent"] = doc["generator"]["cpu_percent"]
     return {k: float(v) for k, v in out.items() if isinstance(v, int | float) and math.isfinite(v)}
 

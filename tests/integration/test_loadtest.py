@@ -85,7 +85,7 @@ def test_it_starts_the_service_passes_the_slo_and_records_it_on_the_version(proj
     assert doc["load"]["mode"] == "closed" and doc["load"]["rows_per_request"] == 1
     assert doc["load"]["rows_source"].startswith("the recipe's data")
     results = doc["results"]
-    assert results["ok"] == results["sent"] > 50 and results["error_rate"] == 0
+    assert results["ok"] == results["requests"] > 50 and results["error_rate"] == 0
     assert results["statuses"] == {"200": results["ok"]}
     latency = results["latency_ms"]
     assert 0 < latency["p50_ms"] <= latency["p90_ms"] <= latency["p95_ms"] <= latency["p99_ms"]

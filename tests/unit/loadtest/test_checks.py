@@ -102,3 +102,30 @@ def test_the_verdict_names_the_checks_a_person_reads() -> None:
     )
     assert not failed[-1].passed and failed[-1].text() == "throughput 80.0/s < 500/s"
     assert not slo.check(defaults, _results(None))[0].passed  # nothing answered
+
+
+def test_errors_are_5xx_and_no_answer_over_every_request_not_4xx() -> None:
+    from mlctl.loadtest import generator
+    from mlctl.loadtest.run import document, key_metrics
+
+    m = generator.Measurement()
+    for status, n in ((200, 90), (422, 5), (503, 3)):
+        for _ in range(n):
+            m.record(status, 2_000_000, 1.0)
+    m.failures["timeout"] = 2
+    m.elapsed = 2.0
+    plan = generator.Plan([b"x"], 4, 2.0, clients=2)
+    found = rows.Rows([{"a": 1}], "test")
+    slo_settings = {"p95_ms": 100.0, "p99_ms": None, "max_error_rate": 0.01}
+    doc = document(
+        plan, m, {"name": "m", "version": 3}, Target.parse("http://h:1"), True, found, slo_settings
+    )
+    r = doc["results"]
+    assert (r["requests"], r["answered"], r["ok"], r["errors"]) == (100, 98, 90, 5)
+    assert r["error_rate"] == 0.05 and r["ok_per_second"] == 45.0 and r["rows_per_second"] == 180.0
+    assert r["statuses"] == {"200": 90, "422": 5, "503": 3} and r["failures"] == {"timeout": 2}
+    assert doc["status"] == "fail" and doc["verdict"] == "fail: errors 5.00 % > 1 %"
+    assert doc["reasons"] == ["errors 5.00 % > 1 %"]
+    metrics = key_metrics(doc)
+    assert metrics["passed"] == 0.0 and metrics["requests"] == 100.0
+    assert metrics["latency_p95_ms"] == pytest.approx(2.0, rel=0.01)

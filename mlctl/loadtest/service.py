@@ -191,7 +191,7 @@ class LocalServer:
             stdout=subprocess.DEVNULL,
             stderr=self._errors,
             start_new_session=True,  # a terminal's Ctrl-C is for loadtest, which stops it
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_die_with_parent(),
         )
         try:
             wait_ready(self.target, READY_TIMEOUT, alive=self._alive)
@@ -236,12 +236,23 @@ class LocalServer:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def _die_with_parent() -> None:
-    """Linux: the started server gets SIGTERM when loadtest dies (even by SIGKILL)."""
+def _die_with_parent() -> Any:
+    """Linux: a function for the child, run between fork and exec, that asks for SIGTERM
+    when loadtest dies (even by SIGKILL); None elsewhere. Resolved here, in the parent:
+    the child of a process with threads (the progress spinner) must not import."""
+    if not sys.platform.startswith("linux"):
+        return None
     import ctypes
 
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def set_death_signal() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return set_death_signal
 
 
 __all__ = ["LocalServer", "MlctlError", "Reply", "request", "served_model", "wait_ready"]

@@ -100,21 +100,28 @@ def test_it_starts_the_service_passes_the_slo_and_records_it_on_the_version(proj
 
 
 def test_a_missed_slo_exits_3_and_says_which_check(server, project) -> None:
-    res = mlctl(
-        project,
-        "loadtest",
-        "recipes/churn.yaml",
-        "deploy.serve.slo.p95_ms=0.001",
-        "deploy.serve.slo.min_throughput_rps=1000000",
-        "--url",
-        server.url,
-        "--rate",
-        "50",
-        "--duration",
-        "1",
-    )
+    """Also: without the recipe's data at hand, the served model's input example."""
+    data = project / "data"
+    data.rename(project / "data.away")
+    try:
+        res = mlctl(
+            project,
+            "loadtest",
+            "recipes/churn.yaml",
+            "deploy.serve.slo.p95_ms=0.001",
+            "deploy.serve.slo.min_throughput_rps=1000000",
+            "--url",
+            server.url,
+            "--rate",
+            "50",
+            "--duration",
+            "1",
+        )
+    finally:
+        (project / "data.away").rename(data)
     assert res.returncode == 3, res.stderr
     assert "SLO not met" in res.stdout and "open loop, 50 requests/s" in res.stdout
+    assert "from the served model's input example" in res.stdout
     assert "fail: p95 " in res.stdout and "> 0.001 ms" in res.stdout
     tags = version_tags(project)
     assert tags["mlctl.loadtest.last_status"].startswith("fail: p95 ")

@@ -116,11 +116,12 @@ async def measure(plan: Plan, target: Target, stop: asyncio.Event, on_tick=None)
     m.started = m.last_answer = time.perf_counter()
     end = m.started + plan.duration
     bodies = itertools.cycle(plan.requests)
+    schedule = None
     if plan.rate:
-        queue: asyncio.Queue[float | None] = asyncio.Queue()
+        schedule = _Schedule(plan.rate, m, end, stop)
+        schedule.start()
         n = plan.connections
-        clients = [_dispatch(plan.rate, m, end, n, queue, stop)]
-        clients += [_open_client(plan, target, bodies, queue, stop, m) for _ in range(n)]
+        clients = [_open_client(plan, target, bodies, schedule, stop, m) for _ in range(n)]
     else:
         n = plan.clients or 1
         clients = [_closed_client(plan, target, bodies, end, stop, m) for _ in range(n)]
@@ -139,9 +140,13 @@ async def measure(plan: Plan, target: Target, stop: asyncio.Event, on_tick=None)
         )
         m.interrupted = stop.is_set()
         stop.set()  # nothing new starts from here
+        if schedule is not None:
+            schedule.close()
         if not finished.done():
             await asyncio.wait([finished], timeout=1.0 if m.interrupted else plan.timeout)
     finally:
+        if schedule is not None:
+            schedule.close()
         leftovers = [t for t in (*tasks, *extra, finished) if not t.done()]
         for task in leftovers:
             task.cancel()
@@ -197,34 +202,73 @@ async def _closed_client(plan, target, bodies, end, stop, m: Measurement) -> Non
             conn.close()
 
 
-async def _dispatch(rate, m: Measurement, end, clients, queue, stop) -> None:
-    """Put each request's due time (perf_counter seconds) in the queue when it comes,
-    up to :data:`LEAD` early (the loop's timers wake up to a millisecond late); at the
-    end one ``None`` per client."""
-    interval = 1.0 / rate
-    perf = time.perf_counter
-    try:
-        while not stop.is_set():
-            due = m.started + m.scheduled * interval
-            horizon = perf() + LEAD
-            while due <= horizon and due < end:
-                queue.put_nowait(due)
-                m.scheduled += 1
-                due = m.started + m.scheduled * interval
-            if due >= end:
+class _Schedule:
+    """The open loop's clock: a loop timer hands each due time (perf_counter seconds)
+    to an idle client when it comes, up to :data:`LEAD` early (the loop's timers wake
+    up to a millisecond late), or keeps it until a client is free. A timer callback
+    and a future per request: no queue, no task of its own."""
+
+    def __init__(self, rate: float, m: Measurement, end: float, stop: asyncio.Event) -> None:
+        self.interval = 1.0 / rate
+        self.m, self.end, self.stop = m, end, stop
+        self.backlog: collections.deque[float] = collections.deque()
+        self.idle: collections.deque[asyncio.Future[float | None]] = collections.deque()
+        self.closed = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._fire()
+
+    def _fire(self) -> None:
+        m, perf = self.m, time.perf_counter
+        due = m.started + m.scheduled * self.interval
+        horizon = perf() + LEAD
+        while due <= horizon and due < self.end:
+            self._hand(due)
+            m.scheduled += 1
+            due = m.started + m.scheduled * self.interval
+        if due >= self.end or self.stop.is_set():
+            self.close()
+            return
+        # never under a millisecond: libuv rounds a shorter timer down to 0 ms, and the
+        # clock would spin until the due time (measured: 20 wake-ups per request)
+        delay = max(due - LEAD - perf(), 0.001)
+        self.timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _hand(self, due: float) -> None:
+        while self.idle:
+            waiter = self.idle.pop()  # the client idle the shortest: few busy connections
+            if not waiter.done():
+                waiter.set_result(due)
                 return
-            await asyncio.sleep(due - LEAD - perf())
-    finally:
-        for _ in range(clients):
-            queue.put_nowait(None)
+        self.backlog.append(due)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def next(self) -> float | None:
+        """The next due time for a free client; None when the schedule is over."""
+        if self.backlog:
+            return self.backlog.popleft()
+        if self.closed:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        self.idle.append(waiter)
+        return await waiter
 
 
-async def _open_client(plan, target, bodies, queue, stop, m: Measurement) -> None:
+async def _open_client(plan, target, bodies, schedule: _Schedule, stop, m: Measurement) -> None:
     conn = None
     perf, perf_ns = time.perf_counter, time.perf_counter_ns
     try:
         while not stop.is_set():
-            due = await queue.get()
+            due = await schedule.next()
             if due is None:
                 return
             # from the due time, or from the send when it went out early

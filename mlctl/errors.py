@@ -23,6 +23,7 @@ __all__ = [
     "ExpressionError",
     "FeedbackError",
     "Issue",
+    "LoadtestCannotRun",
     "MlctlError",
     "ModelRejected",
     "ModelUnreadable",
@@ -32,6 +33,7 @@ __all__ = [
     "ProfileNotFoundError",
     "RecipeError",
     "RegistryError",
+    "RowsRejected",
     "TrackingError",
     "TrainingError",
     "UsageError",
@@ -182,3 +184,18 @@ class FeedbackError(MlctlError):
     duplicate ids, labels the model does not know; or the server refused it."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+# Load testing (mlctl.loadtest)
+
+
+class LoadtestCannotRun(MlctlError):
+    """``mlctl loadtest`` cannot measure: the service is unreachable, not ready, not an
+    mlctl service, or could not be started (exit 7, or the code ``mlctl serve`` gave)."""
+
+    exit_code = ExitCode.CANNOT_RUN
+
+
+class RowsRejected(DataError):
+    """The rows to replay do not fit the served model: columns it does not take, columns
+    it needs, or rows the service refuses with a 4xx (exit 4)."""

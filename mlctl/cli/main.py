@@ -18,6 +18,7 @@ from mlctl.cli.deploy import deploy
 from mlctl.cli.feedback import feedback
 from mlctl.cli.import_recipe import import_recipe
 from mlctl.cli.init import init
+from mlctl.cli.loadtest import loadtest
 from mlctl.cli.models import models
 from mlctl.cli.monitor import monitor
 from mlctl.cli.predict import predict
@@ -51,6 +52,7 @@ COMMANDS = (
     compare,
     feedback,
     rollout,
+    loadtest,
     init,
     deploy,
     import_recipe,

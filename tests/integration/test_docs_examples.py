@@ -316,6 +316,11 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         "tests/integration/test_deploy.py::test_the_docs_examples_run",
         "",
     ),
+    "mlctl loadtest recipes/churn.yaml --duration 10": (
+        "tests/integration/test_loadtest.py::"
+        "test_it_starts_the_service_passes_the_slo_and_records_it_on_the_version",
+        "variant: --duration 2 --clients 2 --json; the document's fields are checked",
+    ),
     "curl -s localhost:8000/ready": (
         SERVING_DOCS,
         "serving.md's /ready example against mlctl serve, not the compose deployment",

@@ -19,6 +19,7 @@ KINDS = {"unit", "integration"}
 # order modules by their number of tests, which puts these few-but-long ones last.
 LONGEST_FIRST = (
     "test_model_portable.py",  # builds a venv without mlctl
+    "test_rollout.py",  # ~135: four served rollouts
     "test_docs_examples.py",  # ~80: two trainings, a server, monitor, deploy
     "test_monitor.py",  # ~150
     "test_hostile_monitor.py",
@@ -32,6 +33,10 @@ LONGEST_FIRST = (
     "test_dask.py",  # ~80
     "test_hostile_http_input.py",
     "test_hostile_recipes_files.py",
+    "test_feedback_cli.py",  # ~90
+    "test_compare.py",  # ~85
+    "test_dashboard_browser.py",  # ~85
+    "test_loadtest.py",  # ~60
     "test_predict.py",  # ~50
     "test_mlflow_scoring_client.py",  # ~40: mlflow models serve beside mlctl serve
     "test_oip_clients.py",  # ~25

@@ -190,11 +190,15 @@ def _imports_of(path: Path) -> set[str]:
 # serve (writer) and monitor (reader), which stay independent of each other; the
 # monitor's retraining gets the runner passed in (mlctl.api.monitor).
 FORBIDDEN_IMPORTS = {
-    "mlctl/serve/": ("mlctl.monitor", "mlctl.rollout"),
+    "mlctl/serve/": ("mlctl.monitor", "mlctl.rollout", "mlctl.compare", "mlctl.loadtest"),
     "mlctl/monitor/": ("mlctl.serve", "mlctl.runner"),
     "mlctl/predlog/": ("mlctl.serve", "mlctl.monitor"),
     # A rollout's state reaches the server through the registry, never by import.
     "mlctl/rollout/": ("mlctl.serve",),
+    # The operations commands: compare reads the log (through the monitor's readers),
+    # loadtest only speaks HTTP to a service.
+    "mlctl/compare/": ("mlctl.serve", "mlctl.rollout"),
+    "mlctl/loadtest/": ("mlctl.serve", "mlctl.monitor", "mlctl.rollout", "mlctl.compare"),
 }
 
 
@@ -247,7 +251,17 @@ def test_workspace_file_names_are_written_in_paths_py_only() -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["predlog", "serve", "serve/controllers", "monitor", "recipe", "recipe/schema", "rollout"],
+    [
+        "predlog",
+        "serve",
+        "serve/controllers",
+        "monitor",
+        "recipe",
+        "recipe/schema",
+        "rollout",
+        "compare",
+        "loadtest",
+    ],
 )
 def test_architecture_doc_names_every_module(package: str) -> None:
     """docs/architecture.md's module map stays the map of the code."""

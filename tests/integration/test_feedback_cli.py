@@ -4,6 +4,7 @@ POST /feedback; the files it refuses, each with nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -61,6 +62,25 @@ def feedback(root: Path, path: Path, *args: str, id_column: str = "request_id"):
     )
 
 
+def feedback_in_process(root: Path, path: Path, id_column: str = "request_id"):
+    """The real command in this process (click's CliRunner): the refused files below
+    never reach the log, and each saves a process start (~3 s)."""
+    from click.testing import CliRunner
+
+    from mlctl.cli.main import cli
+
+    here = Path.cwd()
+    os.chdir(root)
+    try:
+        return CliRunner().invoke(
+            cli,
+            ["feedback", "recipes/churn.yaml", "--labels", str(path)]
+            + ["--id-column", id_column, "--label-column", "Churn"],
+        )
+    finally:
+        os.chdir(here)
+
+
 def stored(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     con = sqlite3.connect(root / ".mlctl" / "predictions.db")
     try:
@@ -116,8 +136,8 @@ def test_labels_join_predictions_and_unknown_ids_are_kept(project: Path, tmp_pat
 )
 def test_refused_files_write_nothing(project, tmp_path, text, id_column, message) -> None:
     before = stored(project)
-    res = feedback(project, write(tmp_path, "bad.csv", text), id_column=id_column)
-    assert res.returncode == 4, res.stdout + res.stderr
+    res = feedback_in_process(project, write(tmp_path, "bad.csv", text), id_column=id_column)
+    assert res.exit_code == 4, res.output
     assert message in " ".join(res.stderr.split()), res.stderr
     assert "Traceback" not in res.stderr
     assert stored(project) == before

@@ -6,6 +6,7 @@ latency guard to the last request it answered is measured from the prediction lo
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import subprocess
@@ -45,17 +46,31 @@ def project(tmp_path_factory, churn_project) -> Path:
     return root
 
 
+@functools.cache
+def telco_rows() -> list[dict]:
+    """Real, varied Telco rows (the traffic's scores must vary for ROC AUC to mean
+    anything), as the server takes them."""
+    import pandas as pd
+    from conftest import TELCO
+
+    frame = pd.read_csv(TELCO, nrows=1500).drop(columns=["Churn"])
+    frame["TotalCharges"] = pd.to_numeric(frame["TotalCharges"], errors="coerce")
+    return frame.dropna().to_dict(orient="records")
+
+
 @contextmanager
 def traffic(srv: Server, clients: int = 3) -> Iterator[list[tuple[int, int]]]:
     """Paced clients (~100 requests/s each) while the block runs: (status, version)."""
     seen: list[tuple[int, int]] = []
     stop = threading.Event()
+    rows = telco_rows()
 
     def client(i: int) -> None:
         n = 0
         while not stop.wait(0.01):
             n += 1
-            res = srv.post("/predict", {"records": [{**ROW, "customerID": f"c{i}-{n}"}]})
+            row = rows[(i * 997 + n) % len(rows)]
+            res = srv.post("/predict", {"records": [{**row, "customerID": f"c{i}-{n}"}]})
             seen.append((res.status, res.json["model"]["version"] if res.status == 200 else -1))
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
@@ -115,90 +130,160 @@ def log(root: Path, sql: str, *params) -> list[tuple]:
         return con.execute(sql, params).fetchall()
 
 
-def test_a_good_challenger_walks_its_steps_and_is_promoted_after_approval(project) -> None:
+def test_the_whole_loop_on_the_churn_model(project, tmp_path) -> None:
+    """Issue 16's loop on one running server: v1 serves and its load test passes the
+    SLO; v2 walks its rollout steps under traffic, waits for approval and is promoted;
+    mlctl compare finds the known effect of simulated labels on the rollout's traffic;
+    a slow v3 is rolled back by itself, and the rollback time is measured."""
     root = project
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=5", "-q")
-    assert res.returncode == 0, res.stderr
-    champion, challenger = aliases(root)["champion"], aliases(root)["challenger"]
     srv = Server(root, "recipes/churn.yaml", *SERVE)
     srv.wait_ready()
-    steps = ["deploy.rollout.guards.p95_ms=5000"]  # this challenger is judged on errors
     try:
-        with traffic(srv) as seen:
-            proc = watch(root, *steps)
-            walked = documents(proc, "awaiting_approval")
-            assert [d["action"] for d in walked if d["changed"]] == [
-                "start",
-                "advance",
-                "advance",
-                "await_approval",
-            ]
-            assert [d["percent"] for d in walked if d["changed"]] == [5, 25, 50, 50]
-            # The split follows the rollout: at 50 % both versions answer.
-            time.sleep(1)
-            recent = {v for _, v in seen[-100:]}
-            assert recent == {champion, challenger}
-            approve = mlctl(
-                root, "rollout", "recipes/churn.yaml", *ROLLOUT, *steps, "--approve", "--json"
-            )
-            assert approve.returncode == 0, approve.stderr
-            promoted = json.loads(approve.stdout)
-            assert promoted["action"] == "promote" and promoted["status"] == "promoted"
-            finished = documents(proc, "done")
-            assert finished[-1]["action"] == "finish"
-            assert proc.wait(30) == 0
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and srv.get("/model").json["version"] != challenger:
-                time.sleep(0.2)
-            time.sleep(0.5)
-        assert all(status == 200 for status, _ in seen)
-        assert {v for _, v in seen[-20:]} == {challenger}
+        v1 = aliases(root)["champion"]
+        _loadtest_passes_the_slo(root, srv, v1)
+        v2 = _a_good_challenger_walks_its_steps_and_is_promoted_after_approval(root, srv)
+        _compare_finds_a_known_effect(root, tmp_path, v1, v2)
+        v3 = _a_slow_challenger_is_rolled_back_within_the_seed_s_five_minutes(root, srv)
     finally:
         assert srv.stop() == 0
     output = srv.output()
+    # The server said each change of the split and each swap.
+    for line in (
+        f"rollout of churn version {v2} (running): the challenger gets 5 %",
+        "the challenger gets 25 %",
+        "the challenger gets 50 %",
+        f"champion churn: version {v1} -> {v2}",
+        f"challenger churn: version {v2} -> none",
+        f"challenger churn: version {v3} -> none",
+    ):
+        assert line in output, output
+    assert "Traceback" not in output
+
+
+def _loadtest_passes_the_slo(root: Path, srv: Server, version: int) -> None:
+    res = mlctl(
+        root, "loadtest", "recipes/churn.yaml", "--url", srv.url,
+        "--duration", "3", "--clients", "2", "--json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(res.stdout)
+    assert all(c["passed"] for c in doc["slo"]["checks"]), doc["slo"]
+    tags = version_tags(root, version)
+    assert tags["mlctl.loadtest.last_status"].startswith("pass"), tags
+    assert tags["mlctl.loadtest.last_run_id"] == doc["mlflow_run_id"]
+
+
+def _compare_finds_a_known_effect(root: Path, tmp_path: Path, v1: int, v2: int) -> None:
+    """Labels for the rows both versions answered during the rollout, simulated so that
+    exactly 70 % of v1's and 90 % of v2's predicted labels are right: the true accuracy
+    difference is +0.20, and its interval must hold it."""
+    import random
+
+    import pandas as pd
+
+    rng = random.Random(16)
+    labels = []
+    for version, share in ((v1, 0.7), (v2, 0.9)):
+        rows = log(
+            root,
+            "SELECT request_id, prediction FROM predictions WHERE model_version = ? AND variant = ?",
+            version,
+            "champion" if version == v1 else "challenger",
+        )
+        rng.shuffle(rows)
+        right = round(share * len(rows))
+        flip = {"Yes": "No", "No": "Yes"}
+        labels += [(rid, p if i < right else flip[p]) for i, (rid, p) in enumerate(rows)]
+    frame = pd.DataFrame(labels, columns=["request_id", "Churn"])
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    sent = mlctl(
+        root, "feedback", "recipes/churn.yaml", "--labels", str(tmp_path / "labels.csv"),
+        "--id-column", "request_id", "--label-column", "Churn", "--json",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["matched"] == len(labels)
+    res = mlctl(
+        root, "compare", "recipes/churn.yaml", "monitor.performance.metrics=[roc_auc,pr_auc,accuracy]",
+        "monitor.performance.min_labels=30", "--champion", str(v1), "--challenger", str(v2),
+        "--window", "1h", "--json", "--no-mlflow",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(res.stdout)
+    metrics = doc["metrics"]
+    if isinstance(metrics, dict):
+        metrics = [{"name": k, **v} for k, v in metrics.items()]
+    accuracy = next(m for m in metrics if m["name"] == "accuracy")
+    difference = accuracy["difference"]
+    assert difference["value"] == pytest.approx(0.20, abs=0.01), accuracy
+    assert difference["low"] < 0.20 < difference["high"], accuracy
+    assert doc["verdict"] == "better", doc
+
+
+def _a_good_challenger_walks_its_steps_and_is_promoted_after_approval(
+    root: Path, srv: Server
+) -> int:
+    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=5", "-q")
+    assert res.returncode == 0, res.stderr
+    champion, challenger = aliases(root)["champion"], aliases(root)["challenger"]
+    steps = ["deploy.rollout.guards.p95_ms=5000"]  # this challenger is judged on errors
+    with traffic(srv) as seen:
+        proc = watch(root, *steps)
+        walked = documents(proc, "awaiting_approval")
+        assert [d["action"] for d in walked if d["changed"]] == [
+            "start",
+            "advance",
+            "advance",
+            "await_approval",
+        ]
+        assert [d["percent"] for d in walked if d["changed"]] == [5, 25, 50, 50]
+        # The split follows the rollout: at 50 % both versions answer.
+        time.sleep(1)
+        recent = {v for _, v in seen[-100:]}
+        assert recent == {champion, challenger}
+        approve = mlctl(
+            root, "rollout", "recipes/churn.yaml", *ROLLOUT, *steps, "--approve", "--json"
+        )
+        assert approve.returncode == 0, approve.stderr
+        promoted = json.loads(approve.stdout)
+        assert promoted["action"] == "promote" and promoted["status"] == "promoted"
+        finished = documents(proc, "done")
+        assert finished[-1]["action"] == "finish"
+        assert proc.wait(30) == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and srv.get("/model").json["version"] != challenger:
+            time.sleep(0.2)
+        time.sleep(0.5)
+    assert all(status == 200 for status, _ in seen)
+    assert {v for _, v in seen[-20:]} == {challenger}
     assert aliases(root) == {"champion": challenger}
     tags = version_tags(root, challenger)
     assert tags["mlctl.rollout.status"] == "done" and tags["mlctl.rollout.percent"] == "100"
     assert tags["mlctl.promoted_reason"].startswith("rollout: promoted to 100 % (")
     assert tags["mlctl.rollout.last_status"].startswith("done at 100 %")
     assert tags["mlctl.rollout.last_run_id"]
-    # The server said each change of the split and each swap.
-    for line in (
-        f"rollout of churn version {challenger} (running): the challenger gets 5 %",
-        "the challenger gets 25 %",
-        "the challenger gets 50 %",
-        f"champion churn: version {champion} -> {challenger}",
-        f"challenger churn: version {challenger} -> none",
-    ):
-        assert line in output, output
+    return challenger
 
 
-def test_a_slow_challenger_is_rolled_back_within_the_seed_s_five_minutes(project) -> None:
-    root = project
+def _a_slow_challenger_is_rolled_back_within_the_seed_s_five_minutes(
+    root: Path, srv: Server
+) -> int:
     res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "models=slow", "tuning=none", "-q")
     assert res.returncode == 0, res.stderr
     champion, slow = aliases(root)["champion"], aliases(root)["challenger"]
-    srv = Server(root, "recipes/churn.yaml", *SERVE)
-    srv.wait_ready()
     guard = [f"deploy.rollout.guards.p95_ms={GUARD_MS}"]
-    try:
-        with traffic(srv):
-            proc = watch(root, *guard)
-            docs = documents(proc, "rolled_back")
-            assert proc.wait(30) == 3  # rolled back: attention
-            time.sleep(2)  # the last poll of the server, and a margin
-        # A request the model cannot score is answered 422 and recorded in failures.
-        bad = {**ROW, "MonthlyCharges": -1.7976931348623155e308, "TotalCharges": 1.7e308}
-        res = srv.post("/predict", {"records": [bad]})
-        assert res.status == 422 and res.json["error_code"] == "UNSCORABLE_INPUT", res.body
-        breach = docs[-1]
-        assert breach["action"] == "rollback"
-        assert breach["reason"].startswith("rolled back at 5 %: p95 ")
-        assert f"limit {GUARD_MS:g} ms" in breach["reason"]
-    finally:
-        assert srv.stop() == 0
-    output = srv.output()
-    assert f"challenger churn: version {slow} -> none" in output, output
+    with traffic(srv):
+        proc = watch(root, *guard)
+        docs = documents(proc, "rolled_back")
+        assert proc.wait(30) == 3  # rolled back: attention
+        time.sleep(2)  # the last poll of the server, and a margin
+    # A request the model cannot score is answered 422 and recorded in failures.
+    bad = {**ROW, "MonthlyCharges": -1.7976931348623155e308, "TotalCharges": 1.7e308}
+    res = srv.post("/predict", {"records": [bad]})
+    assert res.status == 422 and res.json["error_code"] == "UNSCORABLE_INPUT", res.body
+    breach = docs[-1]
+    assert breach["action"] == "rollback"
+    assert breach["reason"].startswith("rolled back at 5 %: p95 ")
+    assert f"limit {GUARD_MS:g} ms" in breach["reason"]
     assert aliases(root) == {"champion": champion}  # the challenger alias is gone
     tags = version_tags(root, slow)
     assert tags["mlctl.rollout.status"] == "rolled_back"
@@ -219,8 +304,9 @@ def test_a_slow_challenger_is_rolled_back_within_the_seed_s_five_minutes(project
     print(f"\nrollback time: {seconds:.2f} s ({last[1]} challenger requests answered)")
     assert 0 <= seconds < SEED_ROLLBACK_SECONDS
     failed = log(root, "SELECT variant, model_version, status, code, rows FROM failures")
-    assert failed == [("champion", champion, 422, "UNSCORABLE_INPUT", 1)]
+    assert failed == [("champion", champion, 422, "UNSCORABLE_INPUT", 1)]  # and no other
     assert seconds < 30  # what it takes here: the rollout's 1 s + the server's 0.3 s poll
+    return slow
 
 
 # ------------------------------------------------------- the log's failures table

@@ -18,12 +18,20 @@ is set for more than one worker. Connections are read by
 that arrive too slowly, a lingering close after an early answer). On SIGTERM each worker turns ``/ready`` to 503 (see
 the app's lifespan), uvicorn drains in-flight requests, then the prediction log
 commits what it holds and the command exits 0.
+
+The console: :func:`configure_logging` sends the ``mlctl`` loggers' lines to stderr in
+every server process, the access log (:mod:`mlctl.serve.middleware`) through a bounded
+queue and a thread of its own, so a slow or full console never stalls a request (lines
+that do not fit are dropped and counted in a later line). uvicorn's own access log is
+off: ours replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -36,6 +44,7 @@ from typing import Any
 
 from mlctl.errors import WorkerFailed
 from mlctl.serve.app import LOAD_FIRST_ENV, ServeConfig
+from mlctl.serve.middleware import access_log_middleware
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -58,6 +67,91 @@ def pin_threads() -> None:
     """One math-library thread per process (inherited by worker processes)."""
     for name in THREAD_VARS:
         os.environ[name] = "1"
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+ACCESS_QUEUE = 10_000  # access lines waiting for the console, at most
+
+
+class _AccessQueue(logging.Handler):
+    """Hands access log records to a writer thread; drops them when the queue is full
+    (a console that does not keep up) and says how many in the next line written.
+
+    The thread writes with ``os.write`` on stderr's file descriptor: blocked on a full
+    pipe, it holds none of the locks of ``sys.stderr``, so nothing else waits for it, not
+    even the interpreter's exit."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.queue: queue.Queue[logging.LogRecord] = queue.Queue(ACCESS_QUEUE)
+        self.dropped = 0
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+            self.fd, self.stream = None, stream
+        threading.Thread(target=self._write, name="mlctl-access-log", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def _write(self) -> None:
+        while True:
+            record = self.queue.get()
+            text = self.format(record) + "\n"
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                note = logging.makeLogRecord(
+                    {
+                        "name": record.name,
+                        "levelno": logging.WARNING,
+                        "levelname": "WARNING",
+                        "msg": f"{dropped} access log lines dropped (the console is slow)",
+                    }
+                )
+                text = self.format(note) + "\n" + text
+            self._out(text)
+
+    def _out(self, text: str) -> None:
+        if self.fd is None:
+            self.stream.write(text)
+            return
+        data = text.encode("utf-8", "backslashreplace")
+        with contextlib.suppress(OSError):  # a closed console: the lines go nowhere
+            while data:
+                data = data[os.write(self.fd, data) :]
+
+    def drain(self, seconds: float = 1.0) -> None:
+        """At exit: give the thread a moment to write what waits."""
+        deadline = time.monotonic() + seconds
+        while not self.queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def configure_logging(access_log: str) -> None:
+    """The server's console (stderr): ``mlctl`` lines at INFO and above, the access log at
+    the level ``access_log`` names (``off``: none). Idempotent in a process."""
+    import atexit
+
+    from mlctl.serve.middleware import ACCESS_LEVELS, ACCESS_LOGGER
+
+    root = logging.getLogger("mlctl")
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not getattr(root, "_mlctl_console", False):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(console)
+        writer = _AccessQueue(sys.stderr)
+        access.addHandler(writer)
+        access.propagate = False  # its lines reach the console through the queue only
+        atexit.register(writer.drain)
+        root._mlctl_console = True  # type: ignore[attr-defined]
+    root.setLevel(logging.INFO)
+    level = ACCESS_LEVELS.get(access_log)
+    access.setLevel(level if level is not None else logging.CRITICAL + 1)
 
 
 def _graceful_exit(signum: int, frame: Any) -> None:
@@ -94,7 +188,7 @@ def _worker_main(common: dict[str, Any], load_first: bool) -> None:
     _die_with_parent()
     if load_first:
         os.environ[LOAD_FIRST_ENV] = "1"
-    config = uvicorn.Config("mlctl.serve.app:app_from_env", factory=True, **common)
+    config = uvicorn.Config(APP_FROM_ENV, factory=True, **common)
     server = uvicorn.Server(config)
     # uvicorn listens only after the app's lifespan started (with load_first: the model
     # is loaded by then).
@@ -186,6 +280,23 @@ class Supervisor:
                 proc.join()
 
 
+APP_FROM_ENV = "mlctl.serve.server:app_from_env"
+
+
+def app_from_env() -> Any:
+    """Uvicorn's factory in each worker process: the app (its config from the parent)
+    with the access log around it."""
+    from mlctl.serve import app
+
+    access_log = _access_log(ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]))
+    configure_logging(access_log)
+    return access_log_middleware(app.app_from_env(), access_log)
+
+
+def _access_log(config: ServeConfig) -> str:
+    return str(config.settings.get("access_log", "info"))
+
+
 def http_protocol() -> str:
     """uvicorn's HTTP protocol with header limits, receive deadlines and a lingering
     close (:mod:`mlctl.serve.transport`), as an import path (workers are spawned)."""
@@ -201,6 +312,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
     import uvicorn
 
     pin_threads()
+    configure_logging(_access_log(config))
     # uvicorn drains on SIGTERM, then re-raises it; the handler it restores then makes a
     # graceful stop exit 0 rather than "killed by SIGTERM".
     signal.signal(signal.SIGTERM, _graceful_exit)
@@ -213,7 +325,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         host=bind.host,
         port=bind.port,
         log_level="warning",
-        access_log=False,
+        access_log=False,  # the middleware's access log replaces uvicorn's
         timeout_graceful_shutdown=max(1, int(bind.drain_seconds)),
         lifespan="on",
         server_header=False,
@@ -223,13 +335,12 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         if bind.workers == 1:
             from mlctl.serve.app import create_app
 
-            uvicorn.run(create_app(config), **common)
+            app = access_log_middleware(create_app(config), _access_log(config))
+            uvicorn.run(app, **common)
         elif reuse_port_supported():
             Supervisor(bind.workers, common, bind.drain_seconds).run()
         else:
-            uvicorn.run(
-                "mlctl.serve.app:app_from_env", factory=True, workers=bind.workers, **common
-            )
+            uvicorn.run(APP_FROM_ENV, factory=True, workers=bind.workers, **common)
     finally:
         if prom_dir:
             shutil.rmtree(prom_dir, ignore_errors=True)

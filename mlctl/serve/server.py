@@ -19,11 +19,11 @@ that arrive too slowly, a lingering close after an early answer). On SIGTERM eac
 the app's lifespan), uvicorn drains in-flight requests, then the prediction log
 commits what it holds and the command exits 0.
 
-The console: :func:`configure_logging` sends the ``mlctl`` loggers' lines to stderr in
-every server process, the access log (:mod:`mlctl.serve.middleware`) through a bounded
-queue and a thread of its own, so a slow or full console never stalls a request (lines
-that do not fit are dropped and counted in a later line). uvicorn's own access log is
-off: ours replaces it.
+The console: :func:`configure_logging` sends the lines of the ``mlctl`` loggers (the
+access log of :mod:`mlctl.serve.middleware` among them) and uvicorn's warnings to
+stderr in every server process, through a bounded queue and a thread of its own, so a
+slow or full console never stalls a request (lines that do not fit are dropped and
+counted in a later line). uvicorn's own access log is off: ours replaces it.
 """
 
 from __future__ import annotations
@@ -70,12 +70,13 @@ def pin_threads() -> None:
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-ACCESS_QUEUE = 10_000  # access lines waiting for the console, at most
+CONSOLE_QUEUE = 10_000  # lines waiting for the console, at most
 
 
-class _AccessQueue(logging.Handler):
-    """Hands access log records to a writer thread; drops them when the queue is full
-    (a console that does not keep up) and says how many in the next line written.
+class _ConsoleQueue(logging.Handler):
+    """Hands log records to a writer thread; drops them when the queue is full (a
+    console that does not keep up, a pipe nobody reads) and says how many in the next
+    line written.
 
     The thread writes with ``os.write`` on stderr's file descriptor: blocked on a full
     pipe, it holds none of the locks of ``sys.stderr``, so nothing else waits for it, not
@@ -84,13 +85,13 @@ class _AccessQueue(logging.Handler):
     def __init__(self, stream: Any) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter(LOG_FORMAT))
-        self.queue: queue.Queue[logging.LogRecord] = queue.Queue(ACCESS_QUEUE)
+        self.queue: queue.Queue[logging.LogRecord] = queue.Queue(CONSOLE_QUEUE)
         self.dropped = 0
         try:
             self.fd: int | None = stream.fileno()
         except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
             self.fd, self.stream = None, stream
-        threading.Thread(target=self._write, name="mlctl-access-log", daemon=True).start()
+        threading.Thread(target=self._write, name="mlctl-console", daemon=True).start()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -109,7 +110,7 @@ class _AccessQueue(logging.Handler):
                         "name": record.name,
                         "levelno": logging.WARNING,
                         "levelname": "WARNING",
-                        "msg": f"{dropped} access log lines dropped (the console is slow)",
+                        "msg": f"{dropped} log lines dropped (the console is slow)",
                     }
                 )
                 text = self.format(note) + "\n" + text
@@ -132,26 +133,25 @@ class _AccessQueue(logging.Handler):
 
 
 def configure_logging(access_log: str) -> None:
-    """The server's console (stderr): ``mlctl`` lines at INFO and above, the access log at
-    the level ``access_log`` names (``off``: none). Idempotent in a process."""
+    """The server's console (stderr): ``mlctl`` lines at INFO and above, uvicorn's at
+    WARNING, the access log at the level ``access_log`` names (``off``: none), all
+    through one :class:`_ConsoleQueue`. Idempotent in a process."""
     import atexit
 
     from mlctl.serve.middleware import ACCESS_LEVELS, ACCESS_LOGGER
 
     root = logging.getLogger("mlctl")
-    access = logging.getLogger(ACCESS_LOGGER)
     if not getattr(root, "_mlctl_console", False):
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(console)
-        writer = _AccessQueue(sys.stderr)
-        access.addHandler(writer)
-        access.propagate = False  # its lines reach the console through the queue only
+        writer = _ConsoleQueue(sys.stderr)
+        for name in ("mlctl", "uvicorn"):
+            logging.getLogger(name).addHandler(writer)
+            logging.getLogger(name).propagate = False  # only through the queue
         atexit.register(writer.drain)
         root._mlctl_console = True  # type: ignore[attr-defined]
     root.setLevel(logging.INFO)
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     level = ACCESS_LEVELS.get(access_log)
-    access.setLevel(level if level is not None else logging.CRITICAL + 1)
+    logging.getLogger(ACCESS_LOGGER).setLevel(level if level is not None else logging.CRITICAL + 1)
 
 
 def _graceful_exit(signum: int, frame: Any) -> None:
@@ -326,6 +326,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         port=bind.port,
         log_level="warning",
         access_log=False,  # the middleware's access log replaces uvicorn's
+        log_config=None,  # its loggers go through configure_logging's queue
         timeout_graceful_shutdown=max(1, int(bind.drain_seconds)),
         lifespan="on",
         server_header=False,

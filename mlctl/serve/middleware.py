@@ -137,6 +137,10 @@ def access_log_middleware(app: Any, access_log: str) -> Any:
         finally:
             if access_logger.isEnabledFor(level):
                 line = access_line(scope, status[0], time.perf_counter() - started)
-                access_logger.log(level, line)
+                # makeRecord + handle: Logger.log would also walk the stack for the
+                # caller's file and line, which the line does not show
+                access_logger.handle(
+                    access_logger.makeRecord(ACCESS_LOGGER, level, "", 0, line, None, None)
+                )
 
     return logged

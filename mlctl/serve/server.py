@@ -71,6 +71,7 @@ def pin_threads() -> None:
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONSOLE_QUEUE = 10_000  # lines waiting for the console, at most
+CONSOLE_FLUSH = 0.05  # seconds between two writes of the console's lines
 
 
 class _ConsoleQueue(logging.Handler):
@@ -100,21 +101,31 @@ class _ConsoleQueue(logging.Handler):
             self.dropped += 1
 
     def _write(self) -> None:
+        """Writes what waits, in one ``write`` at most every :data:`CONSOLE_FLUSH`
+        seconds (a line a request, one at a time, would cost a wake-up and a system call
+        each)."""
         while True:
-            record = self.queue.get()
-            text = self.format(record) + "\n"
+            records = [self.queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(records) < CONSOLE_QUEUE:
+                    records.append(self.queue.get_nowait())
             if self.dropped:
                 dropped, self.dropped = self.dropped, 0
-                note = logging.makeLogRecord(
-                    {
-                        "name": record.name,
-                        "levelno": logging.WARNING,
-                        "levelname": "WARNING",
-                        "msg": f"{dropped} log lines dropped (the console is slow)",
-                    }
-                )
-                text = self.format(note) + "\n" + text
-            self._out(text)
+                note = {
+                    "name": "mlctl.serve",
+                    "levelno": logging.WARNING,
+                    "levelname": "WARNING",
+                    "msg": f"{dropped} log lines dropped (the console is slow)",
+                }
+                records.insert(0, logging.makeLogRecord(note))
+            self._out("".join(self._line(r) for r in records))
+            time.sleep(CONSOLE_FLUSH)
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            return self.format(record) + "\n"
+        except Exception:  # a record whose message cannot be formatted
+            return f"{record.levelname} {record.name}: {record.msg!r}\n"
 
     def _out(self, text: str) -> None:
         if self.fd is None:
@@ -130,6 +141,7 @@ class _ConsoleQueue(logging.Handler):
         deadline = time.monotonic() + seconds
         while not self.queue.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
+        time.sleep(min(CONSOLE_FLUSH * 2, max(0.0, deadline - time.monotonic())))
 
 
 def configure_logging(access_log: str) -> None:

@@ -111,7 +111,8 @@ def main() -> None:
             for level in ("off", "info"):
                 rates[level].append(one_round(root, level, args))
                 print(f"{level:>4}: {rates[level][-1]:8.1f} req/s", flush=True)
-        lines = sum(1 for line in open(root / "console-info.log") if "mlctl.serve.access" in line)
+        text = (root / "console-info.log").read_text()
+        lines = sum(1 for line in text.splitlines() if "mlctl.serve.access" in line)
         off, info = statistics.median(rates["off"]), statistics.median(rates["info"])
         print(
             json.dumps(

@@ -72,6 +72,7 @@ def pin_threads() -> None:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONSOLE_QUEUE = 10_000  # lines waiting for the console, at most
 CONSOLE_FLUSH = 0.05  # seconds between two writes of the console's lines
+PIPE_BUF = 4096  # POSIX: a pipe write of at most this many bytes is atomic
 
 
 class _ConsoleQueue(logging.Handler):
@@ -131,10 +132,10 @@ class _ConsoleQueue(logging.Handler):
         if self.fd is None:
             self.stream.write(text)
             return
-        data = text.encode("utf-8", "backslashreplace")
         with contextlib.suppress(OSError):  # a closed console: the lines go nowhere
-            while data:
-                data = data[os.write(self.fd, data) :]
+            for chunk in _chunks(text.encode("utf-8", "backslashreplace")):
+                while chunk:
+                    chunk = chunk[os.write(self.fd, chunk) :]
 
     def drain(self, seconds: float = 1.0) -> None:
         """At exit: give the thread a moment to write what waits."""
@@ -142,6 +143,21 @@ class _ConsoleQueue(logging.Handler):
         while not self.queue.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(min(CONSOLE_FLUSH * 2, max(0.0, deadline - time.monotonic())))
+
+
+def _chunks(data: bytes, size: int = PIPE_BUF) -> list[bytes]:
+    """Whole lines of at most ``size`` bytes each (a longer line alone): a pipe writes
+    each such chunk at once, so a process that ends while the console is full leaves no
+    half line behind."""
+    out: list[bytes] = []
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + size) + 1
+        if end <= start:  # a line longer than size: up to its end
+            end = data.find(b"\n", start) + 1 or len(data)
+        out.append(data[start:end])
+        start = end
+    return out
 
 
 def configure_logging(access_log: str) -> None:

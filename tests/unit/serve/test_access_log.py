@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlctl.serve.middleware import MAX_PATH, access_line, note_scored
-from mlctl.serve.server import CONSOLE_QUEUE, _ConsoleQueue
+from mlctl.serve.server import CONSOLE_QUEUE, _chunks, _ConsoleQueue
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +46,19 @@ def test_an_unread_console_never_blocks_the_logger() -> None:
             logger.warning("line %d %s", i, "x" * 100)
         assert time.monotonic() - started < 10  # never waited for the console
         assert handler.dropped > 0
-        assert os.read(read, 100).startswith(b"2")  # what fitted was written, dated
+        time.sleep(0.3)
+        os.set_blocking(read, False)
+        written = os.read(read, 1 << 20)
+        assert written.startswith(b"2")  # what fitted was written, dated
+        assert written.endswith(b"\n")  # in whole lines: no half line is ever left
     finally:
         os.close(read)
+
+
+def test_console_writes_are_whole_lines_of_at_most_a_pipe_buffer() -> None:
+    data = b"".join(b"line %d " % i + b"x" * 90 + b"\n" for i in range(500))
+    data += b"y" * 9000 + b"\n" + b"z\n"
+    chunks = _chunks(data)
+    assert b"".join(chunks) == data
+    assert all(c.endswith(b"\n") for c in chunks)
+    assert [len(c) for c in chunks if len(c) > 4096] == [9001]  # a long line alone

@@ -20,8 +20,8 @@ the app's lifespan), uvicorn drains in-flight requests, then the prediction log
 commits what it holds and the command exits 0.
 
 The console: :func:`configure_logging` sends the lines of the ``mlctl`` loggers (the
-access log of :mod:`mlctl.serve.middleware` among them) and uvicorn's warnings to
-stderr in every server process, through a bounded queue and a thread of its own, so a
+access log of :mod:`mlctl.serve.middleware` among them), uvicorn's warnings and Python's
+warnings to stderr in every server process, through a bounded queue and a thread of its own, so a
 slow or full console never stalls a request (lines that do not fit are dropped and
 counted in a later line). uvicorn's own access log is off: ours replaces it.
 """
@@ -162,8 +162,8 @@ def _chunks(data: bytes, size: int = PIPE_BUF) -> list[bytes]:
 
 def configure_logging(access_log: str) -> None:
     """The server's console (stderr): ``mlctl`` lines at INFO and above, uvicorn's at
-    WARNING, the access log at the level ``access_log`` names (``off``: none), all
-    through one :class:`_ConsoleQueue`. Idempotent in a process."""
+    WARNING, Python's warnings, the access log at the level ``access_log`` names
+    (``off``: none), all through one :class:`_ConsoleQueue`. Idempotent in a process."""
     import atexit
 
     from mlctl.serve.middleware import ACCESS_LEVELS, ACCESS_LOGGER
@@ -171,7 +171,10 @@ def configure_logging(access_log: str) -> None:
     root = logging.getLogger("mlctl")
     if not getattr(root, "_mlctl_console", False):
         writer = _ConsoleQueue(sys.stderr)
-        for name in ("mlctl", "uvicorn"):
+        # Python's warnings too (a library's RuntimeWarning while scoring): written to
+        # stderr directly, they would block a scoring thread on a full console.
+        logging.captureWarnings(True)
+        for name in ("mlctl", "uvicorn", "py.warnings"):
             logging.getLogger(name).addHandler(writer)
             logging.getLogger(name).propagate = False  # only through the queue
         atexit.register(writer.drain)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from mlctl.cli.common import (
     confirm,
     console,
+    escape,
     handle_errors,
     json_option,
     quiet_option,
@@ -42,10 +44,11 @@ def models() -> None:
 @quiet_option("Only the version numbers, one a line.")
 @handle_errors
 def models_list(name, workspace, as_json, quiet) -> None:
-    """List the versions of model NAME, newest first."""
+    """List the versions of model NAME, newest first (with why a version was rolled
+    back)."""
     versions = _read_registry(workspace).versions(name)
     if as_json:
-        click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+        click.echo(json.dumps([with_records(v) for v in versions], indent=2))
     elif quiet:
         for v in versions:
             click.echo(str(v.version))
@@ -61,10 +64,11 @@ def models_list(name, workspace, as_json, quiet) -> None:
 @quiet_option("Only the version number (e.g. of an alias).")
 @handle_errors
 def models_describe(name, version, workspace, as_json, quiet) -> None:
-    """Show one VERSION (number or alias, default champion) of model NAME."""
+    """Show one VERSION (number or alias, default champion) of model NAME, with its
+    operation records: the last load test, monitoring, comparison and rollout."""
     info = _read_registry(workspace).version(name, version)
     if as_json:
-        click.echo(json.dumps(info.to_dict(), indent=2))
+        click.echo(json.dumps(with_records(info), indent=2))
     elif quiet:
         click.echo(str(info.version))
     else:
@@ -134,21 +138,26 @@ def versions_table(name: str, items) -> None:
     from rich.table import Table
 
     table = Table(title=f"Model {name}", box=box.SIMPLE_HEAVY)
+    rolled = any(ROLLED_BACK_TAG in v.tags for v in items)  # the column only when needed
     for col in ("version", "aliases", "created", "gate", "metric", "run"):
         table.add_column(col)
+    if rolled:
+        table.add_column("rolled back", overflow="fold")
     for v in items:
         metric = v.tags.get("mlctl.selection_metric")
         value = f"{metric} {number_text(v.metrics.get(metric))}" if metric else ""
         style = "bold green" if "champion" in v.aliases else ""
-        table.add_row(
+        cells = [
             str(v.version),
             ", ".join(v.aliases),
             v.created,
             v.tags.get("mlctl.gate", ""),
             value,
             v.run_id or "",
-            style=style,
-        )
+        ]
+        if rolled:
+            cells.append(escape(v.tags.get(ROLLED_BACK_TAG, "")))
+        table.add_row(*cells, style=style)
     out().print(table)
 
 
@@ -167,9 +176,71 @@ def version_detail(v) -> None:
     table.add_row("source", v.source or "—")
     for k, val in sorted(v.metrics.items()):
         table.add_row(f"test {k}", number_text(val))
+    shown = record_tags(v.tags)
     for k, val in sorted(v.tags.items()):
-        table.add_row(k, _short_tag(k, val))
+        if k not in shown:
+            table.add_row(k, escape(_short_tag(k, val)))
     out().print(table)
+    records = operation_records(v.tags)
+    if records or ROLLED_BACK_TAG in v.tags:
+        records_table(v.tags, records)
+
+
+def records_table(tags: dict[str, str], records: dict[str, dict[str, Any]]) -> None:
+    """The version's operation records: kind, last verdict, its MLflow run."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Operation records", box=box.SIMPLE, title_justify="left")
+    for col in ("record", "last status", "run"):
+        table.add_column(col, overflow="fold")
+    for kind, record in records.items():
+        status = record.get("status") or ""
+        if kind == "rollout" and record.get("state"):
+            at = f" at {record['percent']} %" if record.get("percent") else ""
+            status = f"{record['state']}{at}" + (f"; {status}" if status else "")
+        table.add_row(kind, escape(status), record.get("run_id") or "")
+    if ROLLED_BACK_TAG in tags:
+        table.add_row("rolled back", escape(tags[ROLLED_BACK_TAG]), "", style="red")
+    out().print(table)
+
+
+ROLLED_BACK_TAG = "mlctl.rolled_back"  # "<timestamp>: <reason>" (Registry._move_back)
+RECORD_KINDS = ("loadtest", "monitoring", "compare", "rollout")
+ROLLOUT_TAGS = {"state": "mlctl.rollout.status", "percent": "mlctl.rollout.percent"}
+
+
+def record_tags(tags: dict[str, str]) -> set[str]:
+    """The tags :func:`operation_records` reads (the detail table leaves them out)."""
+    keys = {f"mlctl.{k}.last_{f}" for k in RECORD_KINDS for f in ("status", "run_id")}
+    return (keys | set(ROLLOUT_TAGS.values()) | {ROLLED_BACK_TAG}) & set(tags)
+
+
+def operation_records(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Kind → {status, run_id} from a version's ``mlctl.<kind>.last_status`` and
+    ``mlctl.<kind>.last_run_id`` tags (kinds that left none are not listed); the
+    rollout's also ``state`` and ``percent`` (``mlctl.rollout.status``/``percent``)."""
+    records: dict[str, dict[str, Any]] = {}
+    for kind in RECORD_KINDS:
+        record = {
+            "status": tags.get(f"mlctl.{kind}.last_status"),
+            "run_id": tags.get(f"mlctl.{kind}.last_run_id"),
+        }
+        if kind == "rollout":
+            record.update({key: tags.get(tag) for key, tag in ROLLOUT_TAGS.items()})
+        if any(value is not None for value in record.values()):
+            records[kind] = record
+    return records
+
+
+def with_records(v) -> dict[str, Any]:
+    """A version object for ``--json``: its fields, ``records`` (see
+    :func:`operation_records`) and ``rolled_back`` (the tag's text, or null)."""
+    return {
+        **v.to_dict(),
+        "records": operation_records(v.tags),
+        "rolled_back": v.tags.get(ROLLED_BACK_TAG),
+    }
 
 
 def _short_tag(key: str, value: str) -> str:

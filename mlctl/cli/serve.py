@@ -20,6 +20,7 @@ Examples:
   mlctl serve recipes/churn.yaml                  # models:/churn@champion on 127.0.0.1:8000
   mlctl serve recipes/churn.yaml --port 9000 --workers 2
   mlctl serve --model churn@challenger            # by registry reference
+  mlctl serve recipes/churn.yaml --access-log off # no line per request
   curl -X POST localhost:8000/predict -H 'content-type: application/json' \\
       -d '{"records": [{"tenure": 3, ...}]}'
 
@@ -40,11 +41,17 @@ differ from their recorded SHA-256, 1 other error (e.g. a worker cannot start),
     "--port", type=click.IntRange(0, 65535), default=None, help="TCP port (default 8000)."
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
+@click.option(
+    "--access-log",
+    type=click.Choice(["off", "info", "debug"]),
+    default=None,
+    help="One console line per request at this level (default deploy.serve.access_log, info).",
+)
 @workspace_option
 @quiet_option("Do not print the line that says what is served where.")
 @trust_option
 @handle_errors
-def serve(recipe, overrides, reference, host, port, workers, workspace, quiet) -> None:
+def serve(recipe, overrides, reference, host, port, workers, access_log, workspace, quiet) -> None:
     """Serve a registered model over HTTP (predict, MLflow and Open Inference routes)."""
     from mlctl.recipe.loader import load_recipe
     from mlctl.redact import redact_text
@@ -61,6 +68,8 @@ def serve(recipe, overrides, reference, host, port, workers, workspace, quiet) -
     if overrides and not recipe:
         raise click.UsageError("overrides need a RECIPE")
     config, bind = prepare(loaded, reference, workspace, host, port, workers)
+    if access_log is not None:
+        config.settings["access_log"] = access_log
     target = (
         f"{config.model_name}/{config.fixed_version}"
         if config.fixed_version

@@ -1,4 +1,5 @@
-"""``--target docker``: a Dockerfile, a compose file and the build's ignore file."""
+"""``--target docker``: a Dockerfile, a compose file and the build's ignore file, plus
+the Prometheus alerting rules and the Grafana dashboard (:mod:`.observe`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shlex
 from typing import Any
 
+from mlctl.deploy import observe
 from mlctl.deploy.plan import (
     CACHE_URL_ENV,
     LOG_URL_ENV,
@@ -53,13 +55,14 @@ def generate(
         GeneratedFile("compose.yaml", _compose(facts), "compose: api, monitor and services"),
         GeneratedFile(ignore_name, _ignore(facts), "build context exclusions"),
     ]
+    monitoring, warnings = observe.files(facts)
+    files += monitoring
     compose = _rel(facts.out / "compose.yaml", os.getcwd())
     steps = [f"docker compose -f {shlex.quote(compose)} up -d --build"]
     if facts.serve.api_key_env:
         steps.insert(0, f"export {facts.serve.api_key_env}=...   # the API key")
     if facts.log_kind == "postgresql":
         steps.insert(0, "export POSTGRES_PASSWORD=...   # the prediction log's database")
-    warnings = []
     if not facts.bake and not facts.remote_tracking:
         warnings.append(
             "--no-bake: the image has no model, and the 'workspace' volume starts without a "

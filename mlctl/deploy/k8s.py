@@ -1,4 +1,7 @@
-"""``--target k8s``: Deployment, Service, CronJob and ConfigMap (plus a kustomization).
+"""``--target k8s``: Deployment, Service, CronJob and ConfigMap (plus a kustomization),
+and the monitoring files: the Prometheus rules, the Grafana dashboard (also as a
+ConfigMap for Grafana's sidecar) and, for the prometheus-operator, a PrometheusRule and
+a ServiceMonitor (outside the kustomization: their CRDs may not be installed).
 
 Secrets are referenced, never written: the API key and every URL that may hold a
 password come from one Secret (``deploy.k8s.secret``) that the operator creates.
@@ -10,6 +13,7 @@ import re
 import shlex
 from typing import Any
 
+from mlctl.deploy import alerts, grafana, observe
 from mlctl.deploy.plan import (
     CACHE_URL_ENV,
     LOG_URL_ENV,
@@ -37,6 +41,15 @@ def generate(facts: Facts, recipe_text: str) -> tuple[list[GeneratedFile], list[
         ("service.yaml", _service(facts), "Service"),
         ("cronjob.yaml", _cronjob(facts, secret), "CronJob: mlctl monitor"),
     ]
+    monitoring, warnings = observe.files(facts)
+    dashboard = next(f.content for f in monitoring if f.path == observe.DASHBOARD_FILE)
+    objects.append(
+        (
+            "grafana-dashboard-configmap.yaml",
+            grafana.configmap(facts.app, k.namespace, _labels(facts, "monitoring"), dashboard),
+            "ConfigMap: the Grafana dashboard",
+        )
+    )
     files = [
         GeneratedFile(name, dump_yaml(obj, header(facts, what)), what)
         for name, obj, what in objects
@@ -54,7 +67,8 @@ def generate(facts: Facts, recipe_text: str) -> tuple[list[GeneratedFile], list[
             "kustomization",
         )
     )
-    warnings: list[str] = []
+    files += monitoring
+    files.append(_operator_file(facts))
     if not (k.workspace_claim or facts.bake or facts.remote_tracking):
         warnings.append(
             "the pods have no registry: the workspace is an empty emptyDir; rerun without "
@@ -75,7 +89,26 @@ def generate(facts: Facts, recipe_text: str) -> tuple[list[GeneratedFile], list[
             + ("   # optional keys may be left out" if any(not r for r in keys.values()) else "")
         )
     steps.append(f"kubectl apply -k {shlex.quote(_shown(facts.out))}")
+    operator = shlex.quote(_shown(facts.out / OPERATOR_FILE))
+    steps.append(f"kubectl apply -f {operator}   # with the prometheus-operator")
     return files, warnings, steps
+
+
+OPERATOR_FILE = "prometheus-operator.yaml"
+
+
+def _operator_file(facts: Facts) -> GeneratedFile:
+    """The PrometheusRule (the rules file's groups) and the ServiceMonitor."""
+    k = facts.recipe.deploy.k8s
+    labels = _labels(facts, "monitoring")
+    rules = alerts.rules(facts.app, facts.model_name, facts.serve.slo)
+    documents = [
+        alerts.prometheus_rule(facts.app, k.namespace, labels, rules),
+        alerts.service_monitor(facts.app, k.namespace, labels, _selector(facts)),
+    ]
+    what = "PrometheusRule and ServiceMonitor (prometheus-operator)"
+    text = header(facts, what) + "\n" + "---\n".join(dump_yaml(d) for d in documents)
+    return GeneratedFile(OPERATOR_FILE, text, what)
 
 
 def secret_name(facts: Facts) -> str:

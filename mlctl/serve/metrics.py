@@ -9,6 +9,11 @@ Besides the ``mlctl_*`` metrics, a scrape has:
 - ``mlctl_model_info{name, version, alias, role} 1``: one series per served version
   (the version is a label, never a value), read from the server's state at scrape time,
   so a hot swap replaces the old version's series instead of leaving it behind;
+- ``mlctl_monitor_attention{model, version}``: 1 when the latest ``mlctl monitor``
+  result of the served model (``serve.monitoring_file``) says ``attention``, else 0;
+  ``mlctl_monitor_last_run_timestamp_seconds{model, version}``: when it was generated.
+  Both are absent while there is no readable result. The file is read again only when
+  its size or modification time changed (a ``stat`` per scrape);
 - the process metrics (``process_*``: CPU seconds, memory, open files, start time) and
   ``python_info`` (plus ``python_gc_*`` with one process). With several workers every
   live worker's ``process_*`` series are there, told apart by a ``pid`` label: the
@@ -22,6 +27,7 @@ The answer is in OpenMetrics when the scraper's ``Accept`` asks for
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -38,7 +44,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import InfoMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -54,11 +60,13 @@ class Metrics:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = None if self.multiprocess else CollectorRegistry()
         self.model_info = ModelInfo()
+        self.monitor = MonitorResult()
         if self.registry is not None:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
             self.registry.register(self.model_info)
+            self.registry.register(self.monitor)
         r = {"registry": self.registry} if self.registry is not None else {}
         self.requests = Counter(
             "mlctl_requests_total",
@@ -163,6 +171,7 @@ class Metrics:
                 ``mlctl_model_info``; None leaves that metric out.
         """
         self.model_info.models = served_models(state)
+        self.monitor.path = getattr(state, "monitoring_file", None) if state is not None else None
         encoder, content_type = choose_encoder(accept or "")
         if content_type.startswith("text/"):  # Litestar adds the charset of text/* itself
             content_type = content_type.replace("; charset=utf-8", "")
@@ -176,6 +185,7 @@ class Metrics:
         registry.register(WorkerProcesses(folder))
         PlatformCollector(registry=registry)
         registry.register(self.model_info)
+        registry.register(self.monitor)
         return encoder(registry), content_type
 
 
@@ -216,6 +226,70 @@ class ModelInfo:
                 [labels["name"], labels["version"], labels["alias"], labels["role"]], {}
             )
         yield family
+
+
+class MonitorResult:
+    """``mlctl_monitor_attention`` and ``mlctl_monitor_last_run_timestamp_seconds`` from
+    the latest monitoring result file, read again only when it changed."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self._seen: tuple[str, int, int] | None = None
+        self._labels: list[str] | None = None  # model, version
+        self._values: tuple[float, float | None] = (0.0, None)
+
+    def _read(self) -> None:
+        if not self.path:
+            self._seen, self._labels = None, None
+            return
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self._seen, self._labels = None, None
+            return
+        key = (self.path, st.st_mtime_ns, st.st_size)
+        if key == self._seen:
+            return
+        self._seen, self._labels = key, None
+        try:
+            doc = json.loads(Path(self.path).read_bytes())
+            model = doc.get("model") or {}
+            status = doc["status"]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return  # a damaged or half-written file: absent until it is readable
+        if status not in ("healthy", "attention", "not_enough_data"):
+            return
+        self._labels = [str(model.get("name", "")), str(model.get("version", ""))]
+        self._values = (1.0 if status == "attention" else 0.0, _timestamp(doc))
+
+    def collect(self) -> Iterator[Metric]:
+        self._read()
+        attention = GaugeMetricFamily(
+            "mlctl_monitor_attention",
+            "1 when the latest mlctl monitor result says attention, else 0 (absent: none).",
+            labels=["model", "version"],
+        )
+        generated = GaugeMetricFamily(
+            "mlctl_monitor_last_run_timestamp_seconds",
+            "When the latest mlctl monitor result was generated (Unix time).",
+            labels=["model", "version"],
+        )
+        if self._labels is not None:
+            value, stamp = self._values
+            attention.add_metric(self._labels, value)
+            if stamp is not None:
+                generated.add_metric(self._labels, stamp)
+        yield attention
+        yield generated
+
+
+def _timestamp(doc: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(doc["generated_at"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return None
 
 
 _PID = re.compile(r"_(\d+)\.db$")

@@ -1,8 +1,24 @@
 """The ASGI middleware of ``mlctl serve``: 415 for a body type a route does not read
-(before the body is read), and the request count and latency of every answer."""
+(before the body is read), the request count and latency of every answer, and the
+access log (around the whole app, :func:`access_log_middleware`).
+
+The access log is one line per request on the logger ``mlctl.serve.access``, at the
+level ``deploy.serve.access_log`` names (``off``: none)::
+
+    3f6d0c1e-2b1d-4c3e-9a4f-5d3c2e1b0a99 POST /predict 200 4.2 ms version=3 variant=champion
+    - GET /ready 200 0.3 ms
+
+the request id (``-`` unless the request was scored), method, path (never the query
+string, headers or body: no API key or input reaches the log), status, milliseconds,
+and for a scored request the version and variant that answered. The scoring handlers
+hand them over with :func:`note_scored` (the ASGI scope is shared by the middleware and
+the handler). :mod:`mlctl.serve.server` wraps the app with it and sends the lines to
+the console off the event loop.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,6 +27,34 @@ from mlctl.serve.responses import JSON, ApiError, encoder, error_document, route
 
 # () : the route reads Content-Type itself (/invocations: as MLflow does, 415 in its shape).
 ALLOWED_TYPES: dict[str, tuple[str, ...]] = {"/invocations": ()}
+ACCESS_LOGGER = "mlctl.serve.access"
+ACCESS_LEVELS = {"off": None, "info": logging.INFO, "debug": logging.DEBUG}
+SCORED_KEY = "mlctl.scored"  # in the ASGI scope: (request id, version, variant)
+MAX_PATH = 200  # characters of a path in a line
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+def note_scored(scope: Any, answer: Any) -> None:
+    """Called by a scoring handler: the request id, version and variant of its answer,
+    for the access log line."""
+    scope[SCORED_KEY] = (answer.request_id, answer.version, answer.variant)
+
+
+def access_line(scope: dict, status: int, seconds: float) -> str:
+    """The access log line of one request (see the module docstring)."""
+    scored = scope.get(SCORED_KEY)
+    path = scope.get("path", "")
+    if len(path) > MAX_PATH or not path.isprintable() or " " in path:
+        # one token, no control characters: a path cannot forge or split a line
+        path = path[:MAX_PATH].encode("unicode_escape").decode("ascii").replace(" ", "%20")
+    line = (
+        f"{scored[0] if scored else '-'} {scope.get('method', '-')} {path} {status} "
+        f"{seconds * 1000:.1f} ms"
+    )
+    if scored:
+        line += f" version={scored[1]} variant={scored[2]}"
+    return line
 
 
 def media_type_middleware(app: Any) -> Any:
@@ -67,3 +111,36 @@ def media_type_middleware(app: Any) -> Any:
                 serve.metrics.latency.labels(label).observe(time.perf_counter() - started)
 
     return middleware
+
+
+def access_log_middleware(app: Any, access_log: str) -> Any:
+    """The app with the access log around it (outside Litestar, so that a request no
+    route matches is logged too); the app itself when ``access_log`` is ``off``."""
+    level = ACCESS_LEVELS[access_log]
+    if level is None:
+        return app
+
+    async def logged(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]  # an app that fails before it answers: uvicorn answers 500
+
+        async def send_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_status)
+        finally:
+            if access_logger.isEnabledFor(level):
+                line = access_line(scope, status[0], time.perf_counter() - started)
+                # makeRecord + handle: Logger.log would also walk the stack for the
+                # caller's file and line, which the line does not show
+                access_logger.handle(
+                    access_logger.makeRecord(ACCESS_LOGGER, level, "", 0, line, None, None)
+                )
+
+    return logged

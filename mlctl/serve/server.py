@@ -18,12 +18,20 @@ is set for more than one worker. Connections are read by
 that arrive too slowly, a lingering close after an early answer). On SIGTERM each worker turns ``/ready`` to 503 (see
 the app's lifespan), uvicorn drains in-flight requests, then the prediction log
 commits what it holds and the command exits 0.
+
+The console: :func:`configure_logging` sends the lines of the ``mlctl`` loggers (the
+access log of :mod:`mlctl.serve.middleware` among them), uvicorn's warnings and Python's
+warnings to stderr in every server process, through a bounded queue and a thread of its own, so a
+slow or full console never stalls a request (lines that do not fit are dropped and
+counted in a later line). uvicorn's own access log is off: ours replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -36,6 +44,7 @@ from typing import Any
 
 from mlctl.errors import WorkerFailed
 from mlctl.serve.app import LOAD_FIRST_ENV, ServeConfig
+from mlctl.serve.middleware import access_log_middleware
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -58,6 +67,122 @@ def pin_threads() -> None:
     """One math-library thread per process (inherited by worker processes)."""
     for name in THREAD_VARS:
         os.environ[name] = "1"
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CONSOLE_QUEUE = 10_000  # lines waiting for the console, at most
+CONSOLE_FLUSH = 0.05  # seconds between two writes of the console's lines
+PIPE_BUF = 4096  # POSIX: a pipe write of at most this many bytes is atomic
+
+
+class _ConsoleQueue(logging.Handler):
+    """Hands log records to a writer thread; drops them when the queue is full (a
+    console that does not keep up, a pipe nobody reads) and says how many in the next
+    line written.
+
+    The thread writes with ``os.write`` on stderr's file descriptor: blocked on a full
+    pipe, it holds none of the locks of ``sys.stderr``, so nothing else waits for it, not
+    even the interpreter's exit."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.queue: queue.Queue[logging.LogRecord] = queue.Queue(CONSOLE_QUEUE)
+        self.dropped = 0
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+            self.fd, self.stream = None, stream
+        threading.Thread(target=self._write, name="mlctl-console", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def _write(self) -> None:
+        """Writes what waits, in one ``write`` at most every :data:`CONSOLE_FLUSH`
+        seconds (a line a request, one at a time, would cost a wake-up and a system call
+        each)."""
+        while True:
+            records = [self.queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(records) < CONSOLE_QUEUE:
+                    records.append(self.queue.get_nowait())
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                note = {
+                    "name": "mlctl.serve",
+                    "levelno": logging.WARNING,
+                    "levelname": "WARNING",
+                    "msg": f"{dropped} log lines dropped (the console is slow)",
+                }
+                records.insert(0, logging.makeLogRecord(note))
+            self._out("".join(self._line(r) for r in records))
+            time.sleep(CONSOLE_FLUSH)
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            return self.format(record) + "\n"
+        except Exception:  # a record whose message cannot be formatted
+            return f"{record.levelname} {record.name}: {record.msg!r}\n"
+
+    def _out(self, text: str) -> None:
+        if self.fd is None:
+            self.stream.write(text)
+            return
+        with contextlib.suppress(OSError):  # a closed console: the lines go nowhere
+            for chunk in _chunks(text.encode("utf-8", "backslashreplace")):
+                while chunk:
+                    chunk = chunk[os.write(self.fd, chunk) :]
+
+    def drain(self, seconds: float = 1.0) -> None:
+        """At exit: give the thread a moment to write what waits."""
+        deadline = time.monotonic() + seconds
+        while not self.queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(min(CONSOLE_FLUSH * 2, max(0.0, deadline - time.monotonic())))
+
+
+def _chunks(data: bytes, size: int = PIPE_BUF) -> list[bytes]:
+    """Whole lines of at most ``size`` bytes each (a longer line alone): a pipe writes
+    each such chunk at once, so a process that ends while the console is full leaves no
+    half line behind."""
+    out: list[bytes] = []
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + size) + 1
+        if end <= start:  # a line longer than size: up to its end
+            end = data.find(b"\n", start) + 1 or len(data)
+        out.append(data[start:end])
+        start = end
+    return out
+
+
+def configure_logging(access_log: str) -> None:
+    """The server's console (stderr): ``mlctl`` lines at INFO and above, uvicorn's at
+    WARNING, Python's warnings, the access log at the level ``access_log`` names
+    (``off``: none), all through one :class:`_ConsoleQueue`. Idempotent in a process."""
+    import atexit
+
+    from mlctl.serve.middleware import ACCESS_LEVELS, ACCESS_LOGGER
+
+    root = logging.getLogger("mlctl")
+    if not getattr(root, "_mlctl_console", False):
+        writer = _ConsoleQueue(sys.stderr)
+        # Python's warnings too (a library's RuntimeWarning while scoring): written to
+        # stderr directly, they would block a scoring thread on a full console.
+        logging.captureWarnings(True)
+        for name in ("mlctl", "uvicorn", "py.warnings"):
+            logging.getLogger(name).addHandler(writer)
+            logging.getLogger(name).propagate = False  # only through the queue
+        atexit.register(writer.drain)
+        root._mlctl_console = True  # type: ignore[attr-defined]
+    root.setLevel(logging.INFO)
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
+    level = ACCESS_LEVELS.get(access_log)
+    logging.getLogger(ACCESS_LOGGER).setLevel(level if level is not None else logging.CRITICAL + 1)
 
 
 def _graceful_exit(signum: int, frame: Any) -> None:
@@ -94,7 +219,7 @@ def _worker_main(common: dict[str, Any], load_first: bool) -> None:
     _die_with_parent()
     if load_first:
         os.environ[LOAD_FIRST_ENV] = "1"
-    config = uvicorn.Config("mlctl.serve.app:app_from_env", factory=True, **common)
+    config = uvicorn.Config(APP_FROM_ENV, factory=True, **common)
     server = uvicorn.Server(config)
     # uvicorn listens only after the app's lifespan started (with load_first: the model
     # is loaded by then).
@@ -186,6 +311,23 @@ class Supervisor:
                 proc.join()
 
 
+APP_FROM_ENV = "mlctl.serve.server:app_from_env"
+
+
+def app_from_env() -> Any:
+    """Uvicorn's factory in each worker process: the app (its config from the parent)
+    with the access log around it."""
+    from mlctl.serve import app
+
+    access_log = _access_log(ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]))
+    configure_logging(access_log)
+    return access_log_middleware(app.app_from_env(), access_log)
+
+
+def _access_log(config: ServeConfig) -> str:
+    return str(config.settings.get("access_log", "info"))
+
+
 def http_protocol() -> str:
     """uvicorn's HTTP protocol with header limits, receive deadlines and a lingering
     close (:mod:`mlctl.serve.transport`), as an import path (workers are spawned)."""
@@ -201,6 +343,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
     import uvicorn
 
     pin_threads()
+    configure_logging(_access_log(config))
     # uvicorn drains on SIGTERM, then re-raises it; the handler it restores then makes a
     # graceful stop exit 0 rather than "killed by SIGTERM".
     signal.signal(signal.SIGTERM, _graceful_exit)
@@ -213,7 +356,8 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         host=bind.host,
         port=bind.port,
         log_level="warning",
-        access_log=False,
+        access_log=False,  # the middleware's access log replaces uvicorn's
+        log_config=None,  # its loggers go through configure_logging's queue
         timeout_graceful_shutdown=max(1, int(bind.drain_seconds)),
         lifespan="on",
         server_header=False,
@@ -223,13 +367,12 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         if bind.workers == 1:
             from mlctl.serve.app import create_app
 
-            uvicorn.run(create_app(config), **common)
+            app = access_log_middleware(create_app(config), _access_log(config))
+            uvicorn.run(app, **common)
         elif reuse_port_supported():
             Supervisor(bind.workers, common, bind.drain_seconds).run()
         else:
-            uvicorn.run(
-                "mlctl.serve.app:app_from_env", factory=True, workers=bind.workers, **common
-            )
+            uvicorn.run(APP_FROM_ENV, factory=True, workers=bind.workers, **common)
     finally:
         if prom_dir:
             shutil.rmtree(prom_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -133,10 +134,19 @@ def call(
 
 
 class Server:
-    """``mlctl serve`` in a subprocess; stopped with SIGTERM (or SIGKILL) by the test."""
+    """``mlctl serve`` in a subprocess; stopped with SIGTERM (or SIGKILL) by the test.
+
+    Its console is read while it runs, as a terminal or a container's log driver reads
+    it (the access log writes a line per request; a pipe nobody reads fills after ~64 KB
+    and the server then drops lines): ``read_console=False`` leaves it unread."""
 
     def __init__(
-        self, cwd: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        cwd: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        read_console: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -149,6 +159,15 @@ class Server:
             text=True,
             start_new_session=True,
         )
+        self._console: list[list[str]] = []
+        self._readers: list[threading.Thread] = []
+        if read_console:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                lines: list[str] = []
+                reader = threading.Thread(target=_read_lines, args=(stream, lines), daemon=True)
+                reader.start()
+                self._console.append(lines)
+                self._readers.append(reader)
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -176,6 +195,10 @@ class Server:
     def output(self) -> str:
         if self.proc.poll() is None:
             return ""
+        if self._readers:
+            for reader in self._readers:
+                reader.join(5)
+            return "".join("".join(lines) for lines in self._console)
         out, err = self.proc.communicate(timeout=5)
         return (out or "") + (err or "")
 
@@ -184,6 +207,11 @@ class Server:
 
     def get(self, path: str, **kw: Any) -> Reply:
         return call(self.url + path, **kw)
+
+
+def _read_lines(stream: Any, sink: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line)
 
 
 # ------------------------------------------------------------ services and helpers

@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from mlctl.predlog import LogUnavailable
 from mlctl.serve.checks import InvalidFeedback, feedback_items
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar, check_records
+from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, errors
 from mlctl.serve.requests import Served, check_rows, idempotency_key, require_api_key
 from mlctl.serve.responses import (
@@ -87,6 +88,7 @@ class MlctlApi(Controller):
         except BadRequest as exc:
             raise ApiError(400, "BAD_REQUEST", str(exc)) from None
         answer = await score(serve, batch, records, "predict", idempotency_key(request))
+        note_scored(request.scope, answer)  # for the access log
         out = []
         for i in range(batch.rows):
             row: dict[str, Any] = {"request_id": answer.ids[i], "prediction": answer.predictions[i]}

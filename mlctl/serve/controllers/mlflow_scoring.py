@@ -7,6 +7,7 @@ from litestar import Controller, Request, Response, get, post
 
 from mlctl.serve import mlflow_protocol
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_records
+from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, MlflowOperation, errors
 from mlctl.serve.requests import Served, idempotency_key, require_api_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
@@ -32,6 +33,7 @@ async def _invocations(serve: Served, request: Request) -> Response:
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
     answer = await score(serve, batch, records, "invocations", idempotency_key(request))
+    note_scored(request.scope, answer)  # for the access log
     return json_response({"predictions": answer.predictions}, headers=version_headers(answer))
 
 

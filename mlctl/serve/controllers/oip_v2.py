@@ -11,6 +11,7 @@ from mlctl import __version__
 from mlctl.serve import oip
 from mlctl.serve.checks import oip_columns, oip_id, oip_outputs
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar
+from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, errors
 from mlctl.serve.requests import Served, check_rows, idempotency_key, require_api_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
@@ -80,6 +81,7 @@ async def _infer(serve: Served, request: Request, name: str, version: str | None
     if version is not None and slot is not serve.champion:
         raise ApiError(409, "NOT_ROUTABLE", "only the champion version answers inference")
     answer = await score(serve, batch, records, "v2", idempotency_key(request))
+    note_scored(request.scope, answer)  # for the access log
     outputs = [
         {
             "name": "predict",

@@ -99,15 +99,18 @@ class MicroBatcher:
         self.requests = 0
 
     def start(self) -> None:
-        if self._task is None:
+        """Start the batching loop (again, if it was stopped)."""
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the loop; requests it had not answered get :class:`Overloaded`. One
+        submitted while it stops starts a new loop rather than wait for nobody."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     @property
     def queued_rows(self) -> int:
@@ -192,7 +195,10 @@ class MicroBatcher:
                 self._queued_rows -= sum(i.batch.rows for i in items)
                 live = [i for i in items if not i.future.done()]  # skip cancelled requests
                 if live:
-                    await self._score(live)
+                    try:
+                        await self._score(live)
+                    except Exception as exc:  # a bug after scoring: those requests get it
+                        _fail(live, exc)  # (a logged 500); the loop serves the next ones
         except asyncio.CancelledError:
             # Stopped (shutdown, or an old model retired): nobody is left waiting forever.
             gone = Overloaded("the model is no longer served by this process")
@@ -235,6 +241,12 @@ class MicroBatcher:
         if self.on_batch is not None:
             with contextlib.suppress(Exception):
                 self.on_batch(rows, len(live), seconds)
+
+
+def _fail(items: list[_Item], exc: BaseException) -> None:
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(exc)
 
 
 def _expire(waiter: asyncio.Future) -> None:

@@ -94,6 +94,7 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._cost: float | None = None  # moving average of a batch's seconds
         self._last_requests = 1
+        self._scoring = 0  # batches on the scoring thread now
         self.batches = 0
         self.rows = 0
         self.requests = 0
@@ -115,6 +116,11 @@ class MicroBatcher:
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being scored: stopping now fails no request."""
+        return not self._items and self._scoring == 0
 
     @property
     def batch_seconds(self) -> float | None:
@@ -211,11 +217,8 @@ class MicroBatcher:
 
     async def _score(self, live: list[_Item]) -> None:
         self._last_requests = len(live)
-        loop = asyncio.get_running_loop()
         try:
-            result, seconds = await loop.run_in_executor(
-                self.executor, self._run, [i.batch for i in live]
-            )
+            result, seconds = await self._on_thread(live)
         except Exception as exc:
             if len(live) > 1:
                 # One request's rows can break a pipeline call (e.g. values whose derived
@@ -241,6 +244,14 @@ class MicroBatcher:
         if self.on_batch is not None:
             with contextlib.suppress(Exception):
                 self.on_batch(rows, len(live), seconds)
+
+    async def _on_thread(self, live: list[_Item]) -> tuple[Any, float]:
+        self._scoring += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self._run, [i.batch for i in live])
+        finally:
+            self._scoring -= 1
 
 
 def _fail(items: list[_Item], exc: BaseException) -> None:

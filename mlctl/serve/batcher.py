@@ -94,24 +94,33 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._cost: float | None = None  # moving average of a batch's seconds
         self._last_requests = 1
+        self._scoring = 0  # batches on the scoring thread now
         self.batches = 0
         self.rows = 0
         self.requests = 0
 
     def start(self) -> None:
-        if self._task is None:
+        """Start the batching loop (again, if it was stopped)."""
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the loop; requests it had not answered get :class:`Overloaded`. One
+        submitted while it stops starts a new loop rather than wait for nobody."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being scored: stopping now fails no request."""
+        return not self._items and self._scoring == 0
 
     @property
     def batch_seconds(self) -> float | None:
@@ -192,7 +201,10 @@ class MicroBatcher:
                 self._queued_rows -= sum(i.batch.rows for i in items)
                 live = [i for i in items if not i.future.done()]  # skip cancelled requests
                 if live:
-                    await self._score(live)
+                    try:
+                        await self._score(live)
+                    except Exception as exc:  # a bug after scoring: those requests get it
+                        _fail(live, exc)  # (a logged 500); the loop serves the next ones
         except asyncio.CancelledError:
             # Stopped (shutdown, or an old model retired): nobody is left waiting forever.
             gone = Overloaded("the model is no longer served by this process")
@@ -205,11 +217,8 @@ class MicroBatcher:
 
     async def _score(self, live: list[_Item]) -> None:
         self._last_requests = len(live)
-        loop = asyncio.get_running_loop()
         try:
-            result, seconds = await loop.run_in_executor(
-                self.executor, self._run, [i.batch for i in live]
-            )
+            result, seconds = await self._on_thread(live)
         except Exception as exc:
             if len(live) > 1:
                 # One request's rows can break a pipeline call (e.g. values whose derived
@@ -235,6 +244,20 @@ class MicroBatcher:
         if self.on_batch is not None:
             with contextlib.suppress(Exception):
                 self.on_batch(rows, len(live), seconds)
+
+    async def _on_thread(self, live: list[_Item]) -> tuple[Any, float]:
+        self._scoring += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self._run, [i.batch for i in live])
+        finally:
+            self._scoring -= 1
+
+
+def _fail(items: list[_Item], exc: BaseException) -> None:
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(exc)
 
 
 def _expire(waiter: asyncio.Future) -> None:

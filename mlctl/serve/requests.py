@@ -1,5 +1,12 @@
 """Reading a request in ``mlctl serve``: the served state (a Litestar dependency), the
-API-key guard, the ``Idempotency-Key`` header, row limits and JSON bodies."""
+API-key guard, the ``Idempotency-Key`` header, row limits and JSON bodies.
+
+A client that closes its connection before its body was read (its own timeout gave
+up, a load tool stopped) is answered ``499`` (nginx's "client closed request"),
+which nobody receives: Litestar raises its 500 ``InternalServerException`` there,
+which counted every abandoned request as a server error in ``mlctl_requests_total``
+and ``mlctl_errors_total``, without a line in the server's log.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import hmac
 from typing import Annotated, Any
 
 from litestar import Request
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, InternalServerException
 from litestar.params import Dependency
 
 from mlctl.serve.body import decode_json
@@ -71,8 +78,40 @@ def check_rows(state: ServeState, n: int) -> None:
         )
 
 
+CLIENT_CLOSED = 499  # nginx's status for a request its client abandoned
+
+
+def client_closed() -> ApiError:
+    return ApiError(
+        CLIENT_CLOSED,
+        "CLIENT_CLOSED_REQUEST",
+        "the client closed the connection before its request body was read",
+    )
+
+
 class JsonRequest(Request):
-    """Litestar's request, parsing bodies with :func:`decode_json`."""
+    """Litestar's request, parsing bodies with :func:`decode_json`; a body the client
+    abandoned is a 499 (see the module docstring)."""
+
+    async def body(self) -> bytes:
+        receive = self.receive
+        gone = False
+
+        async def noting() -> Any:  # the server said the client is gone
+            nonlocal gone
+            message = await receive()
+            gone = gone or message.get("type") == "http.disconnect"
+            return message
+
+        self.receive = noting
+        try:
+            return await super().body()
+        except InternalServerException:
+            if gone:
+                raise client_closed() from None
+            raise
+        finally:
+            self.receive = receive
 
     async def json(self) -> Any:
         try:

@@ -101,6 +101,8 @@ def api_error(request: Request, exc: ApiError) -> Response:
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if status >= 500:  # Litestar's own (e.g. a dependency that failed): logged too
+        return internal_error(request, exc, status)
     code = {
         400: "BAD_REQUEST",
         401: "UNAUTHORIZED",
@@ -130,12 +132,12 @@ def _validation_detail(error: Any) -> dict[str, str]:
     return {"message": message}
 
 
-def internal_error(request: Request, exc: Exception) -> Response:
+def internal_error(request: Request, exc: Exception, status: int = 500) -> Response:
     """An unexpected error: its traceback goes to the server's log, never to the client."""
     path = request.scope.get("path", "?") if isinstance(request.scope, dict) else "?"
     logger.error("unhandled error answering %s %s", request.scope.get("method"), path, exc_info=exc)
-    _count(request, 500)
-    return error_response(ApiError(500, "INTERNAL", f"internal error: {type(exc).__name__}"))
+    _count(request, status)
+    return error_response(ApiError(status, "INTERNAL", f"internal error: {type(exc).__name__}"))
 
 
 def _count(request: Request, status: int) -> None:

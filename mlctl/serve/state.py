@@ -54,6 +54,8 @@ logger = logging.getLogger("mlctl.serve")
 RETRY_FIRST = 1.0  # seconds before a version that failed transiently is tried again
 RETRY_MAX = 60.0  # the back-off doubles up to this
 RETRY_REFUSED = 300.0  # a refused artifact (SHA-256, smoke batch): tried again this often
+RETIRE_WAIT = 30.0  # the most an old version's batcher waits for its requests
+RETIRE_GRACE = 0.5  # ... and for requests that chose it just before the swap
 
 
 @dataclass
@@ -316,12 +318,18 @@ class ServeState:
         self.metrics.model_load_failures.labels(role).inc()
 
     async def _retire(self, old: Slot) -> None:
-        """Let requests already queued on an old version finish, then stop its batcher."""
-        for _ in range(600):
-            if old.batcher.queued_rows == 0:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
+        """Let requests queued on an old version, or being scored by it, finish (and
+        those that chose it just before the swap), then stop its batcher. Waiting for
+        an empty queue alone stopped it under a batch still on the scoring thread, whose
+        requests got 503 OVERLOADED."""
+        deadline = time.monotonic() + RETIRE_WAIT
+        while time.monotonic() < deadline:
+            if old.batcher.idle:
+                await asyncio.sleep(RETIRE_GRACE)
+                if old.batcher.idle:
+                    break
+            else:
+                await asyncio.sleep(0.05)
         await old.batcher.stop()
 
     async def _run(self, fn: Any, *args: Any) -> Any:

@@ -172,6 +172,7 @@ def _local_server(loaded: Any, overrides: list[str], options: LoadtestOptions, w
         # no workspace folder: mlctl serve refuses to start and says why
         ws.root if sqlite and ws.root.is_dir() else None,
         drain_seconds=settings.drain_seconds,
+        warnings=warnings,  # what the service logged as errors is said at the end
     )
 
 

@@ -231,9 +231,23 @@ class LocalServer:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         if self._errors is not None:
+            self.warnings.extend(server_errors(self._errors))
             self._errors.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def server_errors(console: Any, limit: int = 3) -> list[str]:
+    """Warnings for the errors the started service logged during the test (its console
+    is a temporary file that goes with it): how many, and the first few lines."""
+    console.seek(0)
+    lines = console.read().decode("utf-8", "replace").splitlines()
+    errors = [ln.strip() for ln in lines if " ERROR " in ln or " CRITICAL " in ln]
+    if not errors:
+        return []
+    shown = "; ".join(ln[:300] for ln in errors[:limit])
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return [f"the service logged {len(errors)} error line(s) during the test: {shown}{more}"]
 
 
 def _die_with_parent() -> Any:

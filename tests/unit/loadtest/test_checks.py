@@ -129,3 +129,27 @@ def test_errors_are_5xx_and_no_answer_over_every_request_not_4xx() -> None:
     metrics = key_metrics(doc)
     assert metrics["passed"] == 0.0 and metrics["requests"] == 100.0
     assert metrics["latency_p95_ms"] == pytest.approx(2.0, rel=0.01)
+
+
+def test_errors_the_started_service_logged_become_one_warning() -> None:
+    import tempfile
+
+    from mlctl.loadtest.service import server_errors
+
+    with tempfile.TemporaryFile() as console:
+        console.write(
+            b"2026-12-05 22:00:00,001 WARNING mlctl.serve: trying churn/2 again\n"
+            b"- POST /predict 200 3.1 ms version=1 variant=champion\n"
+            + b"".join(
+                b"2026-12-05 22:00:01,%03d ERROR mlctl.serve: unhandled error answering "
+                b"POST /predict\n" % i
+                for i in range(5)
+            )
+        )
+        (warning,) = server_errors(console)
+        assert warning.startswith("the service logged 5 error line(s) during the test: ")
+        assert warning.count("unhandled error answering POST /predict") == 3
+        assert warning.endswith("(and 2 more)")
+    with tempfile.TemporaryFile() as quiet:
+        quiet.write(b"- POST /predict 200 3.1 ms version=1 variant=champion\n")
+        assert server_errors(quiet) == []

@@ -151,7 +151,7 @@ def _compare(ctx: Context, champion: int, challenger: int) -> dict[str, Any]:
 
         model = load_verified_model(ctx.registry, f"{ctx.name}/{version}")
         inputs = [c["name"] for c in model.input_schema] or list(ctx.profile.columns)
-        value, rows = _metric_on(r, model.pipeline, frame, metric, inputs)
+        value, rows = metric_on(r, model.pipeline, frame, metric, inputs)
         scores[side], out["rows"] = value, rows
     out.update(scores)
     better = metrics_for_task(r.task)[metric].greater_is_better
@@ -164,8 +164,6 @@ def _compare(ctx: Context, champion: int, challenger: int) -> dict[str, Any]:
 def _labelled_inputs(ctx: Context) -> Any:
     """Labelled rows of the window with every logged input (any version that answered;
     the two models compared may read different columns)."""
-    import pandas as pd
-
     o = ctx.options
     if o.current:
         if not o.label_column:
@@ -177,10 +175,17 @@ def _labelled_inputs(ctx: Context) -> Any:
         return (
             frame.rename(columns={o.label_column: "label"}) if o.label_column != "label" else frame
         )
+    return labelled_log_rows(ctx.source, ctx.window, ctx.name)
+
+
+def labelled_log_rows(source: Any, window: Any, name: str) -> Any:
+    """The champion's labelled rows of a window of the prediction log (a ``LogSource``)
+    with every logged input and the label as column ``label``; None when there are none.
+    Also what the rollout's auto-demotion scores the previous champion on."""
+    import pandas as pd
+
     parts = list(
-        ctx.source.iter_labelled(
-            ctx.window, model_name=ctx.name, variant="champion", inputs=True, columns=None
-        )
+        source.iter_labelled(window, model_name=name, variant="champion", inputs=True, columns=None)
     )
     if not parts:
         return None
@@ -189,9 +194,12 @@ def _labelled_inputs(ctx: Context) -> Any:
     return frame.rename(columns={meta.get("label", "label"): "label"})
 
 
-def _metric_on(
+def metric_on(
     r: Any, model: Any, frame: Any, metric: str, inputs: list[str]
 ) -> tuple[float | None, int]:
+    """``metric`` of the fitted pipeline ``model`` on the labelled rows of ``frame``
+    (label column ``label``), and how many rows it was computed on (labels the model
+    does not know are left out). Also used by the rollout's auto-demotion."""
     import numpy as np
     import pandas as pd
 

@@ -126,57 +126,21 @@ def _previous(registry: Any, name: str, champion: int) -> int | None:
 
 def _labelled(url: str, name: str, window: dict[str, Any]) -> Any:
     """The window's labelled champion rows with every logged input."""
-    import pandas as pd
-
     from mlctl.monitor.log_source import LogSource
+    from mlctl.monitor.retrain import labelled_log_rows
     from mlctl.monitor.window import Window
 
-    source = LogSource(url)
-    parts = list(
-        source.iter_labelled(
-            Window(float(window["start"]), float(window["end"])),
-            model_name=name,
-            variant="champion",
-            inputs=True,
-            columns=None,
-        )
-    )
-    if not parts:
-        return None
-    frame = pd.concat(parts, ignore_index=True)
-    meta = parts[0].attrs.get("meta", {})
-    return frame.rename(columns={meta.get("label", "label"): "label"})
+    span = Window(float(window["start"]), float(window["end"]))
+    return labelled_log_rows(LogSource(url), span, name)
 
 
 def _metric_on(r: Any, pipeline: Any, frame: Any, inputs: list[str]) -> tuple[float | None, int]:
     """The recipe's selection metric of ``pipeline`` on the labelled rows."""
-    import numpy as np
-    import pandas as pd
-
-    from mlctl.evaluate.metrics import classification_metrics, regression_metrics
-    from mlctl.monitor.check import positive_class
-    from mlctl.monitor.performance import LabelMap
-    from mlctl.predict.score import Scorer
+    from mlctl.monitor.retrain import metric_on
 
     if frame is None or not len(frame):
         return None, 0
-    metric = r.selection_metric
-    scorer = Scorer(pipeline)
-    X = frame[[c for c in inputs if c in frame.columns]]
-    if r.task == "regression":
-        y = pd.to_numeric(frame["label"], errors="coerce").to_numpy(dtype=float)
-        keep = np.isfinite(y)
-        pred, _ = scorer(X[keep])
-        return regression_metrics(y[keep], pred).get(metric), int(keep.sum())
-    classes = list(scorer.classes)
-    idx, _ = LabelMap(classes).map(frame["label"].astype(object).to_numpy())
-    keep = idx >= 0
-    if not keep.any():
-        return None, 0
-    pred, proba = scorer(X[keep].reset_index(drop=True))
-    y_true = np.asarray(classes, dtype=object)[idx[keep]]
-    values = classification_metrics(y_true, pred, proba, classes, positive_class(r, classes))
-    return values.get(metric), int(keep.sum())
+    return metric_on(r, pipeline, frame, r.selection_metric, inputs)
 
 
 def _better(r: Any, old: float | None, new: float | None) -> bool:

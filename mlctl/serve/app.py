@@ -191,7 +191,7 @@ def route_table() -> list[tuple[str, str]]:
         (method, route.path)
         for route in app.routes
         for handler in getattr(route, "route_handlers", [])
-        if handler.include_in_schema
+        if handler.resolve_include_in_schema()
         for method in handler.http_methods
         if method != "OPTIONS"
     )

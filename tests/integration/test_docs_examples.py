@@ -341,13 +341,11 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         "another --end, on the test's log",
     ),
     "mlctl rollout recipes/churn.yaml --watch --every 30": (
-        "tests/integration/test_rollout.py::"
-        "test_a_good_challenger_walks_its_steps_and_is_promoted_after_approval",
+        "tests/integration/test_rollout.py::test_the_whole_loop_on_the_churn_model",
         "variant: --every 1 --json, min_requests=15 and min_minutes=0 under generated traffic",
     ),
     "mlctl rollout recipes/churn.yaml --approve": (
-        "tests/integration/test_rollout.py::"
-        "test_a_good_challenger_walks_its_steps_and_is_promoted_after_approval",
+        "tests/integration/test_rollout.py::test_the_whole_loop_on_the_churn_model",
         "with --json and the test's min_requests/min_minutes overrides",
     ),
     "mlctl run recipes/telco.yaml --promote --yes": (

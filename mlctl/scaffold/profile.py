@@ -15,6 +15,7 @@ Kinds (what :func:`column_kind` returns):
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -127,12 +128,12 @@ def read_sample(path: Path, sample_rows: int, separator: str | None = None) -> T
             hint=_one_file_hint(files),
         )
     fmt = sample_format(path)
-    if separator is None:
-        separator = "\t" if _data_suffix(path) == ".tsv" else ","
     try:
         if path.stat().st_size == 0:
             raise DataError(f"cannot read {path}: the file is empty (0 bytes)")
         check_size(path, fmt, key="SOURCE")
+        if separator is None and fmt != "parquet":
+            separator = sniff_separator(path)
         if fmt == "parquet":
             table = _read_parquet(path, sample_rows)
         else:
@@ -177,6 +178,40 @@ def _read_csv(path: Path, sample_rows: int, separator: str) -> Table:
         return Table(frame, path, "csv", separator, len(frame), True)
     frame = frame.head(sample_rows)
     return Table(frame, path, "csv", separator, _count_lines(path) - 1, False)
+
+
+#: The field separators ``mlctl init`` recognises by itself, in order of preference.
+SEPARATORS = (",", ";", "\t", "|")
+SNIFF_BYTES = 64 * 1024
+SNIFF_LINES = 50
+
+
+def sniff_separator(path: Path) -> str:
+    """The field separator of a CSV file, read off its first lines: of ``,`` ``;`` tab
+    and ``|``, the one that splits every line (quotes respected) into the same number of
+    fields, more than one, and the most of them; ties go to the earlier in that order.
+    A file none of them splits so (one column) gets ``,`` (tab for ``.tsv``)."""
+    import csv
+    import io
+
+    default = "\t" if _data_suffix(path) == ".tsv" else ","
+    opener = COMPRESSIONS.get(path.suffix.lower())
+    open_file = importlib.import_module(opener).open if opener else Path.open
+    with open_file(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    text = head.decode("utf-8", "replace")
+    if len(head) == SNIFF_BYTES:  # the last line may be cut: leave it out
+        text = text.rsplit("\n", 1)[0]
+    lines = [ln for ln in text.splitlines() if ln.strip()][:SNIFF_LINES]
+    best, best_fields = default, 1
+    for sep in (default, *[s for s in SEPARATORS if s != default]):
+        try:
+            counts = {len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)}
+        except csv.Error:
+            continue
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = sep, fields
+    return best
 
 
 def _other_separator(header: str, separator: str) -> str | None:

@@ -118,13 +118,52 @@ def test_unreadable_files_are_named(tmp_path: Path, name: str, content, message:
     assert name in err.value.message
 
 
-def test_a_semicolon_file_read_with_commas_suggests_the_separator(tmp_path: Path) -> None:
+def test_a_semicolon_file_read_with_an_explicit_comma_suggests_the_separator(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "semi.csv"
     path.write_text("a;b;c\n1;2;3\n4;5;6\n")
     with pytest.raises(DataError) as err:
-        read_sample(path, 100)
+        read_sample(path, 100, ",")
     assert "--sep ';'" in err.value.hint
     assert read_sample(path, 100, ";").frame.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "separator", "shape"),
+    [
+        ("semi.csv", "a;b;c\n1;2;3\n4;5;6\n", ";", (2, 3)),
+        ("tabs.csv", "a\tb\n1\t2\n", "\t", (1, 2)),
+        ("pipes.txt", "a|b|c\nx|y|z\n", "|", (1, 3)),
+        ("commas.csv", "a,b\n1,2\n", ",", (1, 2)),
+        # European numbers: decimal commas inside semicolon-separated fields.
+        ("euro.csv", "price;qty;name\n1,5;2;x\n10,25;3;y\n", ";", (2, 3)),
+        # Quoted separators do not count.
+        ("quoted.csv", 'a;b\n"x;y, z";1\n"p,q";2\n', ";", (2, 2)),
+        ("quoted_commas.csv", 'a,b\n"x;y";1\n"p;q";2\n', ",", (2, 2)),
+        ("one.csv", "a\n1\n2\n", ",", (2, 1)),
+        ("one.tsv", "a\n1\n", "\t", (1, 1)),
+    ],
+)
+def test_the_separator_is_read_off_the_file(tmp_path, name, text, separator, shape) -> None:
+    from mlctl.scaffold.profile import sniff_separator
+
+    path = tmp_path / name
+    path.write_text(text)
+    assert sniff_separator(path) == separator
+    table = read_sample(path, 100)
+    assert table.separator == separator and table.frame.shape == shape
+
+
+def test_a_compressed_file_is_sniffed_too(tmp_path: Path) -> None:
+    import gzip
+
+    from mlctl.scaffold.profile import sniff_separator
+
+    path = tmp_path / "semi.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("a;b\n" + "".join(f"{i};{i * 2}\n" for i in range(100)))
+    assert sniff_separator(path) == ";"
 
 
 def test_a_folder_or_glob_names_one_file_to_start_from(tmp_path: Path) -> None:

@@ -136,6 +136,18 @@ def test_telco_recipe_finds_the_coercion_and_the_id(project: Path) -> None:
     assert checked["data"]["rows"] == 7043
 
 
+def test_a_semicolon_file_with_decimal_commas_needs_no_sep(project: Path) -> None:
+    """A European export (';' between fields, ',' in numbers): init reads the separator
+    off the file, writes it into the recipe, and validate reads the data with it."""
+    frame = pd.read_csv(TELCO, nrows=400)
+    frame.to_csv(project / "telco_eu.csv", sep=";", decimal=",", index=False)
+    decided, checked = init_and_validate("telco_eu.csv", "--target", "Churn", "--name", "eu")
+    recipe = yaml.safe_load((project / decided["recipe"]).read_text())
+    assert recipe["data"]["csv_separator"] == ";"
+    assert decided["id_column"] == "customerID"
+    assert checked["data"]["rows"] == 400
+
+
 def test_human_summary_says_what_was_dropped_and_why(project: Path) -> None:
     rng = np.random.default_rng(4)
     frame = mixed_frame(200, rng)

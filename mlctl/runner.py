@@ -209,6 +209,15 @@ def run(
         emit("run_started", {"run_id": parent.run_id, "tracking_uri": redact_text(ws.tracking_uri)})
         parent.log_dict(loaded.public, "recipe.yaml")
         parent.log_params(_flat_params(loaded.public))
+        not_logged = parent.log_datasets(
+            {"training": (data.X_train, data.y_train), "evaluation": (data.X_test, data.y_test)},
+            name=r.name,
+            source=redact_text(str(r.data.source)),
+            digest=data.fingerprint,
+            target=r.data.target,
+        )
+        if not_logged:
+            data.notes.append(not_logged)
         results = train_all(r, data, on_event)
         winner = pick_winner(r, results)
         if r.task == "classification" and data.is_binary:
@@ -278,6 +287,7 @@ def run(
                         data.fingerprint,
                         options,
                         before,
+                        description=_description(r, winner, best, verdict, data, parent.run_id),
                     )
                 ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
             interrupts.checkpoint("report")
@@ -345,6 +355,32 @@ def _reference_profile(r: Recipe, data: Dataset, best: Evaluation):
     )
 
 
+def _description(
+    r: Recipe,
+    winner: SearchResult,
+    best: Evaluation,
+    verdict: gate.Verdict,
+    data: Dataset,
+    run: str,
+) -> str:
+    """The registered version's description in the MLflow UI: what won, how it scored,
+    the gate, the data and the run, in a few lines a person reads."""
+    metric = r.selection_metric
+    test = best.metrics.get(metric)
+    lines = [
+        f"{winner.name} ({winner.estimator}), chosen on cross-validated {metric} "
+        f"{winner.cv_mean:.4f} ± {winner.cv_std:.4f}; test {metric} "
+        + (f"{test:.4f}" if test is not None and math.isfinite(test) else "n/a")
+        + ".",
+        f"Readiness gate: {_gate_tag(verdict)} ({len(verdict.checks)} checks).",
+        f"Data: {data.rows:,} rows of {redact_text(str(r.data.source))} "
+        f"(SHA-256 {data.fingerprint[:12]}…), {len(data.X_train):,} train / "
+        f"{len(data.X_test):,} test.",
+        f"Trained by mlctl run {run} (recipe {r.name}).",
+    ]
+    return "\n".join(lines)
+
+
 def _gate_tag(verdict: gate.Verdict) -> str:
     return "passed" if verdict.passed else "failed"
 
@@ -358,6 +394,7 @@ def register(
     data_fingerprint: str,
     options: RunOptions,
     before: Any = None,
+    description: str | None = None,
 ) -> tuple[int, list[str]]:
     """Register a model that passed the gate; champion if promotion is approved
     (``--promote --yes`` or ``deploy.auto_promote``), else challenger.
@@ -377,6 +414,8 @@ def register(
     }
     version = registry.register(model_uri, r.model_name, run_id, tags)
     try:
+        if description:
+            registry.describe(r.model_name, version, description)
         if options.promote or r.deploy.auto_promote:
             why = "auto_promote in recipe" if r.deploy.auto_promote else "mlctl run --promote"
             registry.promote(r.model_name, version, f"gate passed; {why}", check_files=False)

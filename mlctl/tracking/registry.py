@@ -21,6 +21,7 @@ from typing import Any
 
 from mlctl import interrupts
 from mlctl.errors import MlctlError, RegistryError, TrackingError
+from mlctl.redact import redact_text
 from mlctl.tracking.artifacts import (  # noqa: F401 (DIGEST_TAG: public here too)
     DIGEST_TAG,
     load_verified_model,
@@ -351,6 +352,10 @@ class Registry:
     def _delete_quietly(self, name: str, version: int) -> None:
         with contextlib.suppress(Exception):
             self.client.delete_model_version(name, str(version))
+
+    def describe(self, name: str, version: int, description: str) -> None:
+        """Set the version's description (what the MLflow UI shows on its page)."""
+        self.client.update_model_version(name, str(version), description=redact_text(description))
 
     def set_challenger(self, name: str, version: int) -> None:
         self.client.set_registered_model_alias(name, CHALLENGER, str(version))

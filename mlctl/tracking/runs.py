@@ -17,6 +17,7 @@ from typing import Any
 from mlctl import __version__, interrupts
 from mlctl.errors import MlctlError, TrackingError
 from mlctl.redact import redact_text, redact_tree
+from mlctl.text import first_line
 from mlctl.tracking.workspace import Workspace
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlctl_runtime.", "mlctl.", "builtins.")
@@ -159,6 +160,37 @@ class ParentRun:
         import mlflow
 
         mlflow.set_tags({k: redact_text(v) for k, v in tags.items()})
+
+    def log_datasets(
+        self,
+        splits: dict[str, tuple[Any, Any]],
+        *,
+        name: str,
+        source: str,
+        digest: str,
+        target: str,
+    ) -> str | None:
+        """Log each split (context -> (X, y)) as an MLflow dataset input of the run
+        (``mlflow.log_input``): its name, source, schema with the target, row count, and
+        a digest from the data files' SHA-256. Returns why it could not, or None: the
+        run does not fail for it."""
+        import mlflow
+
+        try:
+            for context, (X, y) in splits.items():
+                frame = X.copy(deep=False)
+                frame[target] = y.to_numpy()
+                dataset = mlflow.data.from_pandas(
+                    frame,
+                    source=source,
+                    targets=target,
+                    name=f"{name}-{context}",
+                    digest=f"{digest[:16]}-{context}"[:36],
+                )
+                mlflow.log_input(dataset, context=context)
+        except Exception as exc:
+            return f"the data was not logged as an MLflow dataset: {first_line(exc)}"
+        return None
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
         import mlflow

@@ -98,6 +98,24 @@ def test_run_registers_a_loadable_model(project: Path) -> None:
     assert all("cv_roc_auc_mean" in c.data.metrics for c in children)
     artifacts = {a.path for a in client.list_artifacts(doc["run_id"])}
     assert {"recipe.yaml", "report"} <= artifacts
+    # The data is an MLflow dataset input of the run: both splits, their schema with the
+    # target, their sizes and a digest from the data files' SHA-256.
+    inputs = {
+        i.tags[0].value: i.dataset for i in parent.inputs.dataset_inputs if i.tags
+    }  # context -> dataset
+    assert set(inputs) == {"training", "evaluation"}
+    digest = parent.data.tags["mlctl.data_hash"][:16]
+    assert inputs["training"].digest == f"{digest}-training"
+    assert inputs["training"].name == "churn-training"
+    columns = {c["name"] for c in json.loads(inputs["training"].schema)["mlflow_colspec"]}
+    assert {"tenure", "Contract", "Churn"} <= columns
+    train_rows = json.loads(inputs["training"].profile)["num_rows"]
+    test_rows = json.loads(inputs["evaluation"].profile)["num_rows"]
+    assert train_rows + test_rows == doc["data"]["rows"] and test_rows > 0
+    # The version's description says what won, how it scored, the gate and the data.
+    described = client.get_model_version("churn", "1").description
+    assert described.startswith("logreg (logistic_regression), chosen on cross-validated roc_auc")
+    assert "Readiness gate: passed" in described and doc["run_id"] in described
 
     restore = use_store(uri)  # MLflow's fluent API, for this test only
     try:

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families as text_fami
 from serve_helpers import (
     FAST,
     ROW,
+    SECOND_VERSION,
     Server,
     call,
     env_without_tracking,
@@ -149,19 +150,6 @@ def scrape(url: str, accept: str | None = None) -> tuple[str, str]:
 def samples(text: str, name: str, openmetrics: bool = False) -> list:
     parse = openmetrics_families if openmetrics else text_families
     return [s for f in parse(text) for s in f.samples if s.name == name]
-
-
-# A second version of the same files and tags, registered as any MLflow client can
-# (a second training run would cost ~8 s more); @champion moves to it.
-SECOND_VERSION = (
-    "import mlflow\n"
-    "mlflow.set_tracking_uri('sqlite:///.mlctl/mlflow.db')\n"
-    "client = mlflow.MlflowClient('sqlite:///.mlctl/mlflow.db')\n"
-    "v = client.get_model_version('churn', '1')\n"
-    "client.create_model_version('churn', v.source, run_id=v.run_id, tags=v.tags,\n"
-    "                            model_id=getattr(v, 'model_id', None))\n"
-    "client.set_registered_model_alias('churn', 'champion', '2')\n"
-)
 
 
 @pytest.fixture(scope="module")

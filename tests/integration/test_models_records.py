@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from serve_helpers import FAST, env_without_tracking, mlctl
+from serve_helpers import FAST, SECOND_VERSION, env_without_tracking, mlctl
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +29,8 @@ TAGS = {
 }
 # A second version of the same model files (no second training), made champion; the
 # tags on version 1, as the operations set them.
-SET_TAGS = (
-    "import json, sys, mlflow\n"
-    "mlflow.set_tracking_uri('sqlite:///.mlctl/mlflow.db')\n"
-    "client = mlflow.MlflowClient('sqlite:///.mlctl/mlflow.db')\n"
-    "v = client.get_model_version('churn', '1')\n"
-    "client.create_model_version('churn', v.source, run_id=v.run_id, tags=v.tags,\n"
-    "                            model_id=getattr(v, 'model_id', None))\n"
-    "client.set_registered_model_alias('churn', 'champion', '2')\n"
+SET_TAGS = SECOND_VERSION + (
+    "import json, sys\n"
     "for k, value in json.loads(sys.argv[2]).items():\n"
     "    client.set_model_version_tag('churn', sys.argv[1], k, value)\n"
 )

@@ -174,39 +174,27 @@ class ParentRun:
         (``mlflow.log_input``): its name, source, schema with the target, row count, and
         a digest from the data files' SHA-256. Returns why it could not, or None: the
         run does not fail for it."""
+        import mlflow
 
         try:
             with warnings.catch_warnings():
                 # MLflow's hints (a local path is "ambiguous" between two equal source
                 # types; integer columns) are about its model signatures, not this.
                 warnings.simplefilter("ignore", UserWarning)
-                self._log_datasets(splits, name=name, source=source, digest=digest, target=target)
+                for context, (X, y) in splits.items():
+                    frame = X.copy(deep=False)
+                    frame[target] = y.to_numpy()
+                    dataset = mlflow.data.from_pandas(
+                        frame,
+                        source=source,
+                        targets=target,
+                        name=f"{name}-{context}",
+                        digest=f"{digest[:16]}-{context}"[:36],
+                    )
+                    mlflow.log_input(dataset, context=context)
         except Exception as exc:
             return f"the data was not logged as an MLflow dataset: {first_line(exc)}"
         return None
-
-    def _log_datasets(
-        self,
-        splits: dict[str, tuple[Any, Any]],
-        *,
-        name: str,
-        source: str,
-        digest: str,
-        target: str,
-    ) -> None:
-        import mlflow
-
-        for context, (X, y) in splits.items():
-            frame = X.copy(deep=False)
-            frame[target] = y.to_numpy()
-            dataset = mlflow.data.from_pandas(
-                frame,
-                source=source,
-                targets=target,
-                name=f"{name}-{context}",
-                digest=f"{digest[:16]}-{context}"[:36],
-            )
-            mlflow.log_input(dataset, context=context)
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
         import mlflow

@@ -37,24 +37,23 @@ def no_tracking_uri_left_behind():
         pytest.fail(f"the test left tracking variables changed: {changed}")
 
 
+def build_churn_project(root: Path, rows: int = 900) -> Path:
+    """The project layout (conf/, recipes/churn.yaml, data/) under ``root``, with the
+    first ``rows`` Telco rows exactly as written (TotalCharges keeps its blanks)."""
+    shutil.copytree(REPO / "conf", root / "conf")
+    (root / "recipes").mkdir()
+    (root / "data" / "telco").mkdir(parents=True)
+    raw = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
+    raw.head(rows).to_csv(root / "data" / "telco" / TELCO.name, index=False)
+    recipe = (REPO / "recipes" / "churn.yaml").read_text()
+    (root / "recipes" / "churn.yaml").write_text(recipe.replace("min_rows: 1000", "min_rows: 500"))
+    return root
+
+
 @pytest.fixture(scope="session")
 def churn_project() -> Callable[[Path, int], Path]:
-    """Builds the project layout (conf/, recipes/churn.yaml, data/) under a folder, with
-    the first ``rows`` Telco rows exactly as written (TotalCharges keeps its blanks)."""
-
-    def build(root: Path, rows: int = 900) -> Path:
-        shutil.copytree(REPO / "conf", root / "conf")
-        (root / "recipes").mkdir()
-        (root / "data" / "telco").mkdir(parents=True)
-        raw = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
-        raw.head(rows).to_csv(root / "data" / "telco" / TELCO.name, index=False)
-        recipe = (REPO / "recipes" / "churn.yaml").read_text()
-        (root / "recipes" / "churn.yaml").write_text(
-            recipe.replace("min_rows: 1000", "min_rows: 500")
-        )
-        return root
-
-    return build
+    """:func:`build_churn_project` as a fixture."""
+    return build_churn_project
 
 
 # Serve tests share helpers for starting a real server (tests/integration/serve_helpers.py).

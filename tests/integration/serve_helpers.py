@@ -259,3 +259,11 @@ SECOND_VERSION = (
     "                            model_id=getattr(v, 'model_id', None))\n"
     "client.set_registered_model_alias('churn', 'champion', '2')\n"
 )
+
+
+def version_tags(root: Path, version: int | str) -> dict[str, str]:
+    """The tags of a registered churn version in the project's workspace."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{root}/.mlctl/mlflow.db")
+    return dict(client.get_model_version("churn", str(version)).tags)

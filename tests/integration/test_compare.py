@@ -5,13 +5,11 @@ mlctl feedback, then a verdict with intervals (and the MLflow record)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from serve_helpers import FAST, Server, env_without_tracking, mlctl
+from serve_helpers import FAST, Server, mlctl, version_tags
 
 pytestmark = pytest.mark.integration
 
@@ -57,24 +55,6 @@ def compare_json(root: Path, *args: str) -> tuple[int, dict]:
     res = mlctl(root, "compare", "recipes/churn.yaml", LABELS, "--json", *args)
     assert res.stdout, res.stderr
     return res.returncode, json.loads(res.stdout)
-
-
-def version_tags(root: Path, version: int) -> dict[str, str]:
-    code = (
-        "import json, sys, mlflow\n"
-        "c = mlflow.MlflowClient('sqlite:///.mlctl/mlflow.db')\n"
-        "print(json.dumps(c.get_model_version('churn', sys.argv[1]).tags))\n"
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", code, str(version)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env_without_tracking(),
-    )
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def check_intervals(doc: dict) -> None:

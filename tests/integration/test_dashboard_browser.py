@@ -47,21 +47,6 @@ SPLIT = ("deploy.serve.workers=2", "deploy.serve.traffic.challenger_percent=30")
 # --------------------------------------------------------------------------- set-up
 
 
-def build_project(root: Path, rows: int = 700) -> Path:
-    """The churn project as conftest's ``churn_project`` builds it (for ``main``, which
-    runs outside pytest)."""
-    import shutil
-
-    shutil.copytree(REPO / "conf", root / "conf")
-    (root / "recipes").mkdir()
-    (root / "data" / "telco").mkdir(parents=True)
-    raw = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
-    raw.head(rows).to_csv(root / "data" / "telco" / TELCO.name, index=False)
-    recipe = (REPO / "recipes" / "churn.yaml").read_text()
-    (root / "recipes" / "churn.yaml").write_text(recipe.replace("min_rows: 1000", "min_rows: 500"))
-    return root
-
-
 def train_two_versions(root: Path) -> None:
     res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
     assert res.returncode == 0, res.stderr
@@ -351,7 +336,9 @@ def main() -> int:
         sys.stderr.write("no chromium on PATH (apt-get install -y chromium)\n")
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        root = build_project(Path(tmp))
+        from conftest import build_churn_project
+
+        root = build_churn_project(Path(tmp), 700)
         train_two_versions(root)
         write_monitoring_result(root)
         srv = Server(root, "recipes/churn.yaml", *SPLIT)

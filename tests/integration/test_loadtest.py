@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from serve_helpers import FAST, ROW, Server, env_without_tracking, free_port, mlctl
+from serve_helpers import FAST, ROW, Server, env_without_tracking, free_port, mlctl, version_tags
 
 pytestmark = pytest.mark.integration
 
@@ -35,24 +35,6 @@ def server(project):
     srv.wait_ready()
     yield srv
     assert srv.stop() == 0, srv.output()
-
-
-def version_tags(project: Path) -> dict[str, str]:
-    code = (
-        "import json, mlflow\n"
-        "c = mlflow.MlflowClient('sqlite:///.mlctl/mlflow.db')\n"
-        "print(json.dumps(c.get_model_version('churn', '1').tags))\n"
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env_without_tracking(),
-    )
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def logged_rows(project: Path) -> int:
@@ -90,7 +72,7 @@ def test_it_starts_the_service_passes_the_slo_and_records_it_on_the_version(proj
     latency = results["latency_ms"]
     assert 0 < latency["p50_ms"] <= latency["p90_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
     assert doc["generator"]["cpu_us_per_request"] > 0
-    tags = version_tags(project)
+    tags = version_tags(project, 1)
     assert tags["mlctl.loadtest.last_run_id"] == doc["mlflow_run_id"]
     assert tags["mlctl.loadtest.last_status"] == doc["verdict"]
     # its own temporary prediction log: nothing reached the workspace's, nothing left over
@@ -123,7 +105,7 @@ def test_a_missed_slo_exits_3_and_says_which_check(server, project) -> None:
     assert "SLO not met" in res.stdout and "open loop, 50 requests/s" in res.stdout
     assert "from the served model's input example" in res.stdout
     assert "fail: p95 " in res.stdout and "> 0.001 ms" in res.stdout
-    tags = version_tags(project)
+    tags = version_tags(project, 1)
     assert tags["mlctl.loadtest.last_status"].startswith("fail: p95 ")
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from serve_helpers import FAST, ROW, Server, env_without_tracking, mlctl
+from serve_helpers import FAST, ROW, Server, env_without_tracking, mlctl, version_tags
 
 pytestmark = pytest.mark.integration
 
@@ -109,13 +109,6 @@ def documents(proc: subprocess.Popen, until: str, timeout: float = 120) -> list[
             return docs
     proc.kill()
     raise AssertionError(f"no {until!r} in {docs} (stderr: {proc.stderr.read()})")
-
-
-def version_tags(root: Path, version: int) -> dict[str, str]:
-    import mlflow
-
-    client = mlflow.MlflowClient(f"sqlite:///{root}/.mlctl/mlflow.db")
-    return dict(client.get_model_version("churn", str(version)).tags)
 
 
 def aliases(root: Path) -> dict[str, int]:

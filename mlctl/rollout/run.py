@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl.errors import ExitCode, TrackingError
+from mlctl.predlog.schema import default_url
 from mlctl.rollout.plan import Decision, Numbers, Plan, State, decide
 from mlctl.text import iso_utc
 from mlctl.tracking.registry import CHALLENGER, CHAMPION, PROMOTED, ROLLED_BACK
@@ -107,7 +108,7 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
     plan = Plan.of(r)
     now = time.time() if options.now is None else options.now
     champion = registry.alias_version(name, CHAMPION)
-    url = r.deploy.serve.log.url or _default_url(ws.root)
+    url = r.deploy.serve.log.url or default_url(ws.root)
     demotion = None
     if r.deploy.rollout.auto_demote:
         from mlctl.rollout.demote import check_demotion
@@ -192,12 +193,6 @@ def ab_verdict(
     except CompareCannotRun:
         return None
     return result.verdict
-
-
-def _default_url(root: Any) -> str:
-    from mlctl.predlog.schema import default_url
-
-    return default_url(root)
 
 
 def _target(registry: Any, name: str, champion: int | None) -> tuple[int | None, State, str]:

@@ -64,11 +64,13 @@ from mlctl.recipe.schema.training import (
     Evaluation,
     Models,
     Readiness,
+    ThresholdChoice,
     Tracking,
     Tuning,
 )
 
 __all__ = [
+    "ThresholdChoice",
     "IMAGE_PART",
     "K8S_LABEL",
     "NUMERIC_ONLY_TESTS",

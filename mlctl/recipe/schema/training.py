@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlctl.recipe.schema.base import ParamValue, Strict
 
@@ -107,6 +107,11 @@ class Tuning(Strict):
     n_jobs: Annotated[int, Field(ge=-1)] = Field(
         -1, description="Parallel jobs for CV and search, 1 or more; -1 uses every core."
     )
+    time_budget: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Seconds for the whole search, all candidates together: no new setting "
+        "starts after it, and the best found so far wins; default no limit.",
+    )
 
     @field_validator("n_jobs")
     @classmethod
@@ -144,11 +149,73 @@ class Readiness(Strict):
     )
 
 
-class Evaluation(Strict):
-    """Evaluation of the winner on the held-out test set."""
+class ThresholdChoice(Strict):
+    """How the binary decision threshold is chosen: on the winner's cross-validation
+    out-of-fold probabilities of the training split, never on the test set."""
 
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
-        0.5, description="Decision threshold on the positive-class probability (binary)."
+    optimize: Literal["f1", "youden", "cost"] = Field(
+        description="f1 (best F1 of the positive class), youden (best recall + specificity "
+        "- 1) or cost (lowest fp * costs.fp + fn * costs.fn)."
+    )
+    costs: dict[Literal["fp", "fn"], Annotated[float, Field(ge=0.0)]] | None = Field(
+        None,
+        description="optimize: cost only: the cost of one false positive (`fp`) and of one "
+        "false negative (`fn`), in any unit, e.g. {fp: 1, fn: 5}.",
+    )
+
+    @model_validator(mode="after")
+    def _costs_match(self) -> ThresholdChoice:
+        if self.optimize == "cost":
+            if not self.costs or set(self.costs) != {"fp", "fn"}:
+                raise ValueError(
+                    "optimize: cost needs costs: {fp: <cost of a false positive>, "
+                    "fn: <cost of a false negative>}"
+                )
+            if self.costs["fp"] == 0 and self.costs["fn"] == 0:
+                raise ValueError("costs fp and fn are both 0: every threshold costs the same")
+        elif self.costs is not None:
+            raise ValueError(
+                f"costs are only read with optimize: cost (got optimize: {self.optimize})"
+            )
+        return self
+
+
+class Evaluation(Strict):
+    """Evaluation of the winner: decision threshold, calibration, segments and explanations
+    (docs/evaluation.md)."""
+
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] | ThresholdChoice = Field(
+        0.5,
+        description="Binary decision threshold on the positive-class probability: a number, "
+        "or {optimize: f1 | youden | cost} to choose it on out-of-fold predictions. The "
+        "registered model's predicted label uses it.",
+    )
+    calibration: Literal["none", "auto", "sigmoid", "isotonic"] = Field(
+        "none",
+        description="Classification: wrap the winner in CalibratedClassifierCV inside the "
+        "pipeline. sigmoid or isotonic always; auto only when its out-of-fold probabilities "
+        "are miscalibrated (docs/evaluation.md#calibration).",
+    )
+    segments: list[str] = Field(
+        default_factory=list,
+        description="Input columns whose values get their own test metrics, e.g. [Contract, "
+        "gender]; a segment far below the whole is flagged.",
+    )
+    segment_min_rows: Annotated[int, Field(ge=1)] = Field(
+        30, description="Segments with fewer test rows are pooled as `(other)`."
+    )
+    segment_max_gap: Annotated[float, Field(ge=0.0)] = Field(
+        0.05,
+        description="Flag a segment whose selection metric is worse than the whole test set's "
+        "by more than this.",
+    )
+    shap: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Global SHAP values of the winner: auto (when the optional `shap` package "
+        "is installed, `pip install mlctl[explain]`), on (required) or off.",
+    )
+    shap_max_rows: Annotated[int, Field(ge=10)] = Field(
+        500, description="Test rows sampled for SHAP values."
     )
     importance_repeats: Annotated[int, Field(ge=0)] = Field(
         5, description="Permutation-importance repeats; 0 disables it."

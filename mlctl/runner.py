@@ -401,16 +401,14 @@ def register(
 
     A version whose promotion fails is unregistered again, and the model's aliases and
     tags put back as they were ``before`` (a :class:`~mlctl.tracking.registry.RegistryState`)."""
-    from mlctl.tracking.registry import CHALLENGER, CHAMPION
+    from mlctl.tracking.registry import CHALLENGER, CHAMPION, METRICS_TAG, metrics_tag
 
     tags = {
         "mlctl.gate": "passed",
         "mlctl.data_hash": data_fingerprint,
         "mlctl.selection_metric": r.selection_metric,
         "mlctl.split": _split_key(r),
-        **{
-            f"mlctl.metric.{k}": v for k, v in metrics.items() if v is not None and math.isfinite(v)
-        },
+        METRICS_TAG: metrics_tag(metrics),
     }
     version = registry.register(model_uri, r.model_name, run_id, tags)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import tempfile
 import time
 import warnings
@@ -89,19 +90,53 @@ def version_info(
     source: str | None,
 ) -> VersionInfo:
     """A :class:`VersionInfo` from a model version's registry fields; the
-    ``mlctl.metric.*`` tags become its ``metrics``."""
-    metric = "mlctl.metric."
+    ``mlctl.test_metrics`` tag (or, on versions registered before it, the
+    ``mlctl.metric.*`` tags) becomes its ``metrics``."""
     tags = dict(tags or {})
+    metrics = version_metrics(tags)
     return VersionInfo(
         name=name,
         version=int(version),
         aliases=sorted(aliases),
         run_id=run_id,
         created=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((created_ms or 0) / 1000)),
-        tags={k: v for k, v in tags.items() if not k.startswith(metric)},
-        metrics={k.removeprefix(metric): float(v) for k, v in tags.items() if k.startswith(metric)},
+        tags={
+            k: v
+            for k, v in tags.items()
+            if k != METRICS_TAG and not k.startswith(OLD_METRIC_PREFIX)
+        },
+        metrics=metrics,
         source=source,
     )
+
+
+#: One version tag holds every test-set metric, as a JSON object of 6 significant
+#: digits: one line in the MLflow UI instead of one tag per metric.
+METRICS_TAG = "mlctl.test_metrics"
+OLD_METRIC_PREFIX = "mlctl.metric."  # one tag per metric, before mlctl.test_metrics
+
+
+def metrics_tag(metrics: dict[str, float]) -> str:
+    """The ``mlctl.test_metrics`` value: finite metrics only, 6 significant digits."""
+    return json.dumps(
+        {k: float(f"{v:.6g}") for k, v in metrics.items() if v is not None and math.isfinite(v)}
+    )
+
+
+def version_metrics(tags: dict[str, str]) -> dict[str, float]:
+    """A version's test metrics from its tags; an unreadable tag gives none."""
+    out = {
+        k.removeprefix(OLD_METRIC_PREFIX): float(v)
+        for k, v in tags.items()
+        if k.startswith(OLD_METRIC_PREFIX)
+    }
+    try:
+        found = json.loads(tags.get(METRICS_TAG) or "{}")
+    except ValueError:
+        found = {}
+    if isinstance(found, dict):
+        out.update({k: float(v) for k, v in found.items() if isinstance(v, int | float)})
+    return out
 
 
 @dataclass(frozen=True)

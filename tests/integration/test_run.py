@@ -116,6 +116,12 @@ def test_run_registers_a_loadable_model(project: Path) -> None:
     described = client.get_model_version("churn", "1").description
     assert described.startswith("logreg (logistic_regression), chosen on cross-validated roc_auc")
     assert "Readiness gate: passed" in described and doc["run_id"] in described
+    # The test metrics are one tag a person reads in the UI, not one tag per metric.
+    version_tags = client.get_model_version("churn", "1").tags
+    assert not [k for k in version_tags if k.startswith("mlctl.metric.")]
+    tagged = json.loads(version_tags["mlctl.test_metrics"])
+    assert tagged["roc_auc"] == pytest.approx(doc["test_metrics"]["roc_auc"], rel=1e-5)
+    assert set(tagged) == {k for k, v in doc["test_metrics"].items() if v is not None}
 
     restore = use_store(uri)  # MLflow's fluent API, for this test only
     try:

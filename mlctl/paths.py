@@ -10,6 +10,7 @@ Default layout (the folder is ``.mlctl`` unless ``--workspace`` or the recipe's
       predictions.db                     # the prediction log's default SQLite file
       monitoring/<model>/latest.json     # the last mlctl monitor result (GET /monitoring)
       monitoring/<model>/monitor.lock    # one monitoring run at a time
+      rollout/<model>.lock               # rollout evaluations take turns
 
 Functions take the workspace root as a ``str`` or a path; a ``PurePosixPath`` (the
 workspace inside a container, :mod:`mlctl.deploy`) stays one.
@@ -63,3 +64,8 @@ def latest_path(root: str | P, model_name: str) -> Path | P:
 def monitor_lock_path(root: str | P, model_name: str) -> Path | P:
     """The lock file of a model's monitoring runs (:mod:`mlctl.monitor.lock`)."""
     return monitoring_dir(root, model_name) / "monitor.lock"
+
+
+def rollout_lock_path(root: str | P, model_name: str) -> Path | P:
+    """The lock that makes a model's ``mlctl rollout`` evaluations take turns."""
+    return _root(root) / "rollout" / f"{model_name}.lock"

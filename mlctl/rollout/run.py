@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl.errors import ExitCode, TrackingError
+from mlctl.paths import rollout_lock_path
 from mlctl.predlog.schema import default_url
 from mlctl.rollout.plan import Decision, Numbers, Plan, State, decide
 from mlctl.text import iso_utc
@@ -47,6 +48,7 @@ from mlctl.tracking.registry import CHALLENGER, CHAMPION, PROMOTED, ROLLED_BACK
 RESULT_ARTIFACT = "rollout/result.json"
 LAST_RUN_TAG = "mlctl.rollout.last_run_id"
 LAST_STATUS_TAG = "mlctl.rollout.last_status"
+LOCK_SECONDS = 300.0  # longest wait for another evaluation of the same model
 
 
 @dataclass
@@ -97,13 +99,20 @@ def rollout(loaded: Any, options: RolloutOptions | None = None) -> RolloutResult
         RegistryError, TrackingError: the registry cannot be used.
     """
     from mlctl.tracking.registry import Registry
-    from mlctl.tracking.workspace import for_recipe, open_existing
+    from mlctl.tracking.workspace import file_lock, for_recipe, open_existing
 
     options = options or RolloutOptions()
-    r = loaded.recipe
     ws = for_recipe(loaded, options.workspace)
     open_existing(ws)
-    registry = Registry(ws)
+    # Two evaluations at once (cron and a --watch, or overlapping cron runs) would both
+    # read the same state and both move it: they take turns, the second sees the first's.
+    lock = rollout_lock_path(ws.root, loaded.recipe.model_name)
+    with file_lock(lock, LOCK_SECONDS, "the rollout lock"):
+        return _evaluate(loaded, ws, Registry(ws), options)
+
+
+def _evaluate(loaded: Any, ws: Any, registry: Any, options: RolloutOptions) -> RolloutResult:
+    r = loaded.recipe
     name = r.model_name
     plan = Plan.of(r)
     now = time.time() if options.now is None else options.now

@@ -134,28 +134,41 @@ LOCK_SECONDS = 120.0  # how long a command waits for another one creating the st
 
 @contextlib.contextmanager
 def workspace_lock(ws: Workspace) -> Iterator[None]:
-    """An exclusive ``fcntl`` lock next to an embedded workspace's SQLite file, held
-    while the store is created or its schema checked: MLflow's schema migration is not
-    safe to run twice at once. The kernel drops the lock when its process ends, however
-    it ends, so a killed run leaves no stale lock.
+    """An exclusive lock next to an embedded workspace's SQLite file, held while the
+    store is created or its schema checked: MLflow's schema migration is not safe to
+    run twice at once (:func:`file_lock`).
+
+    Raises:
+        TrackingError: as :func:`file_lock`.
+    """
+    db = ws.database
+    if db is None:
+        yield
+        return
+    with file_lock(db.with_name(db.name + ".lock"), LOCK_SECONDS, "the workspace lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, seconds: float, what: str) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``path``, waited for up to ``seconds``. The kernel
+    drops it when its process ends, however it ends, so a killed command leaves no
+    stale lock. No lock where ``fcntl`` is missing (Windows).
 
     Raises:
         TrackingError: the lock file cannot be opened, or another process held the
-            lock for :data:`LOCK_SECONDS`.
+            lock for ``seconds``.
     """
-    db = ws.database
-    if db is None or fcntl is None:
+    if fcntl is None:
         yield
         return
-    path = db.with_name(db.name + ".lock")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise TrackingError(
-            f"cannot open the workspace lock {path}: {exc.strerror or exc}"
-        ) from None
+        raise TrackingError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
     try:
-        deadline = time.monotonic() + LOCK_SECONDS
+        deadline = time.monotonic() + seconds
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -163,8 +176,7 @@ def workspace_lock(ws: Workspace) -> Iterator[None]:
             except OSError:
                 if time.monotonic() > deadline:
                     raise TrackingError(
-                        f"another mlctl process held the workspace lock {path} for "
-                        f"{LOCK_SECONDS:.0f} s",
+                        f"another mlctl process held {what} {path} for {seconds:g} s",
                         hint="wait for it to finish; the lock goes when that process ends",
                     ) from None
                 time.sleep(0.05)

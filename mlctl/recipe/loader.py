@@ -414,7 +414,7 @@ def _issue_from_pydantic(err: dict[str, Any], locations: dict[str, str]) -> Issu
 
 
 def _is_type_tag(part: str) -> bool:
-    return part in {"str", "int", "float", "bool", "list", "dict", "Distribution"} or (
+    return part in {"str", "int", "float", "bool", "list", "dict", "mapping", "Distribution"} or (
         part.startswith(("list[", "dict[", "function-", "constrained-"))
     )
 

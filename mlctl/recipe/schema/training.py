@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from mlctl.recipe.schema.base import ParamValue, Strict
 
@@ -184,7 +184,12 @@ class Evaluation(Strict):
     """Evaluation of the winner: decision threshold, calibration, segments and explanations
     (docs/evaluation.md)."""
 
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] | ThresholdChoice = Field(
+    # A number is checked only as a number, a mapping only as a choice: one error each.
+    threshold: Annotated[
+        Annotated[float, Field(gt=0.0, lt=1.0), Tag("float")]
+        | Annotated[ThresholdChoice, Tag("mapping")],
+        Discriminator(lambda v: "mapping" if isinstance(v, dict | ThresholdChoice) else "float"),
+    ] = Field(
         0.5,
         description="Binary decision threshold on the positive-class probability: a number, "
         "or {optimize: f1 | youden | cost} to choose it on out-of-fold predictions. The "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlctl.evaluate.learning import MORE_DATA, material_gain
 from mlctl.evaluate.plots import _COLOR, _REF, _message, _new_figure, _save
 
 
@@ -88,10 +89,13 @@ def learning_curve_png(curve: dict[str, Any], path: Path | str) -> Path:
     ax.set_ylabel(f"Test {curve.get('metric', 'score')}")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
-    if curve.get("verdict"):
-        ax.set_title(f"Learning curve: {_short(curve['verdict'])}", fontsize=10)
+    # At least ten "material" steps tall, so that test-set noise does not look like a trend.
+    scores = [p["score"] for p in shown]
+    middle, half = (max(scores) + min(scores)) / 2, (max(scores) - min(scores)) / 2
+    half = max(half * 1.15, 5 * material_gain(scores[-1]))
+    ax.set_ylim(middle - half, middle + half)
+    if curve.get("verdict") == MORE_DATA:
+        ax.set_title("Learning curve: still improving at 100 % of the rows")
+    elif curve.get("slope") is not None:
+        ax.set_title("Learning curve: flat at 100 % of the rows")
     return _save(fig, path)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

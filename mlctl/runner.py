@@ -567,8 +567,8 @@ def _report_context(
 def _write_report(
     ctx: dict[str, Any], r: Recipe, best: Evaluation, data: Dataset, importances: list, out: Path
 ) -> tuple[Path, Path]:
+    from mlctl.evaluate.insights import finish_insights
     from mlctl.evaluate.plots import make_plots
-    from mlctl.evaluate.recommend import recommendations
     from mlctl.evaluate.report import write_reports
 
     plots = make_plots(
@@ -581,7 +581,7 @@ def _write_report(
         importances,
         out,
     )
-    ctx["recommendations"] = recommendations(ctx)  # last: it reads every section of ctx
+    finish_insights(ctx, out)  # last: the recommendations read every section of ctx
     return write_reports(ctx, {**plots, **ctx.get("plots", {})}, out)
 
 

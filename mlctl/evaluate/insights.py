@@ -3,13 +3,16 @@ learning curve of the winner, with their plots (docs/evaluation.md).
 
 :func:`collect` returns the report-context sections (``calibration``, ``lift``,
 ``segments``, ``learning_curve``; see the report's context contract) and the PNGs
-drawn for them; :func:`add_insights` puts both into the runner's ``ctx``. The
-recommendations are made last, from the whole context, just before the report is
-written (:func:`mlctl.evaluate.recommend.recommendations`).
+drawn for them; :func:`add_insights` puts both into the runner's ``ctx``.
+:func:`finish_insights`, called just before the report is written, makes the
+recommendations from the whole context (:mod:`mlctl.evaluate.recommend`) and writes
+the insight sections as ``insights.json`` beside the report.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,9 +24,12 @@ from mlctl.evaluate.insight_plots import gain_png, learning_curve_png, lift_png
 from mlctl.evaluate.learning import learning_curve
 from mlctl.evaluate.lift import lift_table, top_decile_lift
 from mlctl.evaluate.metrics import classification_metrics, metrics_for_task, regression_metrics
+from mlctl.evaluate.recommend import recommendations
 from mlctl.evaluate.segments import segment_table
 
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
+INSIGHT_KEYS = ("calibration", "lift", "segments", "learning_curve", "recommendations")
+INSIGHTS_FILE = "insights.json"
 
 
 class Split(Protocol):
@@ -118,6 +124,30 @@ def add_insights(
     ctx.setdefault("plots", {}).update(plots)
     if log_metrics is not None:
         log_metrics(headline_metrics(found))
+
+
+def finish_insights(ctx: dict[str, Any], out_dir: Path | str) -> Path:
+    """The recommendations from the whole ``ctx`` (so: called last, once every section
+    is in), and the insight sections with them written as ``insights.json`` in
+    ``out_dir`` (the report's folder: machine-readable, for CI). Returns its path."""
+    ctx["recommendations"] = recommendations(ctx)
+    found = {key: _plain(ctx[key]) for key in INSIGHT_KEYS if key in ctx}
+    path = Path(out_dir) / INSIGHTS_FILE
+    path.write_text(json.dumps(found, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python, NaN and infinities to None: valid JSON."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def headline_metrics(ctx: dict[str, Any]) -> dict[str, float | None]:

@@ -41,6 +41,10 @@ def _item(topic: str, text: str, figure: str, severity: str = "info") -> Item:
     return {"topic": topic, "text": text, "figure": figure, "severity": severity}
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def _num(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -93,7 +97,7 @@ def _imbalance(ctx: Mapping[str, Any]) -> list[Item]:
 
 def _calibration(ctx: Mapping[str, Any]) -> list[Item]:
     cal = ctx.get("calibration")
-    if not cal or cal.get("brier") is None or cal.get("ece") is None:
+    if not cal or not _finite(cal.get("brier")) or not _finite(cal.get("ece")):
         return []
     brier, reference, ece = cal["brier"], cal.get("brier_reference"), cal["ece"]
     figure = f"ECE {_num(ece)}; Brier {_num(brier)} vs {_num(reference)} for the base rate"
@@ -187,7 +191,7 @@ def _overfitting(ctx: Mapping[str, Any]) -> list[Item]:
         return []
     cv, std = row.get("cv_mean"), row.get("cv_std")
     test = (row.get("test") or {}).get(metric, (ctx.get("test_metrics") or {}).get(metric))
-    if any(v is None or not math.isfinite(v) for v in (cv, std, test)):
+    if not all(_finite(v) for v in (cv, std, test)):
         return []
     greater = metrics_for_task(ctx["task"])[metric].greater_is_better
     gap = cv - test if greater else test - cv

@@ -1,5 +1,6 @@
 """collect: the sections a task gets, their PNGs, and the headline metrics."""
 
+import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +14,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from mlctl.evaluate.insight_plots import gain_png, learning_curve_png, lift_png
-from mlctl.evaluate.insights import add_insights, collect, headline_metrics
+from mlctl.evaluate.insights import add_insights, collect, finish_insights, headline_metrics
 from mlctl.evaluate.lift import lift_table
 from mlctl.evaluate.metrics import classification_metrics, regression_metrics
 
@@ -108,3 +109,20 @@ def test_plots_of_undefined_sections_say_so(tmp_path) -> None:
         assert draw(empty, tmp_path / f"{name}.png").stat().st_size > 1000
     curve = {"metric": "rmse", "points": [{"train_rows": 10, "score": None}], "slope": None}
     assert learning_curve_png(curve, tmp_path / "lc.png").stat().st_size > 1000
+
+
+def test_finish_makes_the_recommendations_and_writes_valid_json(tmp_path) -> None:
+    ctx = {
+        "task": "classification",
+        "selection_metric": "roc_auc",
+        "threshold": 0.5,
+        "confusion": {"labels": ["No", "Yes"], "matrix": [[80, 0], [0, 20]]},
+        "calibration": {"brier": 0.1, "brier_reference": 0.16, "ece": float("nan"), "bins": []},
+        "lift": {"base_rate": np.float64(0.2), "bins": []},
+        "name": "not an insight",
+    }
+    path = finish_insights(ctx, tmp_path)
+    assert [item["topic"] for item in ctx["recommendations"]] == ["imbalance", "threshold"]
+    written = json.loads(path.read_text())  # NaN written as null: valid JSON
+    assert set(written) == {"calibration", "lift", "recommendations"}
+    assert written["calibration"]["ece"] is None and written["lift"]["base_rate"] == 0.2

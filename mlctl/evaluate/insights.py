@@ -57,9 +57,10 @@ def collect(
     """The insight sections of the report and their plots (written to ``out_dir``).
 
     ``recipe`` is the run's :class:`~mlctl.recipe.schema.Recipe`, ``model`` the winner
-    as registered (fitted on the training split). Calibration and lift need a binary
-    classifier with probabilities; segments need ``evaluation.segments``; the learning
-    curve refits ``model`` three times (:mod:`mlctl.evaluate.learning`).
+    as registered (fitted on the training split). Lift needs a binary classifier's
+    scores, calibration its ``predict_proba`` too (a squashed decision function ranks
+    but is no probability); segments need ``evaluation.segments``; the learning curve
+    refits ``model`` three times (:mod:`mlctl.evaluate.learning`).
 
     Raises:
         DataError: a segment column is not among the test set's columns.
@@ -72,7 +73,8 @@ def collect(
     if score is not None:
         y_bin = np.asarray(data.y_test).reshape(-1) == data.positive_class
         base_rate = float(np.mean(np.asarray(data.y_train).reshape(-1) == data.positive_class))
-        if np.isfinite(score).all() and score.min() >= 0 and score.max() <= 1:
+        # A decision function squashed into [0, 1] ranks rows but is no probability.
+        if hasattr(model, "predict_proba") and np.isfinite(score).all():
             ctx["calibration"] = calibration_summary(y_bin, score, base_rate)
         ctx["lift"] = lift_table(y_bin, score)
         plots["gain"] = gain_png(ctx["lift"], out / "gain.png")

@@ -126,3 +126,21 @@ def test_finish_makes_the_recommendations_and_writes_valid_json(tmp_path) -> Non
     written = json.loads(path.read_text())  # NaN written as null: valid JSON
     assert set(written) == {"calibration", "lift", "recommendations"}
     assert written["calibration"]["ece"] is None and written["lift"]["base_rate"] == 0.2
+
+
+def test_a_classifier_without_probabilities_gets_lift_but_no_calibration(tmp_path) -> None:
+    from sklearn.svm import LinearSVC
+
+    X, y = make_classification(n_samples=300, n_features=4, random_state=1)
+    df = pd.DataFrame(X, columns=list("abcd"))
+    data = Data(df[:200], df[200:], pd.Series(y[:200]), pd.Series(y[200:]), 1)
+    model = LinearSVC().fit(data.X_train, data.y_train)
+    p = 1 / (1 + np.exp(-model.decision_function(data.X_test)))  # as the runner scores it
+    pred = model.predict(data.X_test)
+    proba = np.column_stack([1 - p, p])
+    scored = Scored(
+        classification_metrics(data.y_test, pred, proba, [0, 1], 1), pred, proba, [0, 1]
+    )
+    ctx, _ = collect(recipe("classification", "roc_auc"), data, scored, model, tmp_path)
+    assert "lift" in ctx and "calibration" not in ctx
+    assert ctx["learning_curve"]["points"][0]["score"] > 0.5  # scored from decision_function

@@ -98,7 +98,8 @@ def collect(
         model,
         data.X_train,
         data.y_train,
-        score=lambda fitted: _test_score(recipe, data, evaluation, fitted),
+        data.X_test,
+        score=lambda fitted, X: _test_score(recipe, data, evaluation, fitted, X),
         final_score=evaluation.metrics.get(recipe.selection_metric),
         metric=recipe.selection_metric,
         greater_is_better=metrics_for_task(recipe.task)[recipe.selection_metric].greater_is_better,
@@ -171,25 +172,25 @@ def _positive_score(recipe: Any, data: Split, evaluation: Scored) -> np.ndarray 
     return proba[:, classes.index(data.positive_class)]
 
 
-def _test_score(recipe: Any, data: Split, evaluation: Scored, fitted: Any) -> float:
-    """``fitted``'s selection metric on the test set, predicted as the runner does; only
-    what the metric reads is predicted (labels, or probabilities)."""
+def _test_score(recipe: Any, data: Split, evaluation: Scored, fitted: Any, X: Any) -> float:
+    """``fitted``'s selection metric on the test set (``X``: its rows as ``fitted`` reads
+    them), predicted as the runner does; only what the metric reads is predicted."""
     metric = recipe.selection_metric
     if recipe.task == "regression":
-        return regression_metrics(data.y_test, fitted.predict(data.X_test))[metric]
+        return regression_metrics(data.y_test, fitted.predict(X))[metric]
     classes = list(evaluation.classes)
     if metric not in PROBABILITY_METRICS:
-        y_pred = fitted.predict(data.X_test)
+        y_pred = fitted.predict(X)
         scores = classification_metrics(data.y_test, y_pred, None, classes, data.positive_class)
         return scores[metric]
     proba = None
     if hasattr(fitted, "predict_proba"):
         try:
-            proba = np.asarray(fitted.predict_proba(data.X_test), dtype=float)
+            proba = np.asarray(fitted.predict_proba(X), dtype=float)
         except AttributeError:  # a final step without probabilities
             proba = None
     if proba is None and len(classes) == 2 and hasattr(fitted, "decision_function"):
-        d = np.asarray(fitted.decision_function(data.X_test), dtype=float)
+        d = np.asarray(fitted.decision_function(X), dtype=float)
         p = 1.0 / (1.0 + np.exp(-d))
         proba = np.column_stack([1.0 - p, p])
     if proba is None:

@@ -86,16 +86,17 @@ def test_the_curve_refits_three_shares_and_ends_with_the_winner(data) -> None:
     winner.fit(X_train, y_train)
     seen = []
 
-    def score(fitted):
-        seen.append(len(fitted[-1].coef_))
-        return roc_auc_score(y_test, fitted.predict_proba(X_test)[:, 1])
+    def score(fitted, X):
+        seen.append(len(X))
+        assert abs(X.mean()).max() < 0.5  # the test rows, scaled by the winner's scaler
+        return roc_auc_score(y_test, fitted.predict_proba(X)[:, 1])
 
     curve = learning_curve(
-        winner, X_train, y_train, score=score, final_score=0.9, metric="roc_auc",
+        winner, X_train, y_train, X_test, score=score, final_score=0.9, metric="roc_auc",
         greater_is_better=True, seed=0, stratify=True,
     )  # fmt: skip
     assert [p["train_rows"] for p in curve["points"]] == [75, 150, 225, 300]
-    assert len(seen) == 3 and curve["points"][-1]["score"] == 0.9
+    assert seen == [100, 100, 100] and curve["points"][-1]["score"] == 0.9
     assert all(0.5 < p["score"] <= 1 for p in curve["points"])
     assert curve["metric"] == "roc_auc" and curve["verdict"] in (MORE_DATA, FLAT)
     assert curve["slope"] == pytest.approx(0.9 - curve["points"][2]["score"])
@@ -105,7 +106,7 @@ def test_a_share_too_small_to_fit_is_skipped_with_a_note(data) -> None:
     X, y = data
     winner = LogisticRegression().fit(X.iloc[:40], y.iloc[:40])
     curve = learning_curve(
-        winner, X.iloc[:40], y.iloc[:40], score=lambda m: 0.7, final_score=0.8,
+        winner, X.iloc[:40], y.iloc[:40], X.iloc[40:], score=lambda m, X: 0.7, final_score=0.8,
         metric="roc_auc", greater_is_better=True, seed=0, stratify=True,
     )  # fmt: skip
     assert [p["train_rows"] for p in curve["points"]] == [20, 30, 40]

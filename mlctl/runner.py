@@ -168,6 +168,7 @@ def run(
 ) -> RunSummary:
     """Run a recipe end to end; see the module docstring."""
     from mlctl.compute.session import preflight
+    from mlctl.evaluate.insights import add_insights
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.runs import ParentRun, git_commit
     from mlctl.tracking.workspace import for_recipe, prepare
@@ -290,6 +291,8 @@ def run(
                         description=_description(r, winner, best, verdict, data, parent.run_id),
                     )
                 ctx["registered"] = {"name": r.model_name, "version": version, "aliases": aliases}
+            emit("stage", {"message": "calibration, lift, segments and learning curve"})
+            add_insights(ctx, r, data, best, winner.best_estimator, report_dir, parent.log_metrics)
             interrupts.checkpoint("report")
             md_path, html_path = _write_report(ctx, r, best, data, importances, report_dir)
             parent.log_artifacts(report_dir, "report")
@@ -564,6 +567,7 @@ def _report_context(
 def _write_report(
     ctx: dict[str, Any], r: Recipe, best: Evaluation, data: Dataset, importances: list, out: Path
 ) -> tuple[Path, Path]:
+    from mlctl.evaluate.insights import finish_insights
     from mlctl.evaluate.plots import make_plots
     from mlctl.evaluate.report import write_reports
 
@@ -577,7 +581,8 @@ def _write_report(
         importances,
         out,
     )
-    return write_reports(ctx, plots, out)
+    finish_insights(ctx, out)  # last: the recommendations read every section of ctx
+    return write_reports(ctx, {**plots, **ctx.get("plots", {})}, out)
 
 
 def _flat_params(composed: dict[str, Any], prefix: str = "") -> dict[str, Any]:

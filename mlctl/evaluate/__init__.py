@@ -8,4 +8,9 @@ Modules:
   importance, residuals, predicted vs actual) drawn headless with Agg.
 - :mod:`mlctl.evaluate.importance` -- permutation importance on the raw input columns.
 - :mod:`mlctl.evaluate.report` -- the Markdown and self-contained HTML model reports.
+- :mod:`mlctl.evaluate.insights` -- the report's insight sections in one call:
+  :mod:`~mlctl.evaluate.calibration` (Brier, ECE), :mod:`~mlctl.evaluate.lift` (deciles),
+  :mod:`~mlctl.evaluate.segments`, :mod:`~mlctl.evaluate.learning` (learning curve),
+  their plots (:mod:`~mlctl.evaluate.insight_plots`), and
+  :mod:`~mlctl.evaluate.recommend` (recommendations from the whole report context).
 """

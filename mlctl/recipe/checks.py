@@ -252,6 +252,47 @@ def _compute(loaded: LoadedRecipe) -> list[Issue]:
     return issues
 
 
+def segment_column_problem(column: str, inputs: list[str]) -> str:
+    """Why ``column`` cannot be a segment of ``evaluation.segments`` (it is not one of
+    the model's ``inputs``), naming the nearest input column; the same words when the
+    recipe is checked and when a run finds the column missing."""
+    close = difflib.get_close_matches(column, inputs, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"input columns: {short_list(inputs)}"
+    return f"'{column}' is not an input column of the model; {hint}"
+
+
+@check
+def _segments(loaded: LoadedRecipe) -> list[Issue]:
+    from mlctl_runtime.expressions import parse_expression
+
+    r = loaded.recipe
+    f = r.features
+    inputs = list(dict.fromkeys(f.numeric + f.categorical))
+    derived = {d.name for d in f.derived}
+    for d in f.derived:
+        try:
+            read = sorted(parse_expression(d.expr, name=d.name).columns)
+        except ExpressionError:
+            continue  # reported by _expressions
+        inputs += [c for c in read if c not in derived and c not in inputs]
+    issues = []
+    for i, col in enumerate(r.evaluation.segments):
+        if col in inputs:
+            continue
+        if col in derived:
+            why = (
+                f"'{col}' is a derived feature; segments are the model's input columns "
+                "(features.numeric, features.categorical and the columns expressions read)"
+            )
+        elif col == r.data.target:
+            why = f"'{col}' is the target; segments are the model's input columns"
+        else:
+            why = segment_column_problem(col, inputs)
+        # after_data: a misspelt feature is reported as itself first (see Issue).
+        issues.append(replace(issue(loaded, f"evaluation.segments.{i}", why), after_data=True))
+    return issues
+
+
 # ------------------------------------------------------------------ monitor
 
 JS_MAX = 0.8325546111576977  # sqrt(ln 2): the largest Jensen-Shannon distance (natural log)

@@ -271,6 +271,10 @@ README_ERRORS = (
 )
 # command -> (test that runs it, what that test runs when it is not the command as shown)
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    "mlctl run recipes/churn.yaml 'evaluation.segments=[Contract,gender]'": (
+        "tests/integration/test_insights_run.py::test_a_run_with_segments_reports_every_insight",
+        "fast models on the first 1,500 Telco rows; the report folder's insights.json read",
+    ),
     "mlctl feedback recipes/churn.yaml --labels labels.csv --id-column request_id "
     "--label-column Churn": (
         "tests/integration/test_compare.py::test_split_traffic_labels_from_a_file_then_a_verdict",

@@ -168,6 +168,7 @@ def run(
 ) -> RunSummary:
     """Run a recipe end to end; see the module docstring."""
     from mlctl.compute.session import preflight
+    from mlctl.evaluate.explain import add_explanations, check_shap
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.runs import ParentRun, git_commit
     from mlctl.tracking.workspace import for_recipe, prepare
@@ -176,6 +177,7 @@ def run(
     started = time.perf_counter()
     r = loaded.recipe
     preflight(r.compute)  # an unreachable cluster fails before any MLflow run exists
+    check_shap(r.evaluation.shap)  # evaluation.shap: on without shap fails before training
     emit("stage", {"message": "loading and checking data"})
     data = load_dataset(loaded)
     interrupts.checkpoint("data")
@@ -274,6 +276,8 @@ def run(
         model_uri = parent.log_model(winner.best_estimator, data.X_train.head(5), user_prefixes())
         version, aliases, before = None, [], None
         try:
+            add_explanations(ctx, r.evaluation, winner.best_estimator, data.X_test, data.X_train,
+                             report_dir, r.seed, data.positive_class)  # fmt: skip
             if verdict.passed and options.register:
                 emit("stage", {"message": f"registering model '{r.model_name}'"})
                 with interrupts.deferred():  # registered with its alias, or not at all
@@ -577,7 +581,7 @@ def _write_report(
         importances,
         out,
     )
-    return write_reports(ctx, plots, out)
+    return write_reports(ctx, {**plots, **ctx.get("plots", {})}, out)
 
 
 def _flat_params(composed: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -244,7 +244,7 @@ def _cell_html(value: Any) -> tuple[str, str]:
     """(the td's class attribute, its inner HTML)."""
     c: Cell = cell(value)
     if c.lines:
-        return ' class="lines"', "".join(f"<span>{_e(line)}</span> " for line in c.lines)
+        return ' class="lines"', "".join(f"<span>{_wbr(line)}</span> " for line in c.lines)
     if c.numeric:
         return ' class="num"', _e(c.text)
     inner = f'<span class="{_e(c.mark or "main")}">{_wbr(c.text)}</span>'

@@ -21,6 +21,7 @@ report-threshold) are made by the same code:
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,38 @@ def test_full_training_report_fits_a_1280_px_window(browser: str, tmp_path: Path
         "ROC curve", "Metrics by decision threshold", "Calibration", "Cumulative gain",
         "Lift by decile", "Permutation importance", "SHAP: mean |SHAP| per input column",
         "Learning curve"}  # fmt: skip
+
+
+def test_a_real_run_explains_its_winner_in_a_report_that_fits(
+    browser: str, tmp_path: Path, churn_project
+) -> None:
+    """A real `mlctl run` (900 Telco rows, the fast logistic regression) with
+    evaluation.shap on: SHAP values per input column in both reports, and the page fits."""
+    import json
+
+    from serve_helpers import mlctl
+
+    from mlctl.evaluate.explain import shap_installed
+
+    if not shap_installed():
+        pytest.skip("needs shap: pip install -e '.[explain]'")
+    root = churn_project(tmp_path / "project")
+    res = mlctl(root, "run", "recipes/churn.yaml", "models=fast", "tuning=none",
+                "tuning.n_jobs=1", "readiness=lenient", "evaluation.importance_repeats=1",
+                "evaluation.shap=on", "evaluation.shap_max_rows=100", "--json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    html = Path(json.loads(res.stdout)["report"]["html"])
+    md = (html.parent / "report.md").read_text()
+    assert "### SHAP (top 20)" in md
+    assert "over 100 test rows, by LinearExplainer on LogisticRegression" in md
+    # a derived feature of two columns keeps its name and says which it reads
+    assert re.search(r"\| avg_monthly_spend \| \d\.\d{4} \| TotalCharges, tenure \|", md)
+    assert (html.parent / "shap.png").stat().st_size > 10_000
+    layout, console, external = open_full_report(html, browser)
+    assert console == [] and external == []
+    _assert_fits(layout)
+    assert "explanations" in layout["sections"]
+    assert "SHAP: mean |SHAP| per input column" in {i["alt"] for i in layout["images"]}
 
 
 def test_the_fit_check_catches_a_wide_page(browser: str, tmp_path: Path) -> None:

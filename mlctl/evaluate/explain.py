@@ -171,7 +171,6 @@ def _split(pipeline: Any) -> tuple[Any, Any]:
 def _unwrap(model: Any) -> tuple[list[Any], str]:
     """The fitted models whose average output to explain, and a note on what was
     unwrapped (a baked-in threshold changes no score; calibration is monotone)."""
-    note = ""
     while True:
         kind = type(model).__name__
         if kind in ("FixedThresholdClassifier", "TunedThresholdClassifierCV"):
@@ -184,7 +183,7 @@ def _unwrap(model: Any) -> tuple[list[Any], str]:
             count = f"the mean of {len(models)} models" if len(models) > 1 else "the model"
             return models, f" ({count} before calibration)"
         else:
-            return [model], note
+            return [model], ""
 
 
 def _shap_values(

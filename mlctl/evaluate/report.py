@@ -24,7 +24,9 @@ section out, so a partial context still renders):
 - ``registered`` (``{"name", "version", "aliases": [...]}`` or None).
 - ``threshold_analysis``, ``calibration_step``, ``calibration``, ``lift``,
   ``segments``, ``learning_curve``, ``explanations``, ``recommendations``: optional,
-  as described in docs/evaluation.md (issue 17's report contract).
+  as described in docs/evaluation.md (issue 17's report contract). ``explanations``
+  may also hold ``output`` (the unit of the SHAP values) and, per feature, ``inputs``
+  (the raw columns it is computed from; listed when there are several).
 
 Plots are a dict name -> PNG path (see :func:`mlctl.evaluate.plots.make_plots`), each
 shown in its section (``roc``, ``pr``, ``residuals``, ``predicted_vs_actual`` with the

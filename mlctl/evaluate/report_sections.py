@@ -57,8 +57,8 @@ def _threshold_text(ctx: Mapping[str, Any]) -> str | None:
     analysis = ctx.get("threshold_analysis")
     if analysis:
         return f"{nf.score(analysis.get('chosen'))} ({nf.fmt(analysis.get('method'))})"
-    if ctx.get("task") == "regression":
-        return None
+    if ctx.get("task") == "regression" or ctx.get("threshold") is None:
+        return None  # a regression, or a multiclass model: no threshold
     return nf.score(ctx.get("threshold"))
 
 

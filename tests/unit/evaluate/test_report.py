@@ -318,3 +318,14 @@ def test_regression_numbers_follow_the_policy():
     assert "| r2 | 0.0000 | higher is better |" in md
     assert "52,346 ± 1,235" in md
     assert "alpha=1e-05" in md
+
+
+def test_multiclass_has_no_threshold_and_a_large_matrix_is_the_heat_map(plot_files):
+    ctx = make_ctx()
+    ctx["threshold"] = None
+    labels = [f"c{i}" for i in range(12)]
+    ctx["confusion"] = {"labels": labels, "matrix": [[1] * 12 for _ in labels]}
+    md = render_markdown(ctx, plot_files)
+    assert "threshold" not in md.lower()
+    assert "actual \\\\ predicted" not in md  # no 13-column table
+    assert md.count("](confusion_matrix.png)") == 1

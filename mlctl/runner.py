@@ -168,6 +168,7 @@ def run(
 ) -> RunSummary:
     """Run a recipe end to end; see the module docstring."""
     from mlctl.compute.session import preflight
+    from mlctl.evaluate.explain import add_explanations, check_shap
     from mlctl.evaluate.insights import add_insights
     from mlctl.tracking.registry import Registry
     from mlctl.tracking.runs import ParentRun, git_commit
@@ -177,6 +178,7 @@ def run(
     started = time.perf_counter()
     r = loaded.recipe
     preflight(r.compute)  # an unreachable cluster fails before any MLflow run exists
+    check_shap(r.evaluation.shap)  # evaluation.shap: on without shap fails before training
     emit("stage", {"message": "loading and checking data"})
     data = load_dataset(loaded)
     interrupts.checkpoint("data")
@@ -275,6 +277,8 @@ def run(
         model_uri = parent.log_model(winner.best_estimator, data.X_train.head(5), user_prefixes())
         version, aliases, before = None, [], None
         try:
+            add_explanations(ctx, r.evaluation, winner.best_estimator, data.X_test, data.X_train,
+                             report_dir, r.seed, data.positive_class)  # fmt: skip
             if verdict.passed and options.register:
                 emit("stage", {"message": f"registering model '{r.model_name}'"})
                 with interrupts.deferred():  # registered with its alias, or not at all

@@ -11,7 +11,7 @@ so instead of an error.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +178,7 @@ def confusion_matrix_png(
                 ax.text(
                     j,
                     i,
-                    f"{int(m[i, j])}",
+                    f"{int(m[i, j]):,}",
                     ha="center",
                     va="center",
                     color=color,
@@ -320,3 +320,23 @@ def make_plots(
     if importances:
         plots["importance"] = importance_png(importances, out / "importance.png")
     return plots
+
+
+def shap_png(explanations: Mapping[str, Any], path: Path | str, top: int = 20) -> Path:
+    """Horizontal bars of the ``top`` input columns by mean |SHAP| (the ``explanations``
+    report section, :mod:`mlctl.evaluate.explain`)."""
+    rows = list(explanations.get("features") or [])[:top]
+    fig = _new_figure(7.0, max(3.0, 0.32 * len(rows) + 1.5))
+    ax = fig.add_subplot()
+    ax.set_title(f"SHAP: mean |SHAP| per input column (top {len(rows)})" if rows else "SHAP")
+    if not rows:
+        _message(ax, explanations.get("unavailable") or "No SHAP values computed")
+        return _save(fig, path)
+    rows = rows[::-1]  # largest at the top
+    names = [_shorten(str(r["feature"])) for r in rows]
+    ax.barh(range(len(rows)), [float(r["mean_abs_shap"]) for r in rows], color=_COLOR, alpha=0.85)
+    ax.set_yticks(range(len(rows)), names)
+    output = explanations.get("output")
+    ax.set_xlabel("Mean |SHAP value|" + (f" ({output})" if output else ""))
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)

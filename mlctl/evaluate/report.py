@@ -1,19 +1,19 @@
 """The model report, as Markdown and as one self-contained HTML file.
 
-Both renderers take a plain ``ctx`` dict (missing keys render as "n/a" or are left
-out, so a partial context still renders):
+Both renderers take a plain ``ctx`` dict (missing keys render as "n/a" or leave their
+section out, so a partial context still renders):
 
 - ``name`` (str): the recipe/model name; ``task``: "classification" or "regression";
   ``model_name`` (str): the winning candidate's estimator; ``run_id`` (str);
-  ``created`` (ISO 8601 str).
-- ``data`` (dict): ``source`` (str), ``rows``, ``train_rows``, ``test_rows`` (int),
-  ``fingerprint`` (str).
+  ``created`` (ISO 8601 str); ``mlctl_version`` (str).
+- ``data`` (dict): ``source`` (str), ``files``, ``rows``, ``train_rows``, ``test_rows``
+  (int), ``fingerprint`` (str).
 - ``selection_metric`` (str): the metric the winner was chosen by.
 - ``leaderboard`` (list of dict), in the order to show, each::
 
       {"candidate": str, "estimator": str, "cv_mean": float, "cv_std": float,
        "test": {metric: float}, "best_params": dict, "fit_seconds": float,
-       "is_winner": bool, "is_baseline": bool}
+       "is_winner": bool, "is_baseline": bool, "error": str | None}
 
 - ``test_metrics`` (dict metric -> float): the winner on the test set.
 - ``threshold`` (float or None): the binary decision threshold used.
@@ -22,31 +22,48 @@ out, so a partial context still renders):
 - ``gate`` (dict): ``{"passed": bool, "checks": [{"name", "actual", "required", "op",
   "passed", "detail"}]}``.
 - ``registered`` (``{"name", "version", "aliases": [...]}`` or None).
+- ``threshold_analysis``, ``calibration_step``, ``calibration``, ``lift``,
+  ``segments``, ``learning_curve``, ``explanations``, ``recommendations``: optional,
+  as described in docs/evaluation.md (issue 17's report contract). ``explanations``
+  may also hold ``output`` (the unit of the SHAP values) and, per feature, ``inputs``
+  (the raw columns it is computed from; listed when there are several).
 
-Plots are a dict name -> PNG path (see :func:`mlctl.evaluate.plots.make_plots`). The
-Markdown links them by path relative to the report; the HTML embeds them as base64
-``data:`` URIs and uses inline CSS only -- no script, no external asset, no link --
-and HTML-escapes every piece of text. Numbers: NaN and None render as "n/a", floats
-with 4 decimals (4 significant digits below 0.001).
+Plots are a dict name -> PNG path (see :func:`mlctl.evaluate.plots.make_plots`), each
+shown in its section (``roc``, ``pr``, ``residuals``, ``predicted_vs_actual`` with the
+test metrics, ``threshold``, ``calibration``, ``gain`` and ``lift``, ``importance`` and
+``shap``, ``learning_curve``); any other name under "Other plots". The confusion matrix
+is shown once: as a table up to 10 classes, as its heat map beyond. The Markdown links
+plots by path relative to the report; the HTML embeds them as base64 ``data:`` URIs and
+uses inline CSS only -- no script, no external asset, no link -- HTML-escapes every
+piece of text, and fits a 1,280 px wide window (long cells wrap; only a table with very
+many columns scrolls, inside its own box). Numbers follow
+:mod:`mlctl.evaluate.report_format`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
+from mlctl.evaluate import report_sections
+from mlctl.evaluate.report_blocks import (
+    Block,
+    Cell,
+    Columns,
+    Paragraph,
+    Plots,
+    Section,
+    Table,
+    cell,
+)
+from mlctl.evaluate.report_format import NA, fmt
 
-from mlctl.evaluate.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-
-TOP_IMPORTANCE = 20
-NA = "n/a"
+__all__ = ["NA", "PLOT_TITLES", "fmt", "render_html", "render_markdown", "write_reports"]
 
 PLOT_TITLES = {
     "roc": "ROC curve",
@@ -54,169 +71,24 @@ PLOT_TITLES = {
     "calibration": "Calibration",
     "confusion_matrix": "Confusion matrix",
     "importance": "Permutation importance",
+    "shap": "SHAP: mean |SHAP| per input column",
     "residuals": "Residuals",
     "predicted_vs_actual": "Predicted vs actual",
+    "threshold": "Metrics by decision threshold",
+    "gain": "Cumulative gain",
+    "lift": "Lift by decile",
+    "learning_curve": "Learning curve",
 }
 
-_OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "=", ">": ">", "<": "<"}
-_MD_SPECIAL = "\\|<>*`[]"
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt(value: Any) -> str:
-    """A value as report text: NaN/None -> "n/a", floats with 4 decimals."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None:
-        return NA
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return NA
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        if value == 0 or abs(value) >= 1e-3:
-            return f"{value:.4f}"
-        return f"{value:.4g}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(fmt(v) for v in value)
-    return str(value)
+_MD_SPECIAL = "\\|<>*`[]_"
 
 
 def _title(name: str) -> str:
     return PLOT_TITLES.get(name, name.replace("_", " ").capitalize())
 
 
-def _metric_info(ctx: Mapping[str, Any], metric: str):
-    table = REGRESSION_METRICS if ctx.get("task") == "regression" else CLASSIFICATION_METRICS
-    return table.get(metric)
-
-
-def _direction(ctx: Mapping[str, Any], metric: str) -> str:
-    info = _metric_info(ctx, metric)
-    if info is None:
-        return ""
-    return "higher is better" if info.greater_is_better else "lower is better"
-
-
-def _op(op: Any) -> str:
-    return _OPS.get(str(op), fmt(op))
-
-
-def _check_mark(passed: Any) -> str:
-    return "✓" if passed else "✗"
-
-
-def _test_columns(ctx: Mapping[str, Any]) -> list[str]:
-    """Test metric names: the winner's order first, then any other seen."""
-    columns: list[str] = list((ctx.get("test_metrics") or {}).keys())
-    for row in ctx.get("leaderboard") or []:
-        for metric in row.get("test") or {}:
-            if metric not in columns:
-                columns.append(metric)
-    return columns
-
-
-def _rows_text(data: Mapping[str, Any]) -> str:
-    rows = fmt(data.get("rows"))
-    if data.get("train_rows") is None and data.get("test_rows") is None:
-        return rows
-    return f"{rows} (train {fmt(data.get('train_rows'))} / test {fmt(data.get('test_rows'))})"
-
-
-def _registered_text(registered: Mapping[str, Any] | None) -> str:
-    if not registered:
-        return "not registered"
-    text = f"{fmt(registered.get('name'))} version {fmt(registered.get('version'))}"
-    aliases = registered.get("aliases") or []
-    if aliases:
-        text += f" (aliases: {', '.join(str(a) for a in aliases)})"
-    return text
-
-
-def _summary(ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
-    data = ctx.get("data") or {}
-    metric = ctx.get("selection_metric")
-    selection = fmt(metric)
-    if metric and _direction(ctx, metric):
-        selection += f" ({_direction(ctx, metric)})"
-    rows = [
-        ("Task", fmt(ctx.get("task"))),
-        ("Model", fmt(ctx.get("model_name"))),
-        ("Run id", fmt(ctx.get("run_id"))),
-        ("Created", fmt(ctx.get("created"))),
-        ("Data source", fmt(data.get("source"))),
-        ("Rows", _rows_text(data)),
-        ("Data fingerprint", fmt(data.get("fingerprint"))),
-        ("Selection metric", selection),
-    ]
-    if ctx.get("task") != "regression":
-        rows.append(("Decision threshold", fmt(ctx.get("threshold"))))
-    rows.append(("Registered", _registered_text(ctx.get("registered"))))
-    return rows
-
-
-def _leaderboard_table(ctx: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[Any]]:
-    """Header, rows of text and the source rows of the leaderboard."""
-    columns = _test_columns(ctx)
-    metric = ctx.get("selection_metric") or "score"
-    header = ["#", "Candidate", "Estimator", f"CV {metric} (mean ± std)"]
-    header += [f"Test {m}" for m in columns]
-    header += ["Fit (s)", "Best params", "Notes"]
-    rows: list[list[str]] = []
-    source = list(ctx.get("leaderboard") or [])
-    for rank, row in enumerate(source, start=1):
-        test = row.get("test") or {}
-        notes = [
-            n for n, flag in (("winner", "is_winner"), ("baseline", "is_baseline")) if row.get(flag)
-        ]
-        rows.append(
-            [
-                str(rank),
-                fmt(row.get("candidate")),
-                fmt(row.get("estimator")),
-                f"{fmt(row.get('cv_mean'))} ± {fmt(row.get('cv_std'))}",
-                *[fmt(test.get(m)) for m in columns],
-                fmt(row.get("fit_seconds")),
-                fmt(row.get("best_params")) if row.get("best_params") else "—",
-                ", ".join(notes),
-            ]
-        )
-    return header, rows, source
-
-
-def _gate_table(gate: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["Check", "Actual", "Op", "Required", "Result", "Detail"]
-    rows = [
-        [
-            fmt(c.get("name")),
-            fmt(c.get("actual")),
-            _op(c.get("op")),
-            fmt(c.get("required")),
-            f"{_check_mark(c.get('passed'))} {'pass' if c.get('passed') else 'fail'}",
-            fmt(c.get("detail")) if c.get("detail") not in (None, "") else "",
-        ]
-        for c in gate.get("checks") or []
-    ]
-    return header, rows
-
-
-def _gate_verdict(gate: Mapping[str, Any] | None) -> str:
-    if not gate:
-        return "not evaluated"
-    return "PASSED ✓" if gate.get("passed") else "FAILED ✗"
-
-
-def _importance_rows(ctx: Mapping[str, Any]) -> list[list[str]]:
-    rows = list(ctx.get("importance") or [])[:TOP_IMPORTANCE]
-    return [[str(i), str(f), fmt(m), fmt(s)] for i, (f, m, s) in enumerate(rows, start=1)]
+def _report_title(ctx: Mapping[str, Any]) -> str:
+    return f"Model report: {fmt(ctx.get('name'))}"
 
 
 def _relative(path: Path, base_dir: Path | str | None) -> str:
@@ -233,15 +105,61 @@ def _relative(path: Path, base_dir: Path | str | None) -> str:
 
 
 def _md(text: Any) -> str:
-    """Text safe inside a Markdown table cell or heading."""
+    """Text safe inside a Markdown table cell or paragraph (underscores kept inside
+    words, where no renderer reads them as emphasis)."""
     out = str(text).replace("\r", " ").replace("\n", " ")
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in out)
+    escaped = []
+    for i, ch in enumerate(out):
+        inner = 0 < i < len(out) - 1 and out[i - 1].isalnum() and out[i + 1].isalnum()
+        if ch in _MD_SPECIAL and not (ch == "_" and inner):
+            escaped.append("\\" + ch)
+        else:
+            escaped.append(ch)
+    return "".join(escaped)
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_md(h) for h in header) + " |"]
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+def _md_cell(value: Any) -> str:
+    c = cell(value)
+    if c.lines:
+        text = "; ".join(c.lines)
+    else:
+        extra = [c.note] if c.note else []
+        extra += list(c.tags)
+        text = c.text + (f" ({'; '.join(extra)})" if extra else "")
+    return _md(text)
+
+
+def _md_table(table: Table) -> list[str]:
+    lines = ["| " + " | ".join(_md(h) for h in table.header) + " |"]
+    lines.append("|" + "|".join("---" for _ in table.header) + "|")
+    for i, row in enumerate(table.rows):
+        cells = [_md_cell(c) for c in row]
+        if i < len(table.row_marks) and table.row_marks[i] == "winner" and cells:
+            cells[1 if len(cells) > 1 else 0] = f"**{cells[1 if len(cells) > 1 else 0]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _md_blocks(
+    blocks: Sequence[Block], plots: Mapping[str, Any], base_dir: Path | str | None
+) -> list[str]:
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            prefix = "**Warning:** " if block.style == "warn" else ""
+            lines += [prefix + _md(block.text), ""]
+        elif isinstance(block, Table):
+            lines += [*_md_table(block), ""]
+        elif isinstance(block, Plots):
+            for name in block.names:
+                if name in plots:
+                    target = quote(_relative(Path(plots[name]), base_dir))
+                    lines += [f"![{_md(_title(name))}]({target})", ""]
+        elif isinstance(block, Columns):
+            for title, inner in block.columns:
+                if title:
+                    lines += [f"### {_md(title)}", ""]
+                lines += _md_blocks(inner, plots, base_dir)
     return lines
 
 
@@ -256,64 +174,12 @@ def render_markdown(
     ``base_dir`` (the report's folder), or by bare file name when it is None.
     """
     plots = plots if plots is not None else ctx.get("plots") or {}
-    lines: list[str] = [f"# Model report: {_md(fmt(ctx.get('name')))}", ""]
-    lines += _md_table(["Item", "Value"], _summary(ctx))
-
-    gate = ctx.get("gate")
-    lines += ["", f"## Gate verdict: {_gate_verdict(gate)}", ""]
-    if gate and gate.get("checks"):
-        lines += _md_table(*_gate_table(gate))
-    elif gate:
-        lines.append("No gate checks were configured.")
-    else:
-        lines.append("The promotion gate was not evaluated.")
-
-    lines += ["", "## Leaderboard", ""]
-    header, rows, _ = _leaderboard_table(ctx)
-    lines += _md_table(header, rows) if rows else ["No candidates."]
-
-    lines += ["", "## Test metrics (winner)", ""]
-    test_metrics = ctx.get("test_metrics") or {}
-    if test_metrics:
-        lines += _md_table(
-            ["Metric", "Value", "Direction"],
-            [[m, fmt(v), _direction(ctx, m)] for m, v in test_metrics.items()],
-        )
-    else:
-        lines.append("No test metrics.")
-    if ctx.get("threshold") is not None:
-        lines += ["", f"Decision threshold: {fmt(ctx.get('threshold'))}"]
-
-    cm = ctx.get("confusion")
-    if cm:
-        labels = [str(label) for label in cm.get("labels") or []]
-        lines += [
-            "",
-            "## Confusion matrix",
-            "",
-            "Rows: actual class; columns: predicted class.",
-            "",
-        ]
-        lines += _md_table(
-            ["actual \\ predicted", *labels],
-            [
-                [label, *[str(v) for v in row]]
-                for label, row in zip(labels, cm.get("matrix") or [], strict=False)
-            ],
-        )
-
-    importance = _importance_rows(ctx)
-    if importance:
-        lines += ["", f"## Feature importance (top {len(importance)})", ""]
-        lines.append("Mean drop in the score when the column is shuffled (permutation importance).")
-        lines.append("")
-        lines += _md_table(["#", "Feature", "Mean", "Std"], importance)
-
-    if plots:
-        lines += ["", "## Plots", ""]
-        for name, path in plots.items():
-            target = quote(_relative(Path(path), base_dir))
-            lines += [f"![{_md(_title(name))}]({target})", ""]
+    lines: list[str] = [f"# {_md(_report_title(ctx))}", ""]
+    for section in report_sections.build(ctx, plots):
+        title = section.title + (f": {section.badge[0]}" if section.badge else "")
+        lines += [f"## {_md(title)}", ""]
+        lines += _md_blocks(section.blocks, plots, base_dir)
+    while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
 
@@ -321,24 +187,46 @@ def render_markdown(
 # --------------------------------------------------------------------------- html
 
 _CSS = """
+*{box-sizing:border-box}
 body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;
- margin:0;padding:24px 32px;color:#1f2328;background:#fff;line-height:1.45}
-h1{font-size:1.6em;margin:0 0 16px}
+ margin:0;padding:20px 24px;color:#1f2328;background:#fff;line-height:1.45;font-size:15px}
+main{max-width:1200px;margin:0 auto}
+h1{font-size:1.6em;margin:0 0 12px}
 h2{font-size:1.25em;margin:28px 0 10px;padding-bottom:4px;border-bottom:1px solid #d0d7de}
-table{border-collapse:collapse;font-size:0.9em;margin:4px 0}
-th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}
-th{background:#f6f8fa}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.winner td{background:#eef7ee;font-weight:600}
-.scroll{overflow-x:auto}
-.badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-size:0.85em}
-.pass{background:#1a7f37}.fail{background:#cf222e}.na{background:#6e7781}
-.ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
-.plots{display:flex;flex-wrap:wrap;gap:16px}
-figure{margin:0;border:1px solid #d0d7de;padding:8px;border-radius:6px}
+h3{font-size:1.05em;margin:4px 0 8px}
+p{margin:6px 0 10px;max-width:72em}
+.tbl{overflow-x:auto;max-width:100%;margin:4px 0 12px}
+table{border-collapse:collapse;font-size:0.9em}
+table.board{font-size:0.84em}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top;
+ overflow-wrap:anywhere}
+th{background:#f6f8fa;overflow-wrap:normal}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;
+ overflow-wrap:normal}
+table.facts td:first-child{white-space:nowrap;overflow-wrap:normal;font-weight:600}
+tr.winner td{background:#eef7ee}
+tr.winner td:nth-child(2) .main{font-weight:600}
+tr.flagged td{background:#fff5e6}
+.sub{color:#57606a;font-size:0.92em}
+.tag{display:inline-block;margin-left:6px;padding:0 6px;border-radius:8px;font-size:0.85em;
+ background:#ddf4ff;color:#0969da}
+.lines{min-width:12em;max-width:24em}
+.lines span{display:inline-block;margin-right:0.9em}
+.badge{display:inline-block;padding:1px 10px;border-radius:12px;color:#fff;font-size:0.85em;
+ vertical-align:middle}
+.badge.ok{background:#1a7f37;color:#fff}.badge.bad{background:#cf222e;color:#fff}
+.badge.na{background:#6e7781;color:#fff}
+span.ok{color:#1a7f37;font-weight:600}span.bad{color:#cf222e;font-weight:600}
+span.warn{color:#9a6700;font-weight:600}span.muted{color:#57606a}
+p.muted{color:#57606a}p.warn{color:#9a6700;font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:16px;margin:6px 0 12px}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:24px;
+ align-items:start}
+.cols>div{min-width:0}
+figure{margin:0;border:1px solid #d0d7de;padding:8px;border-radius:6px;max-width:100%}
 figure img{max-width:560px;width:100%;height:auto;display:block}
+.cols figure img{max-width:100%}
 figcaption{font-size:0.85em;color:#57606a;margin-top:4px}
-.muted{color:#57606a}
 """
 
 
@@ -346,29 +234,39 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _is_number_text(text: str) -> bool:
-    try:
-        float(text.replace("±", "").split()[0])
-    except (ValueError, IndexError):
-        return False
-    return True
+def _wbr(text: Any) -> str:
+    """Escaped text that may break after an underscore or a dot (long names)."""
+    out = _e(text)
+    for ch in ("_", "."):
+        out = out.replace(ch, ch + "<wbr>")
+    return out
 
 
-def _html_table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    row_classes: Sequence[str] | None = None,
-    cell_html: bool = False,
-) -> str:
-    out = ['<div class="scroll"><table>', "<thead><tr>"]
-    out += [f"<th>{_e(h)}</th>" for h in header]
+def _cell_html(value: Any) -> tuple[str, str]:
+    """(the td's class attribute, its inner HTML)."""
+    c: Cell = cell(value)
+    if c.lines:
+        return ' class="lines"', "".join(f"<span>{_wbr(line)}</span> " for line in c.lines)
+    if c.numeric:
+        return ' class="num"', _e(c.text)
+    inner = f'<span class="{_e(c.mark or "main")}">{_wbr(c.text)}</span>'
+    inner += "".join(f'<span class="tag">{_e(t)}</span>' for t in c.tags)
+    if c.note:
+        inner += f'<div class="sub">{_wbr(c.note)}</div>'
+    return "", inner
+
+
+def _html_table(table: Table) -> str:
+    css = f' class="{_e(table.css)}"' if table.css else ""
+    out = [f'<div class="tbl"><table{css}>', "<thead><tr>"]
+    out += [f"<th>{_wbr(h)}</th>" for h in table.header]
     out.append("</tr></thead><tbody>")
-    for i, row in enumerate(rows):
-        css = row_classes[i] if row_classes else ""
-        out.append(f'<tr class="{_e(css)}">' if css else "<tr>")
-        for cell in row:
-            num = ' class="num"' if _is_number_text(cell) else ""
-            out.append(f"<td{num}>{cell if cell_html else _e(cell)}</td>")
+    for i, row in enumerate(table.rows):
+        mark = table.row_marks[i] if i < len(table.row_marks) else ""
+        out.append(f'<tr class="{_e(mark)}">' if mark else "<tr>")
+        for value in row:
+            attr, inner = _cell_html(value)
+            out.append(f"<td{attr}>{inner}</td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
@@ -382,101 +280,64 @@ def _data_uri(path: Path) -> str | None:
     return "data:image/png;base64," + base64.b64encode(payload).decode("ascii")
 
 
+def _html_plots(names: Sequence[str], plots: Mapping[str, Any]) -> str:
+    figures = []
+    for name in names:
+        if name not in plots:
+            continue
+        caption = _e(_title(name))
+        uri = _data_uri(Path(plots[name]))
+        if uri is None:
+            figures.append(f'<p class="muted">Plot not found: {caption}</p>')
+            continue
+        figures.append(
+            f'<figure id="plot-{_e(name)}"><img alt="{caption}" src="{uri}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
+    return f'<div class="plots">{"".join(figures)}</div>' if figures else ""
+
+
+def _html_blocks(blocks: Sequence[Block], plots: Mapping[str, Any]) -> list[str]:
+    parts: list[str] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            css = f' class="{_e(block.style)}"' if block.style else ""
+            parts.append(f"<p{css}>{_e(block.text)}</p>")
+        elif isinstance(block, Table):
+            parts.append(_html_table(block))
+        elif isinstance(block, Plots):
+            parts.append(_html_plots(block.names, plots))
+        elif isinstance(block, Columns):
+            parts.append('<div class="cols">')
+            for title, inner in block.columns:
+                heading = f"<h3>{_e(title)}</h3>" if title else ""
+                parts.append(f"<div>{heading}{''.join(_html_blocks(inner, plots))}</div>")
+            parts.append("</div>")
+    return parts
+
+
+def _html_section(section: Section, plots: Mapping[str, Any]) -> str:
+    badge = ""
+    if section.badge:
+        text, mark = section.badge
+        badge = f' <span class="badge {_e(mark)}">{_e(text)}</span>'
+    body = "".join(_html_blocks(section.blocks, plots))
+    return f'<section id="{_e(section.key)}"><h2>{_e(section.title)}{badge}</h2>{body}</section>'
+
+
 def render_html(ctx: Mapping[str, Any], plots: Mapping[str, Path | str] | None = None) -> str:
     """The report as one self-contained HTML page (inline CSS, embedded PNGs)."""
     plots = plots if plots is not None else ctx.get("plots") or {}
-    title = f"Model report: {fmt(ctx.get('name'))}"
+    title = _report_title(ctx)
     parts: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1>",
-        _html_table(["Item", "Value"], _summary(ctx)),
     ]
-
-    gate = ctx.get("gate")
-    if not gate:
-        badge = '<span class="badge na">not evaluated</span>'
-    elif gate.get("passed"):
-        badge = '<span class="badge pass">PASSED ✓</span>'
-    else:
-        badge = '<span class="badge fail">FAILED ✗</span>'
-    parts.append(f"<h2>Gate verdict {badge}</h2>")
-    if gate and gate.get("checks"):
-        header, rows = _gate_table(gate)
-        cells = []
-        for check, row in zip(gate.get("checks") or [], rows, strict=True):
-            escaped = [_e(c) for c in row]
-            css = "ok" if check.get("passed") else "bad"
-            escaped[4] = f'<span class="{css}">{escaped[4]}</span>'
-            cells.append(escaped)
-        parts.append(_html_table(header, cells, cell_html=True))
-    elif gate:
-        parts.append('<p class="muted">No gate checks were configured.</p>')
-    else:
-        parts.append('<p class="muted">The promotion gate was not evaluated.</p>')
-
-    parts.append("<h2>Leaderboard</h2>")
-    header, rows, source = _leaderboard_table(ctx)
-    if rows:
-        classes = ["winner" if r.get("is_winner") else "" for r in source]
-        parts.append(_html_table(header, rows, classes))
-    else:
-        parts.append('<p class="muted">No candidates.</p>')
-
-    parts.append("<h2>Test metrics (winner)</h2>")
-    test_metrics = ctx.get("test_metrics") or {}
-    if test_metrics:
-        parts.append(
-            _html_table(
-                ["Metric", "Value", "Direction"],
-                [[m, fmt(v), _direction(ctx, m)] for m, v in test_metrics.items()],
-            )
-        )
-    else:
-        parts.append('<p class="muted">No test metrics.</p>')
-    if ctx.get("threshold") is not None:
-        parts.append(f"<p>Decision threshold: {_e(fmt(ctx.get('threshold')))}</p>")
-
-    cm = ctx.get("confusion")
-    if cm:
-        labels = [str(label) for label in cm.get("labels") or []]
-        parts.append("<h2>Confusion matrix</h2>")
-        parts.append('<p class="muted">Rows: actual class; columns: predicted class.</p>')
-        parts.append(
-            _html_table(
-                ["actual \\ predicted", *labels],
-                [
-                    [label, *[str(v) for v in row]]
-                    for label, row in zip(labels, cm.get("matrix") or [], strict=False)
-                ],
-            )
-        )
-
-    importance = _importance_rows(ctx)
-    if importance:
-        parts.append(f"<h2>Feature importance (top {len(importance)})</h2>")
-        parts.append(
-            '<p class="muted">Mean drop in the score when the column is shuffled '
-            "(permutation importance).</p>"
-        )
-        parts.append(_html_table(["#", "Feature", "Mean", "Std"], importance))
-
-    if plots:
-        parts.append('<h2>Plots</h2><div class="plots">')
-        for name, path in plots.items():
-            caption = _e(_title(name))
-            uri = _data_uri(Path(path))
-            if uri is None:
-                parts.append(f'<p class="muted">Plot not found: {caption}</p>')
-                continue
-            parts.append(
-                f'<figure><img alt="{caption}" src="{uri}"><figcaption>{caption}</figcaption></figure>'
-            )
-        parts.append("</div>")
-
-    parts.append("</body></html>")
+    parts += [_html_section(s, plots) for s in report_sections.build(ctx, plots)]
+    parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
 
 

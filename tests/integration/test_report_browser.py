@@ -3,13 +3,17 @@
 Both reports (monitoring and training) are opened from file:// URLs. A page passes when
 its plots are laid out (every plot has a non-zero box), the console stays free of
 errors, and the page asks for nothing but itself: every request that is not a file://
-or data: URL is aborted and fails the test.
+or data: URL is aborted and fails the test. The training report with every section
+(tests/report_fixtures.py: a realistic context and real PNGs) must also fit a 1,280 px
+window: no horizontal scroll of the page, every table wholly visible without scrolling
+its box.
 
 Without chromium (or the playwright package) the tests skip, except when ``CI`` is set:
 then they fail, so CI cannot go green without looking at the pages. ``.ci/run``
 installs chromium (``apt-get install -y --no-install-recommends chromium``).
 
-The screenshots in docs/images are made by the same code:
+The screenshots in docs/images (monitor-report, training-report, report-top,
+report-threshold) are made by the same code:
 
     .venv/bin/python tests/integration/test_report_browser.py
 """
@@ -17,6 +21,7 @@ The screenshots in docs/images are made by the same code:
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ import pytest
 from browser_helpers import chromium_path
 from browser_helpers import need_browser as _need_browser
 from browser_helpers import save_png as _save_png
+from report_fixtures import full_context, full_plots
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +147,14 @@ def training_report(out: Path) -> Path:
     return write_reports(ctx, plots, out / "training")[1]
 
 
+def full_report(out: Path) -> Path:
+    """The training report with every section of issue 17 and real PNGs."""
+    from mlctl.evaluate.report import write_reports
+
+    ctx = full_context()
+    return write_reports(ctx, full_plots(ctx, out / "full" / "plots"), out / "full")[1]
+
+
 # --------------------------------------------------------------------------- the browser
 
 
@@ -188,6 +202,61 @@ def open_in_chromium(page_path: Path, screenshot: Path, executable: str) -> dict
             browser.close()
     return {"plots": plots, "console_errors": console, "page_errors": errors,
             "external": external}  # fmt: skip
+
+
+LAYOUT = """() => {
+    const width = window.innerWidth;
+    const tables = [...document.querySelectorAll('table')].map(t => {
+        const r = t.getBoundingClientRect(), box = t.parentElement;
+        const section = t.closest('section');
+        return {section: section ? section.id : '', left: r.left, right: r.right,
+                overflow: box.scrollWidth - box.clientWidth};
+    });
+    const images = [...document.querySelectorAll('img')].map(i => {
+        const r = i.getBoundingClientRect();
+        return {alt: i.alt, right: r.right, loaded: i.naturalWidth > 0};
+    });
+    return {width, page: document.documentElement.scrollWidth,
+            body: document.body.scrollWidth, tables, images,
+            sections: [...document.querySelectorAll('section')].map(e => e.id)};
+}"""
+
+
+def open_full_report(page_path: Path, executable: str, shots: dict[str, str] | None = None):
+    """Load the page at 1,280 px and measure its layout; with ``shots`` (file name ->
+    a CSS selector, or "" for the top of the page) take those screenshots."""
+    from playwright.sync_api import sync_playwright
+
+    console: list[str] = []
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console.append(str(e)))
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(LOCAL)
+                       else (external.append(r.request.url), r.abort()))  # fmt: skip
+            page.goto(page_path.as_uri(), wait_until="load")
+            layout = page.evaluate(LAYOUT)
+            for name, selector in (shots or {}).items():
+                if selector:
+                    page.locator(selector).screenshot(path=name)
+                else:
+                    page.screenshot(path=name)
+        finally:
+            browser.close()
+    return layout, console, external
+
+
+def _assert_fits(layout: dict[str, Any]) -> None:
+    assert layout["width"] == WIDTH
+    assert layout["page"] <= WIDTH and layout["body"] <= WIDTH, "the page scrolls sideways"
+    hidden = [t for t in layout["tables"]
+              if t["left"] < 0 or t["right"] > WIDTH or t["overflow"] > 0]  # fmt: skip
+    assert hidden == [], f"tables not wholly visible: {hidden}"
+    images = [i for i in layout["images"] if not i["loaded"] or i["right"] > WIDTH]
+    assert images == [], f"plots not shown whole: {images}"
 
 
 def _assert_clean(seen: dict[str, Any]) -> None:
@@ -238,11 +307,70 @@ def test_an_external_request_is_caught(browser: str, tmp_path: Path) -> None:
     assert seen["external"] == ["http://127.0.0.1:9/x.png"]
 
 
+def test_full_training_report_fits_a_1280_px_window(browser: str, tmp_path: Path) -> None:
+    layout, console, external = open_full_report(full_report(tmp_path), browser)
+    assert console == [] and external == []
+    _assert_fits(layout)
+    assert layout["sections"] == ["summary", "recommendations", "leaderboard", "test-metrics",
+                                  "threshold", "calibration", "lift", "segments",
+                                  "explanations", "learning-curve", "gate", "data"]  # fmt: skip
+    assert len(layout["tables"]) == 15  # every table of every section
+    assert {i["alt"] for i in layout["images"]} >= {
+        "ROC curve", "Metrics by decision threshold", "Calibration", "Cumulative gain",
+        "Lift by decile", "Permutation importance", "SHAP: mean |SHAP| per input column",
+        "Learning curve"}  # fmt: skip
+
+
+def test_a_real_run_explains_its_winner_in_a_report_that_fits(
+    browser: str, tmp_path: Path, churn_project
+) -> None:
+    """A real `mlctl run` (900 Telco rows, the fast logistic regression) with
+    evaluation.shap on: SHAP values per input column in both reports, and the page fits."""
+    import json
+
+    from serve_helpers import mlctl
+
+    from mlctl.evaluate.explain import shap_installed
+
+    if not shap_installed():
+        pytest.skip("needs shap: pip install -e '.[explain]'")
+    root = churn_project(tmp_path / "project")
+    res = mlctl(root, "run", "recipes/churn.yaml", "models=fast", "tuning=none",
+                "tuning.n_jobs=1", "readiness=lenient", "evaluation.importance_repeats=1",
+                "evaluation.shap=on", "evaluation.shap_max_rows=100", "--json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    html = Path(json.loads(res.stdout)["report"]["html"])
+    md = (html.parent / "report.md").read_text()
+    assert "### SHAP (top 20)" in md
+    assert "over 100 test rows, by LinearExplainer on LogisticRegression" in md
+    # a derived feature of two columns keeps its name and says which it reads
+    assert re.search(r"\| avg_monthly_spend \| \d\.\d{4} \| TotalCharges, tenure \|", md)
+    assert (html.parent / "shap.png").stat().st_size > 10_000
+    layout, console, external = open_full_report(html, browser)
+    assert console == [] and external == []
+    _assert_fits(layout)
+    assert "explanations" in layout["sections"]
+    assert "SHAP: mean |SHAP| per input column" in {i["alt"] for i in layout["images"]}
+
+
+def test_the_fit_check_catches_a_wide_page(browser: str, tmp_path: Path) -> None:
+    """The measurement works: the report before issue 17 (a leaderboard 1,400 px wide,
+    no wrapping) fails it."""
+    page = tmp_path / "wide.html"
+    cells = "".join(f"<td>balanced_accuracy_{i}</td>" for i in range(14))
+    page.write_text(f"<html><body><section id='x'><div><table><tr>{cells}</tr></table>"
+                    "</div></section></body></html>")  # fmt: skip
+    layout, _, _ = open_full_report(page, browser)
+    with pytest.raises(AssertionError, match="the page scrolls sideways"):
+        _assert_fits(layout)
+
+
 # --------------------------------------------------------------------------- screenshots
 
 
 def main() -> int:
-    """Regenerate docs/images/monitor-report*.png and training-report.png."""
+    """Regenerate docs/images/monitor-report.png, training-report.png, report-top.png and
+    report-threshold.png."""
     import tempfile
 
     executable = chromium_path()
@@ -257,6 +385,17 @@ def main() -> int:
             _assert_clean(open_in_chromium(build(tmp), shot, executable))
             out = DOCS_IMAGES / f"{name}.png"
             _save_png(shot, out, height)
+            sys.stdout.write(f"{out} ({out.stat().st_size:,} bytes)\n")
+        shots = {"report-top": "", "report-threshold": "#threshold"}
+        paths = {str(tmp / f"{n}.png"): n for n in shots}
+        layout, console, external = open_full_report(
+            full_report(tmp), executable, {str(tmp / f"{n}.png"): sel for n, sel in shots.items()}
+        )
+        _assert_fits(layout)
+        assert console == [] and external == []
+        for shot, name in paths.items():
+            out = DOCS_IMAGES / f"{name}.png"
+            _save_png(Path(shot), out, 10_000)
             sys.stdout.write(f"{out} ({out.stat().st_size:,} bytes)\n")
     return 0
 

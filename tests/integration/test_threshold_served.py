@@ -11,6 +11,7 @@ answer "Yes"; every other row gets the label of probability >= threshold.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,22 @@ def test_plain_mlflow_pyfunc_labels_by_the_threshold(trained, unseen, scored, th
     assert (labels[band(scored, threshold)] == "Yes").all()
     expected = np.where(scored["proba_Yes"] >= threshold, "Yes", "No")
     assert (labels == expected).all()
+
+
+def test_the_documented_snippet_reads_the_threshold_without_mlctl(trained, unseen) -> None:
+    """docs/evaluation.md's Python example, run as shown on the registered model."""
+    section = (REPO / "docs" / "evaluation.md").read_text().split("## Decision threshold")[1]
+    code = re.search(r"```python\n(.*?)```", section.split("\n## ")[0], re.S).group(1)
+    assert "import mlctl" not in code and "from mlctl" not in code
+    root, _ = trained
+    restore = use_store(f"sqlite:///{root / '.mlctl' / 'mlflow.db'}")
+    try:
+        namespace = {"rows": unseen}
+        exec(code, namespace)
+        import mlflow
+
+        labels = np.asarray(mlflow.pyfunc.load_model("models:/churn@champion").predict(unseen))
+    finally:
+        restore()
+    assert namespace["threshold"] < 0.5 and namespace["positive"] == "Yes"
+    assert (namespace["flagged"] == (labels == "Yes")).all()

@@ -128,7 +128,8 @@ def finalize(
     if recipe.task != "classification":
         return Final(pipeline)
     oof = _OofCache(recipe, data)
-    emit("stage", {"message": "deciding calibration and the decision threshold"})
+    if data.is_binary or recipe.evaluation.calibration != "none":
+        emit("stage", {"message": "calibration and decision threshold on out-of-fold rows"})
     pipeline, step = _calibrate(recipe, pipeline, data, oof)
     final = Final(pipeline, calibration_step=step)
     if not data.is_binary:

@@ -30,8 +30,9 @@ from mlctl.readiness import gate
 from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.schema import Recipe
 from mlctl.redact import redact_text, redact_tree
+from mlctl.train.finalize import check_threshold_task, decision_threshold, finalize
 from mlctl.train.search import ProgressFn, SearchResult
-from mlctl.train.trainer import BASELINE, pick_winner, train_all, with_threshold
+from mlctl.train.trainer import BASELINE, pick_winner, train_all
 from mlctl.trust import user_prefixes
 
 JSON_SCHEMA_VERSION = 1
@@ -138,7 +139,7 @@ def evaluate_model(recipe: Recipe, model: Any, data: Dataset) -> Evaluation:
         return Evaluation(regression_metrics(data.y_test, y_pred), y_pred, None, [])
     classes = list(model.classes_)
     proba = _proba(model, data.X_test, len(classes))
-    threshold = recipe.evaluation.threshold if len(classes) == 2 else None
+    threshold = decision_threshold(recipe, model) if len(classes) == 2 else None
     if proba is not None and hasattr(model, "predict_proba"):
         y_pred = predict_with_threshold(proba, classes, data.positive_class, threshold)
     else:
@@ -181,6 +182,7 @@ def run(
     check_shap(r.evaluation.shap)  # evaluation.shap: on without shap fails before training
     emit("stage", {"message": "loading and checking data"})
     data = load_dataset(loaded)
+    check_threshold_task(loaded, data)
     interrupts.checkpoint("data")
     emit(
         "data",
@@ -223,14 +225,8 @@ def run(
             data.notes.append(not_logged)
         results = train_all(r, data, on_event)
         winner = pick_winner(r, results)
-        if r.task == "classification" and data.is_binary:
-            winner.best_estimator = with_threshold(
-                winner.best_estimator,
-                r.evaluation.threshold,
-                data.positive_class,
-                data.X_train,
-                data.y_train,
-            )
+        final = finalize(r, winner, data, on_event)
+        winner.best_estimator = final.pipeline
         emit("stage", {"message": f"evaluating {winner.name} on the test set"})
         evaluations = {
             res.name: evaluate_model(r, res.best_estimator, data)
@@ -261,6 +257,7 @@ def run(
             {
                 f"cv_{r.selection_metric}_mean": winner.cv_mean,
                 f"cv_{r.selection_metric}_std": winner.cv_std,
+                "decision_threshold": final.threshold,
             }
         )
         parent.set_tags({"mlctl.winner": winner.name, "mlctl.gate": _gate_tag(verdict)})
@@ -270,6 +267,7 @@ def run(
         ctx = _report_context(
             loaded, data, winner, best, verdict, leaderboard, importances, parent.run_id
         )
+        ctx.update(final.context(best, data))
         emit("stage", {"message": "profiling the training data for monitoring"})
         profile = _reference_profile(r, data, best).to_json()
         parent.log_text(profile, PROFILE_ARTIFACT, redact=False)  # data, not settings
@@ -541,7 +539,6 @@ def _report_context(
     run_id: str,
 ) -> dict[str, Any]:
     r = loaded.recipe
-    binary = r.task == "classification" and len(best.classes) == 2
     return {
         "name": r.name,
         "task": r.task,
@@ -559,7 +556,7 @@ def _report_context(
         "selection_metric": r.selection_metric,
         "leaderboard": leaderboard,
         "test_metrics": best.metrics,
-        "threshold": r.evaluation.threshold if binary else None,
+        "threshold": None,  # the chosen one: Final.context
         "confusion": confusion(data.y_test, best.y_pred, best.classes) if best.classes else None,
         "importance": importances,
         "gate": verdict.to_dict(),
@@ -574,6 +571,7 @@ def _write_report(
     from mlctl.evaluate.insights import finish_insights
     from mlctl.evaluate.plots import make_plots
     from mlctl.evaluate.report import write_reports
+    from mlctl.evaluate.threshold import threshold_png
 
     plots = make_plots(
         r.task,
@@ -585,6 +583,8 @@ def _write_report(
         importances,
         out,
     )
+    if ctx.get("threshold_analysis"):
+        plots["threshold"] = threshold_png(ctx["threshold_analysis"], out / "threshold.png")
     finish_insights(ctx, out)  # last: the recommendations read every section of ctx
     return write_reports(ctx, {**plots, **ctx.get("plots", {})}, out)
 

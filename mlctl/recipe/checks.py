@@ -17,7 +17,7 @@ from mlctl.errors import ExpressionError, Issue
 from mlctl.recipe.forms import address_problem
 from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.metrics import metrics_for_task
-from mlctl.recipe.schema import NUMERIC_ONLY_TESTS, P_VALUE_TESTS
+from mlctl.recipe.schema import NUMERIC_ONLY_TESTS, P_VALUE_TESTS, ThresholdChoice
 from mlctl.trust import TRUST_ENV, untrusted_requests
 
 Check = Callable[[LoadedRecipe], list[Issue]]
@@ -200,6 +200,35 @@ def _split(loaded: LoadedRecipe) -> list[Issue]:
     if r.data.positive_class is not None and r.task == "regression":
         issues.append(
             issue(loaded, "data.positive_class", "only classification has a positive class")
+        )
+    return issues
+
+
+@check
+def _classification_only(loaded: LoadedRecipe) -> list[Issue]:
+    """A chosen threshold and calibration are about class probabilities (a threshold
+    for two classes only: checked once the data is read, mlctl.train.finalize)."""
+    r = loaded.recipe
+    if r.task != "regression":
+        return []
+    issues = []
+    if isinstance(r.evaluation.threshold, ThresholdChoice):
+        issues.append(
+            issue(
+                loaded,
+                "evaluation.threshold",
+                f"optimize: {r.evaluation.threshold.optimize} chooses a decision threshold "
+                "between two classes; a regression predicts numbers (remove it)",
+            )
+        )
+    if r.evaluation.calibration != "none":
+        issues.append(
+            issue(
+                loaded,
+                "evaluation.calibration",
+                f"{r.evaluation.calibration} calibrates class probabilities; a regression "
+                "has none (remove it or use none)",
+            )
         )
     return issues
 

@@ -271,7 +271,10 @@ class ParentRun:
                     pipeline,
                     name="model",
                     signature=False,  # the pipeline reads raw rows; see input_schema_metadata
-                    metadata=input_schema_metadata(example, output),
+                    metadata={
+                        **input_schema_metadata(example, output),
+                        **decision_metadata(pipeline),
+                    },
                     input_example=example,
                     pip_requirements=requirements(),
                     code_paths=[str(runtime_bundle(Path(tmp)))],
@@ -305,6 +308,29 @@ def input_schema_metadata(example: Any, output: Any) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         inputs = infer_signature(example, output).inputs
     return {INPUT_SCHEMA_KEY: inputs.to_dict() if inputs is not None else []}
+
+
+THRESHOLD_KEY = "mlctl_decision_threshold"
+POSITIVE_CLASS_KEY = "mlctl_positive_class"
+
+
+def decision_metadata(pipeline: Any) -> dict[str, Any]:
+    """A binary classifier's decision rule, for the MLmodel's ``metadata``: ``predict``
+    answers ``mlctl_positive_class`` when that class's probability is at least
+    ``mlctl_decision_threshold`` (docs/evaluation.md#decision-threshold). Read by
+    anyone who scores ``predict_proba`` without mlctl. Empty for other models."""
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    classes = list(getattr(pipeline, "classes_", []))
+    if len(classes) != 2 or not hasattr(pipeline, "predict_proba"):
+        return {}
+    last = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    if isinstance(last, FixedThresholdClassifier):
+        threshold, positive = last.threshold, last.pos_label
+    else:  # sklearn's own rule: the more probable class, i.e. 0.5 for the second one
+        threshold, positive = 0.5, classes[1]
+    plain = positive.item() if hasattr(positive, "item") else positive
+    return {THRESHOLD_KEY: float(threshold), POSITIVE_CLASS_KEY: plain}
 
 
 def input_schema(meta: Any) -> list[dict[str, Any]]:

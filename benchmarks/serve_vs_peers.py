@@ -82,17 +82,21 @@ ALL_PEERS = ("bentoml", "mlserver")
 # What each peer's venv gets, besides this venv's scikit-learn, pandas and numpy.
 PEER_PACKAGES = {
     "bentoml": ["bentoml==1.4.40"],
-    "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1"],
+    # uvloop 0.22 refuses asyncio.get_event_loop() in a new process: MLServer 1.7.1's
+    # parallel inference worker dies at start with it
+    "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0"],
 }
 SHARED = ("scikit-learn", "pandas", "numpy", "scipy", "joblib")
 
 BENTO_SERVICE = """
+from typing import Any
+
 import bentoml
 import joblib
-import numpy as np
 import pandas as pd
 
 PIPELINE = {pipeline!r}
+COLUMNS = {columns!r}
 
 
 @bentoml.service(workers=1, traffic={{"timeout": 60}})
@@ -100,9 +104,12 @@ class Churn:
     def __init__(self) -> None:
         self.pipeline = joblib.load(PIPELINE)
 
+    # A list of row objects, batched by row (BentoML 1.4's DataFrame container reports
+    # its batch size as a shape tuple, which breaks the adaptive dispatcher).
     @bentoml.api(batchable=True, max_batch_size={max_batch_size}, max_latency_ms={max_latency_ms})
-    def predict(self, records: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict(records)
+    def predict(self, records: list[dict[str, Any]]) -> list[str]:
+        frame = pd.DataFrame.from_records(records, columns=COLUMNS)
+        return self.pipeline.predict(frame).tolist()
 """
 
 
@@ -174,19 +181,19 @@ def peer_python(venvs: Path, peer: str) -> Path:
 
 
 def ensure_venv(venvs: Path, peer: str, install: bool) -> Path:
-    """The peer's venv, created and installed from the package registry when missing
-    (or when its pinned packages changed). Returns its python."""
+    """The peer's venv, created and installed from the package registry when missing or
+    when a pinned package has another version. Returns its python."""
     wanted = PEER_PACKAGES[peer] + [f"{p}=={metadata.version(p)}" for p in SHARED]
-    marker = venvs / peer / "mlctl-bench-packages.txt"
     python = peer_python(venvs, peer)
-    if python.exists() and marker.exists() and marker.read_text().split() == wanted:
+    if python.exists() and satisfied(python, wanted):
         return python
     if not install:
         raise BenchmarkError(f"no {peer} venv at {venvs / peer} and --no-install was given")
     print(f"• installing {peer} into {venvs / peer}: {' '.join(wanted)} …", flush=True)
     venvs.mkdir(parents=True, exist_ok=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--clear", str(venvs / peer)], check=True, timeout=300)
+    if not python.exists():
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(venvs / peer)], check=True, timeout=300)
     proc = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted],
         capture_output=True,
@@ -194,10 +201,32 @@ def ensure_venv(venvs: Path, peer: str, install: bool) -> Path:
         timeout=1800,
         check=False,
     )
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not satisfied(python, wanted):
         raise BenchmarkError(f"installing {peer} failed:\n{proc.stderr[-3000:]}")
-    marker.write_text("\n".join(wanted) + "\n")
     return python
+
+
+def satisfied(python: Path, wanted: list[str]) -> bool:
+    """Every ``name==version`` of ``wanted`` is what ``python`` has installed."""
+    pins = dict(w.split("==", 1) for w in wanted)
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for name in json.loads(sys.argv[1]):\n"
+        "    try: out[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: out[name] = None\n"
+        "print(json.dumps(out))"
+    )
+    proc = subprocess.run(
+        [str(python), "-c", code, json.dumps(list(pins))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return json.loads(proc.stdout) == pins
+    except ValueError:
+        return False
 
 
 def package_version(python: Path, package: str) -> str:
@@ -277,12 +306,13 @@ def runtime_path(tmp: Path) -> Path:
     return path
 
 
-def bentoml_server(tmp: Path, python: Path, pipeline: Path, args) -> Server:
+def bentoml_server(tmp: Path, python: Path, pipeline: Path, columns: list[str], args) -> Server:
     folder = tmp / "bento"
     folder.mkdir(exist_ok=True)
     (folder / "service.py").write_text(
         BENTO_SERVICE.format(
             pipeline=str(pipeline),
+            columns=columns,
             max_batch_size=args.bento_max_batch_size,
             max_latency_ms=args.bento_max_latency_ms,
         )
@@ -301,7 +331,7 @@ def bentoml_server(tmp: Path, python: Path, pipeline: Path, args) -> Server:
     return Server("bentoml", cmd, env, port, "/readyz", "/predict", tmp / "bentoml.log", folder)
 
 
-def mlserver_server(tmp: Path, python: Path, pipeline: Path, args) -> Server:
+def mlserver_server(tmp: Path, python: Path, pipeline: Path, columns: list[str], args) -> Server:
     folder = tmp / "mlserver"
     (folder / MODEL).mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -383,6 +413,10 @@ def body(server: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def labels(server: Server, rows: list[dict[str, Any]]) -> list[Any]:
+    """The labels of ``rows``, asked 100 at a time (BentoML waits forever for a request
+    larger than its ``max_batch_size``)."""
+    if len(rows) > 100:
+        return [v for k in range(0, len(rows), 100) for v in labels(server, rows[k : k + 100])]
     status, doc = http(server.url + server.route, body(server.name, rows))
     if status != 200:
         raise BenchmarkError(f"{server.name} {server.route} answered {status}: {str(doc)[:500]}")
@@ -565,10 +599,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", default="1,100", help="rows per request (default 1,100)")
     p.add_argument("--models", help="models= group for training (default fast)")
     p.add_argument("--workspace", type=Path, help="use this trained workspace (no training)")
-    p.add_argument("--bento-max-batch-size", type=int, default=256)
-    p.add_argument("--bento-max-latency-ms", type=int, default=100)
-    p.add_argument("--mlserver-max-batch-size", type=int, default=64)
-    p.add_argument("--mlserver-max-batch-time-ms", type=float, default=5.0)
+    p.add_argument("--bento-max-batch-size", type=int, default=1024, help="rows (default 1024)")
+    p.add_argument("--bento-max-latency-ms", type=int, default=1000, help="default 1000")
+    p.add_argument("--mlserver-max-batch-size", type=int, default=64, help="requests (64)")
+    p.add_argument("--mlserver-max-batch-time-ms", type=float, default=5.0, help="default 5")
     p.add_argument("--mlserver-parallel-workers", type=int, default=1)
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
@@ -613,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         running = [mlctl_server(tmp, ws)]
         makers = {"bentoml": bentoml_server, "mlserver": mlserver_server}
         for peer in args.peer_list:
-            running.append(makers[peer](tmp, pythons[peer], pipeline, args))
+            running.append(makers[peer](tmp, pythons[peer], pipeline, columns, args))
         for s in running:
             s.start()
         deadline = time.monotonic() + 300

@@ -484,7 +484,8 @@ def drive(server: Server, path: str, bodies: Path | None, clients: int, seconds:
 
 
 def run_cell(server: Server, path: str, bodies: Path | None, rows: int, clients: int, args):
-    drive(server, path, bodies, clients, args.warmup)  # warm-up, not counted
+    if args.warmup > 0:
+        drive(server, path, bodies, clients, args.warmup)  # warm-up, not counted
     cpu0 = tree_cpu(server.proc.pid)
     s = drive(server, path, bodies, clients, args.duration)
     cell = Cell(server.name if bodies is not None else "floor", path, rows, clients)

@@ -75,6 +75,9 @@ def _coerce_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(values, index=series.index, dtype=object), ok
 
 
+SMALL_TEXT = 256  # rows: below this, pandas' text dtype is read value by value
+
+
 def _text_fast(series: pd.Series) -> np.ndarray | None:
     """Vectorised :func:`_text_value` (the hot path of every fit, score and request).
 
@@ -82,6 +85,8 @@ def _text_fast(series: pd.Series) -> np.ndarray | None:
     once and the result is spread back by code. Columns mixing booleans with numbers
     (``True == 1`` would share a code) take the exact slow path instead (None).
     """
+    if isinstance(series.dtype, pd.StringDtype) and len(series) <= SMALL_TEXT:
+        return _small_strings(series)
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind not in ("string", "integer", "floating", "mixed-integer-float", "empty"):
         return None
@@ -92,6 +97,17 @@ def _text_fast(series: pd.Series) -> np.ndarray | None:
     ]
     table = np.array([*texts, np.nan], dtype=object)  # code -1 (missing) → the last slot
     return table[codes]
+
+
+def _small_strings(series: pd.Series) -> np.ndarray:
+    """A few rows of pandas' text dtype (Arrow-backed by default in pandas 3: what
+    ``read_csv`` and a DataFrame of JSON rows give): every value is text or missing, so
+    only "blank is missing" is left to apply. Value by value, this costs a fraction of
+    inferring the type and factorising through Arrow (~0.3 ms a column per call)."""
+    values = series.to_numpy(dtype=object, na_value=np.nan)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [v if type(v) is str and v.strip() else np.nan for v in values]
+    return out
 
 
 def _coerce_datetime(series: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -43,7 +43,7 @@ from mlctl.serve.controllers import CONTROLLERS
 from mlctl.serve.metrics import Metrics
 from mlctl.serve.middleware import media_type_middleware
 from mlctl.serve.openapi import LocalSwaggerPlugin, ServedJsonPlugin
-from mlctl.serve.requests import JsonRequest, serve_state
+from mlctl.serve.requests import JsonRequest, api_key_guards, serve_state
 from mlctl.serve.responses import ApiError, api_error, http_error, internal_error
 from mlctl.serve.state import ServeState
 
@@ -142,6 +142,7 @@ def create_app(config: ServeConfig, registry: Any = None, load_first: bool = Fal
         ),
         logging_config=None,
         request_class=JsonRequest,
+        guards=api_key_guards(config.api_key),
         debug=False,
     )
 

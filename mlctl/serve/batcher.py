@@ -45,6 +45,52 @@ class Overloaded(Exception):
     """More rows are waiting than the queue allows (HTTP 503)."""
 
 
+DECAY = 0.9  # weight of the older batches in the cost model, per batch
+
+
+class CostModel:
+    """What scoring ``rows`` rows costs: ``fixed + per_row * rows`` seconds per batch.
+
+    An exponentially weighted least-squares line through the batches seen (so it
+    follows a model swap or a machine that got busier within tens of batches). While
+    the batches all had about the same size, the slope cannot be told apart from the
+    intercept: then every second is charged to rows (``per_row`` = seconds / rows,
+    ``fixed`` 0), which over-estimates a backlog of small requests, never a backlog of
+    large ones.
+    """
+
+    def __init__(self) -> None:
+        self._w = self._x = self._y = self._xx = self._xy = 0.0
+        self.fixed = 0.0
+        self.per_row = 0.0
+
+    @property
+    def known(self) -> bool:
+        return self._w > 0
+
+    def observe(self, rows: int, seconds: float) -> None:
+        d = DECAY
+        self._w = d * self._w + 1.0
+        self._x = d * self._x + rows
+        self._y = d * self._y + seconds
+        self._xx = d * self._xx + rows * rows
+        self._xy = d * self._xy + rows * seconds
+        mean_x, mean_y = self._x / self._w, self._y / self._w
+        var = self._xx / self._w - mean_x * mean_x
+        if var > 0.01 * mean_x * mean_x:  # sizes differ enough to tell the two parts apart
+            slope = (self._xy / self._w - mean_x * mean_y) / var
+            fixed = mean_y - slope * mean_x
+            if slope >= 0 and fixed >= 0:
+                self.per_row, self.fixed = slope, fixed
+                return
+        self.per_row, self.fixed = mean_y / max(mean_x, 1.0), 0.0
+
+    def seconds(self, rows: int, batch_rows: int) -> float:
+        """Time to score ``rows`` rows in batches of at most ``batch_rows``."""
+        batches = -(-rows // max(1, batch_rows))
+        return batches * self.fixed + rows * self.per_row
+
+
 class _Item:
     __slots__ = ("batch", "future")
 
@@ -61,8 +107,11 @@ class MicroBatcher:
         split: ``(result, start, stop)`` → the part of ``result`` for those rows.
         max_rows: Most rows in one call of ``score`` (a larger request is scored alone).
         max_wait_ms: How long an idle batcher waits for company (0: never).
-        max_queued_rows: Rows allowed to wait; beyond that ``submit`` raises
-            :class:`Overloaded`.
+        max_queued_rows: Rows allowed to wait at most (memory); beyond that ``submit``
+            raises :class:`Overloaded`.
+        latency_budget: Seconds the queued rows may take to score (estimated by the
+            :class:`CostModel`); a request that would queue beyond it is refused
+            (:class:`Overloaded`). None: no estimate, only ``max_queued_rows``.
         executor: The thread that scores; a private one by default.
         max_linger_ms: Cap on how long a busy batcher lingers (0: never linger).
         on_batch: Called after each scored batch with ``(rows, requests, seconds)``,
@@ -79,6 +128,7 @@ class MicroBatcher:
         executor: ThreadPoolExecutor | None = None,
         max_linger_ms: float = 20.0,
         on_batch: Callable[[int, int, float], Any] | None = None,
+        latency_budget: float | None = None,
     ) -> None:
         self.score = score
         self.split = split
@@ -88,6 +138,8 @@ class MicroBatcher:
         self.max_queued_rows = max_queued_rows
         self.executor = executor or ThreadPoolExecutor(1, thread_name_prefix="mlctl-score")
         self.on_batch = on_batch
+        self.latency_budget = latency_budget
+        self.costs = CostModel()
         self._items: deque[_Item] = deque()
         self._queued_rows = 0
         self._waiter: asyncio.Future | None = None
@@ -133,8 +185,7 @@ class MicroBatcher:
         Raises:
             Overloaded: the queue is full.
         """
-        if self._queued_rows + batch.rows > self.max_queued_rows:
-            raise Overloaded(f"{self._queued_rows} rows are waiting to be scored")
+        self._admit(batch.rows)
         self.start()
         future = asyncio.get_running_loop().create_future()
         self._queued_rows += batch.rows
@@ -143,6 +194,27 @@ class MicroBatcher:
         if waiter is not None and not waiter.done():
             waiter.set_result(True)
         return await future
+
+    def backlog_seconds(self, rows: int = 0) -> float:
+        """Estimated seconds until the queued rows, and ``rows`` more, are scored (the
+        batch on the scoring thread counted whole)."""
+        ahead = self._queued_rows + rows
+        running = (self._cost or 0.0) if self._scoring else 0.0
+        return running + self.costs.seconds(ahead, self.max_rows)
+
+    def _admit(self, rows: int) -> None:
+        queued = self._queued_rows
+        if queued + rows > self.max_queued_rows:
+            raise Overloaded(f"{queued} rows are waiting to be scored")
+        budget = self.latency_budget
+        if budget is None or not queued or not self.costs.known:
+            return
+        wait = self.backlog_seconds(rows)
+        if wait > budget:
+            raise Overloaded(
+                f"{queued} rows are waiting to be scored: about {wait:.1f} s of work, "
+                f"over the {budget:g} s a request may wait"
+            )
 
     # ------------------------------------------------------------------ batching
     async def _arrival(self, timeout: float | None) -> bool:
@@ -232,6 +304,7 @@ class MicroBatcher:
             return
         self._cost = seconds if self._cost is None else 0.8 * self._cost + 0.2 * seconds
         rows = sum(i.batch.rows for i in live)
+        self.costs.observe(rows, seconds)
         self.batches += 1
         self.rows += rows
         self.requests += len(live)

@@ -33,9 +33,26 @@ def serve_state(request: Request) -> ServeState:
 Served = Annotated[ServeState, Dependency(skip_validation=True)]
 
 
-def require_api_key(request: Any, _handler: Any = None) -> None:
+# A route's ``opt``: the API key guards it. The guard itself is installed on the app only
+# when a key is set (:func:`api_key_guards`): Litestar copies the route handler for every
+# guard of every request (6 % of a busy server's samples), for nothing when no key is set.
+API_KEY = {"api_key": True}
+
+
+def api_key_guards(api_key: str | None) -> list[Any]:
+    """The app's guards: the API-key check of the routes marked :data:`API_KEY`."""
+    return [_guard_marked_routes] if api_key else []
+
+
+async def _guard_marked_routes(request: Any, handler: Any) -> None:
+    if handler.opt.get("api_key"):
+        await require_api_key(request)
+
+
+async def require_api_key(request: Any, _handler: Any = None) -> None:
     """A route guard: runs before the body is read, so an unauthenticated client's body
-    is never parsed."""
+    is never parsed. A coroutine: Litestar runs a plain function guard on a worker
+    thread, a thread hop for every request (8 % of a busy server's samples)."""
     key = request.app.state.serve.api_key
     if not key:
         return

@@ -56,6 +56,7 @@ RETRY_MAX = 60.0  # the back-off doubles up to this
 RETRY_REFUSED = 300.0  # a refused artifact (SHA-256, smoke batch): tried again this often
 RETIRE_WAIT = 30.0  # the most an old version's batcher waits for its requests
 RETIRE_GRACE = 0.5  # ... and for requests that chose it just before the swap
+LATENCY_SHARE = 0.5  # of the request timeout: how long the queued rows may take to score
 
 
 @dataclass
@@ -155,8 +156,11 @@ class ServeState:
             split_scored,
             max_rows=s.batch_max_rows,
             max_wait_ms=s.batch_wait_ms,
-            # Room for every client of a busy server to have a full request waiting.
+            # Admission by rows: what the model can score within half the request
+            # timeout (the other half is for the log and the network); the row count
+            # only bounds memory (every client of a busy server with a full request).
             max_queued_rows=max(20 * s.batch_max_rows, 64 * s.max_batch_rows),
+            latency_budget=LATENCY_SHARE * s.request_timeout_seconds,
             on_batch=lambda rows, requests, seconds: self.metrics.batch_rows.observe(rows),
             executor=self.executor,
         )

@@ -40,8 +40,9 @@ PAGE_HEADERS = {
 }
 
 
-def dashboard_on(request: Any, _handler: Any = None) -> None:
-    """A route guard (before the API key's): 404 when the recipe turns the dashboard off."""
+async def dashboard_on(request: Any, _handler: Any = None) -> None:
+    """A route guard (before the API key's): 404 when the recipe turns the dashboard off.
+    A coroutine, so that Litestar does not run it on a worker thread."""
     if not request.app.state.serve.settings.dashboard:
         raise NotFoundException()
 

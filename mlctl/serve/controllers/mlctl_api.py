@@ -16,7 +16,7 @@ from mlctl.serve.checks import InvalidFeedback, feedback_items
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar, check_records
 from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, errors
-from mlctl.serve.requests import Served, check_rows, idempotency_key, require_api_key
+from mlctl.serve.requests import API_KEY, Served, check_rows, idempotency_key
 from mlctl.serve.responses import (
     ApiError,
     invalid,
@@ -58,7 +58,7 @@ class MlctlApi(Controller):
         summary="Score rows",
         status_code=200,
         responses=errors(*SCORING_ERRORS),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def predict(
         self, serve: Served, request: Request, data: PredictRequest | None = None
@@ -110,7 +110,7 @@ class MlctlApi(Controller):
         summary="Ground truth for earlier predictions",
         status_code=200,
         responses=errors(*SCORING_ERRORS),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def feedback(
         self, serve: Served, request: Request, data: FeedbackRequest | None = None
@@ -163,7 +163,7 @@ class MlctlApi(Controller):
         "/monitoring",
         summary="The latest monitoring result",
         responses=errors(401, 404),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def monitoring(self, serve: Served) -> Response:
         """The document ``mlctl monitor`` wrote last for the served model (drift,

@@ -9,7 +9,7 @@ from mlctl.serve import mlflow_protocol
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_records
 from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, MlflowOperation, errors
-from mlctl.serve.requests import Served, idempotency_key, require_api_key
+from mlctl.serve.requests import API_KEY, Served, idempotency_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
 from mlctl.serve.scoring import score
 
@@ -48,7 +48,7 @@ class MlflowScoring(Controller):
         status_code=200,
         operation_class=MlflowOperation,
         responses=errors(*SCORING_ERRORS),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def invocations(self, serve: Served, request: Request) -> Response:
         """``mlflow models serve``'s protocol: ``dataframe_split``, ``dataframe_records``,

@@ -13,7 +13,7 @@ from mlctl.serve.checks import oip_columns, oip_id, oip_outputs
 from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar
 from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, InferOperation, errors
-from mlctl.serve.requests import Served, check_rows, idempotency_key, require_api_key
+from mlctl.serve.requests import API_KEY, Served, check_rows, idempotency_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
 from mlctl.serve.scoring import score
 from mlctl.serve.served_schema import OIP_TYPES
@@ -167,7 +167,7 @@ class OpenInferenceV2(Controller):
         status_code=200,
         operation_class=InferOperation,
         responses=errors(*SCORING_ERRORS, 404, 409),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def v2_infer(self, serve: Served, request: Request, name: str) -> Response:
         return await _infer(serve, request, name, None)
@@ -178,7 +178,7 @@ class OpenInferenceV2(Controller):
         status_code=200,
         operation_class=InferOperation,
         responses=errors(*SCORING_ERRORS, 404, 409),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def v2_infer_version(
         self, serve: Served, request: Request, name: str, version: str

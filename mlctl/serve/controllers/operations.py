@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, get, head, post
 
 from mlctl.serve.openapi import errors
-from mlctl.serve.requests import Served, require_api_key
+from mlctl.serve.requests import API_KEY, Served
 from mlctl.serve.responses import ApiError, json_response, unavailable
 
 
@@ -49,7 +49,7 @@ class Operations(Controller):
         summary="Reload the aliased versions now (admin)",
         status_code=200,
         responses=errors(401, 404),
-        guards=[require_api_key],
+        opt=API_KEY,
     )
     async def admin_reload(self, serve: Served) -> Response:
         if not serve.settings.admin:

@@ -165,3 +165,67 @@ def test_on_batch_reports_rows_requests_and_seconds() -> None:
         await b.stop()
 
     asyncio.run(main())
+
+
+class RowModel(Model):
+    """Costs a fixed part plus a part per row, like a pipeline call."""
+
+    def __init__(self, fixed: float, per_row: float) -> None:
+        super().__init__()
+        self.fixed, self.per_row = fixed, per_row
+
+    def __call__(self, batch: Columns) -> list[float]:
+        time.sleep(self.fixed + self.per_row * batch.rows)
+        return [2 * v for v in batch.values["x"]]
+
+
+def test_the_cost_model_tells_the_fixed_part_from_the_part_per_row() -> None:
+    from mlctl.serve.batcher import CostModel
+
+    costs = CostModel()
+    assert not costs.known
+    for n in [1, 100, 10, 256, 50] * 4:
+        costs.observe(n, 0.005 + 0.0001 * n)
+    assert costs.fixed == pytest.approx(0.005, rel=1e-6)
+    assert costs.per_row == pytest.approx(0.0001, rel=1e-6)
+    assert costs.seconds(1000, 256) == pytest.approx(4 * 0.005 + 0.1, rel=1e-6)
+    same = CostModel()  # one size only: everything is charged to rows
+    for _ in range(5):
+        same.observe(100, 0.02)
+    assert same.fixed == 0 and same.per_row == pytest.approx(0.0002)
+
+
+def test_admission_counts_rows_against_the_latency_budget() -> None:
+    async def main() -> None:
+        # 2 ms + 0.2 ms per row: 64 requests of 100 rows are ~1.3 s of work
+        model = RowModel(0.002, 0.0002)
+        big = batcher(model, max_rows=256, latency_budget=5.0)
+        await big.submit(rows(*range(100)))  # learns the cost
+        await big.submit(rows(*range(3)))
+        got = await asyncio.gather(*(big.submit(rows(*range(100))) for _ in range(64)))
+        assert len(got) == 64  # the whole backlog fits the budget: nobody is refused
+        await big.stop()
+
+        tight = batcher(model, max_rows=256, latency_budget=0.2)
+        await tight.submit(rows(*range(100)))
+        await tight.submit(rows(*range(3)))
+        results = await asyncio.gather(
+            *(tight.submit(rows(*range(100))) for _ in range(64)), return_exceptions=True
+        )
+        refused = [r for r in results if isinstance(r, Overloaded)]
+        assert refused and "over the 0.2 s a request may wait" in str(refused[0])
+        assert 0 < len(results) - len(refused) < 64  # the first ones were admitted
+        await tight.stop()
+
+    asyncio.run(main())
+
+
+def test_an_empty_queue_admits_a_request_whatever_its_estimate() -> None:
+    async def main() -> None:
+        model = RowModel(0.0, 0.001)
+        b = batcher(model, latency_budget=0.01)
+        await b.submit(rows(*range(20)))  # 20 ms: over the budget, alone
+        assert await b.submit(rows(*range(30))) == [2 * v for v in range(30)]
+        await b.stop()
+
+    asyncio.run(main())

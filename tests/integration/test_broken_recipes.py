@@ -13,10 +13,15 @@ comment lines say what to run and what the user must see::
     # expect-not: a substring that must not appear (repeatable)
     # absent: pwned                 (a path, relative to the cwd, that must not exist afterwards)
 
-Each case runs ``python -m mlctl <command> <recipe> <args>`` in its own empty
-temporary folder (so any workspace lands there). Cases run concurrently (one
-process per CPU) because each pays ~1.5-2.5 s of imports; results are computed once
-per session, only for the cases selected (``-k`` works as usual).
+Each case runs ``mlctl <command> <recipe> <args>`` as its own process in its own empty
+temporary folder (so any workspace lands there). A fresh ``python -m mlctl`` pays
+~1.5-2.5 s of imports before it reads the recipe, so most cases are processes forked
+from one helper that imported mlctl once (``cli_forks.py``: same CLI entry, exit
+code, file descriptors, environment and folder per case). The cases in
+:data:`SUBPROCESS_CASES` run on a fresh ``python -m mlctl`` too, and
+``test_forked_cli_answers_like_a_fresh_interpreter`` checks that both answer the same.
+Cases run concurrently (one process per CPU); results are computed once per module,
+only for the cases selected (``-k`` works as usual).
 
 Checks per case (all failed checks of a case are reported together): the exit
 code; every expected substring (on whitespace-normalized output, and unbroken on
@@ -40,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cli_forks import Job, run_forked
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +56,15 @@ MAX_ERROR_LINE = 300  # characters in the "error: ..." line
 MAX_STDERR_CHARS = 3000
 MAX_STDERR_LINES = 30
 TIMEOUT_S = 120
+# Cases that also run on a fresh interpreter: a valid recipe, a missing file, a bad
+# recipe for ``run`` and a run that reaches for an unreachable tracking server.
+SUBPROCESS_CASES = (
+    "control_valid",
+    "missing_recipe_file",
+    "run_bad_recipe",
+    "tracking_unreachable",
+)
+FORKED = "@forked"  # suffix of the forked twin of a SUBPROCESS_CASES result
 # Variables that would change what a case sees; a case may set them with "# env:".
 SCRUBBED_ENV = (
     "MLCTL_TRACKING_URI",
@@ -136,10 +151,15 @@ def parse_case(path: Path) -> Case:
 CASES = {p.stem: parse_case(p) for p in CASE_FILES}
 
 
-def run_case(case: Case, cwd: Path) -> Result:
-    """Run the real CLI for one case in ``cwd``."""
+def case_env(case: Case) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env.update(dict(case.env))
+    return env
+
+
+def run_case(case: Case, cwd: Path) -> Result:
+    """Run the real CLI for one case in ``cwd`` on a fresh interpreter."""
+    env = case_env(case)
     cmd = [sys.executable, "-m", "mlctl", case.command, str(case.recipe), *case.args]
     started = time.perf_counter()
     try:
@@ -171,9 +191,28 @@ def run_case(case: Case, cwd: Path) -> Result:
     return Result(case, cwd, proc.returncode, proc.stdout, proc.stderr, elapsed)
 
 
+def run_forked_cases(names: list[str], dirs: dict[str, Path], scratch: Path) -> dict:
+    """Run cases as children of one pre-imported helper (:mod:`cli_forks`)."""
+    jobs = []
+    for name in names:
+        case = CASES[name.removesuffix(FORKED)]
+        argv = [case.command, str(case.recipe), *case.args]
+        jobs.append(Job(name, argv, dirs[name], case_env(case), TIMEOUT_S))
+    workers = max(2, os.cpu_count() or 2)
+    results = {}
+    for name, got in run_forked(jobs, workers, scratch).items():
+        case = CASES[name.removesuffix(FORKED)]
+        problems = [] if got.returncode is not None else [f"timed out after {TIMEOUT_S} s"]
+        results[name] = Result(
+            case, dirs[name], got.returncode, got.stdout, got.stderr, got.seconds, problems
+        )
+    return results
+
+
 @pytest.fixture(scope="module")
 def results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Results of every selected case, run concurrently once per session."""
+    """Results of every selected case, run concurrently once per module: the cases of
+    :data:`SUBPROCESS_CASES` on a fresh interpreter and forked, the others forked."""
     wanted = []
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
@@ -181,11 +220,20 @@ def results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             name = callspec.params["case"]
             if name not in wanted:
                 wanted.append(name)
-    dirs = {name: tmp_path_factory.mktemp(name, numbered=True) for name in wanted}
-    workers = max(2, os.cpu_count() or 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(run_case, CASES[name], dirs[name]) for name in wanted}
-        return {name: f.result() for name, f in futures.items()}
+    fresh = [name for name in wanted if name in SUBPROCESS_CASES]
+    forked = [name for name in wanted if name not in SUBPROCESS_CASES]
+    forked += [name + FORKED for name in fresh]
+    dirs = {
+        name: tmp_path_factory.mktemp(name.replace(FORKED, "_forked"), numbered=True)
+        for name in fresh + forked
+    }
+    scratch = tmp_path_factory.mktemp("forks")
+    with ThreadPoolExecutor(max_workers=1 + len(fresh)) as pool:
+        many = pool.submit(run_forked_cases, forked, dirs, scratch)
+        futures = {name: pool.submit(run_case, CASES[name], dirs[name]) for name in fresh}
+        done = {name: f.result() for name, f in futures.items()}
+        done.update(many.result())
+    return done
 
 
 def _normalize(text: str) -> str:
@@ -311,3 +359,17 @@ def test_broken_recipe(case: str, results: dict[str, Result]) -> None:
     result = results[case]
     problems = check(result)
     assert not problems, _describe(result, problems)
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_CASES)
+def test_forked_cli_answers_like_a_fresh_interpreter(case: str, results) -> None:
+    """The harness itself: a forked case prints and exits as ``python -m mlctl`` does."""
+    fresh, forked = results[case], results[case + FORKED]
+
+    def seen(result: Result) -> tuple:
+        def text(s: str) -> str:  # without this case's folder and the progress clock
+            return re.sub(r"(?m)^\d\d:\d\d:\d\d ", "<time> ", s.replace(str(result.cwd), "<cwd>"))
+
+        return result.returncode, text(result.stdout), text(result.stderr)
+
+    assert seen(forked) == seen(fresh)

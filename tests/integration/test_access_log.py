@@ -10,7 +10,7 @@ import re
 import urllib.request
 
 import pytest
-from serve_helpers import FAST, ROW, Server, call, mlctl
+from serve_helpers import FAST, ROW, Server, call
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +24,10 @@ LINE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project):
-    root = churn_project(tmp_path_factory.mktemp("access"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project):
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("access"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

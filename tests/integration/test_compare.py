@@ -17,13 +17,16 @@ LABELS = "monitor.performance.min_labels=30"
 
 
 @pytest.fixture(scope="module")
-def two_versions(tmp_path_factory, churn_project) -> Path:
+def two_versions(tmp_path_factory, trained_churn_project) -> Path:
     """v1 champion, v2 challenger (another split seed), on 700 Telco rows."""
-    root = churn_project(tmp_path_factory.mktemp("compare"), 700)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "-q")
-    assert res.returncode == 0, res.stderr
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=5", "-q")
-    assert res.returncode == 0, res.stderr
+    root, runs = trained_churn_project(
+        tmp_path_factory.mktemp("compare"),
+        700,
+        [*FAST, "--promote", "--yes", "--quiet"],
+        [*FAST, "split.seed=5", "--quiet"],
+    )
+    for res in runs:
+        assert res.returncode == 0, res.stderr
     return root
 
 

@@ -47,11 +47,14 @@ SPLIT = ("deploy.serve.workers=2", "deploy.serve.traffic.challenger_percent=30")
 # --------------------------------------------------------------------------- set-up
 
 
+# v1 promoted, then v2 registered as @challenger (as tests/integration/test_compare.py).
+TWO_VERSIONS = ([*FAST, "--promote", "--yes", "--quiet"], [*FAST, "split.seed=5", "--quiet"])
+
+
 def train_two_versions(root: Path) -> None:
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
-    assert res.returncode == 0, res.stderr
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "split.seed=5", "--quiet")
-    assert res.returncode == 0, res.stderr  # registered as @challenger
+    for args in TWO_VERSIONS:
+        res = mlctl(root, "run", "recipes/churn.yaml", *args)
+        assert res.returncode == 0, res.stderr
 
 
 def write_monitoring_result(root: Path, version: int = 1) -> None:
@@ -198,9 +201,10 @@ def browser() -> str:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("dashboard"), 700)
-    train_two_versions(root)
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, runs = trained_churn_project(tmp_path_factory.mktemp("dashboard"), 700, *TWO_VERSIONS)
+    for res in runs:
+        assert res.returncode == 0, res.stderr
     write_monitoring_result(root)
     return root
 

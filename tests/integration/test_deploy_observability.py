@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from serve_helpers import FAST, ROW, Server, call, mlctl
+from serve_helpers import FAST, ROW, Server, call
 
 from mlctl.deploy import DeployOptions, Served, facts_for, generate
 from mlctl.deploy.grafana import queries
@@ -266,9 +266,10 @@ def used_names(text: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project):
-    root = churn_project(tmp_path_factory.mktemp("observe"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project):
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("observe"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
+def project(tmp_path_factory, trained_churn_project) -> Path:
     """A served churn version (classes No/Yes) and a log of five predictions."""
-    root = churn_project(tmp_path_factory.mktemp("feedback"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "-q")
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("feedback"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     log = PredictionLog(f"sqlite:///{root / '.mlctl' / 'predictions.db'}")
     log.open()

@@ -204,9 +204,10 @@ def request_bytes(path: str = "/predict", body: bytes | None = None, **headers: 
 
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("hostile-faults"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("hostile-faults"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

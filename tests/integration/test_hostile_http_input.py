@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import FAST, PG_ADMIN, ROW, Reply, Server, mlctl, pg_url, require
+from serve_helpers import FAST, PG_ADMIN, ROW, Reply, Server, pg_url, require
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +30,10 @@ FORBIDDEN = ("Traceback", 'File "', "<class ", " object at 0x", "Error(", "{'")
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("hostile"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("hostile"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

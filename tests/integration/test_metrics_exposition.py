@@ -30,7 +30,6 @@ from serve_helpers import (
     Server,
     call,
     env_without_tracking,
-    mlctl,
     move_champion,
     wait_all_ready,
 )
@@ -153,10 +152,11 @@ def samples(text: str, name: str, openmetrics: bool = False) -> list:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project):
+def project(tmp_path_factory, trained_churn_project):
     """Two registered versions; @champion on the second."""
-    root = churn_project(tmp_path_factory.mktemp("metrics"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("metrics"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     res = subprocess.run(
         [sys.executable, "-c", SECOND_VERSION],

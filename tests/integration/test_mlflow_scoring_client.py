@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from serve_helpers import FAST, ROW, Server, free_port, mlctl
+from serve_helpers import FAST, ROW, Server, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,9 +38,10 @@ TABLE_HEADING = "### Differences from `mlflow models serve`"
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("mlflow-parity"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("mlflow-parity"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return root
 

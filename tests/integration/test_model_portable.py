@@ -29,9 +29,10 @@ SAMPLE = "raw.csv"  # a few hundred raw rows, with every blank TotalCharges of t
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("portable"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("portable"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     raw = pd.read_csv(TELCO, dtype=str, keep_default_na=False)
     blanks = raw[raw["TotalCharges"].str.strip() == ""]

@@ -37,10 +37,11 @@ SET_TAGS = SECOND_VERSION + (
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project):
+def project(tmp_path_factory, trained_churn_project):
     """Two versions: 1 with every record and a rollback, 2 (the champion) with none."""
-    root = churn_project(tmp_path_factory.mktemp("records"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("records"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     res = subprocess.run(
         [sys.executable, "-c", SET_TAGS, "1", json.dumps(TAGS)],

@@ -24,7 +24,7 @@ import pytest
 import tritonclient.http as triton
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from kserve.protocol.infer_type import RequestedOutput
-from serve_helpers import FAST, ROW, Server, env_without_tracking, mlctl
+from serve_helpers import FAST, ROW, Server, env_without_tracking
 from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.integration
@@ -37,9 +37,10 @@ NUMPY = {"INT64": np.int64, "FP64": np.float64, "BYTES": np.object_}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("oip"), 900)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("oip"), 900, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from serve_helpers import FAST, ROW, Server, call, mlctl
+from serve_helpers import FAST, ROW, Server, call
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +41,10 @@ class Assets(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, churn_project):
-    root = churn_project(tmp_path_factory.mktemp("openapi"), 600)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def server(tmp_path_factory, trained_churn_project):
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("openapi"), 600, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     srv = Server(root, "recipes/churn.yaml")
     srv.wait_ready()

@@ -40,7 +40,7 @@ schemathesis = pytest.importorskip("schemathesis", minversion="4.0")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
-from serve_helpers import FAST, ROW, Server, call, mlctl  # noqa: E402
+from serve_helpers import FAST, ROW, Server, call  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -211,9 +211,10 @@ def call_checked(case: Any, base_url: str, stats: Counter) -> None:
 
 # ------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, churn_project):
-    root = churn_project(tmp_path_factory.mktemp("schemathesis"), 700)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def server(tmp_path_factory, trained_churn_project):
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("schemathesis"), 700, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     srv = Server(root, "recipes/churn.yaml", "deploy.serve.max_batch_rows=50")
     srv.wait_ready()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from serve_helpers import FAST, PG_ADMIN, ROW, Server, call, mlctl, pg_url, require, wait_all_ready
+from serve_helpers import FAST, PG_ADMIN, ROW, Server, call, pg_url, require, wait_all_ready
 
 pytestmark = pytest.mark.integration
 
@@ -223,9 +223,10 @@ def pg_schema() -> Iterator[str]:
 
 # ---------------------------------------------------------------------- tests
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("durability"), 700)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("durability"), 700, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import FAST, ROW, Server, mlctl
+from serve_helpers import FAST, ROW, Server
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +28,10 @@ BODY = json.dumps({"records": [{**ROW, "tenure": i % 70} for i in range(20)]}).e
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("load"), 700)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("load"), 700, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import FAST, Reply, Server, mlctl
+from serve_helpers import FAST, Reply, Server
 
 pytestmark = pytest.mark.integration
 
@@ -238,9 +238,10 @@ EXAMPLES = parse_examples(DOC.read_text()) if DOC.exists() else []
 
 # ------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory, churn_project):
-    root = churn_project(tmp_path_factory.mktemp("serving-docs"), 700)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def servers(tmp_path_factory, trained_churn_project):
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("serving-docs"), 700, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     started = {
         name: Server(root, "recipes/churn.yaml", *overrides, env={"CHURN_API_KEY": API_KEY})

@@ -38,11 +38,12 @@ SEED_ROLLBACK_SECONDS = 300  # the seed: "rollback < 5 minutes"
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("rollout"), 700)
-    (root / "conf" / "models" / "slow.yaml").write_text(SLOW_MODELS)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "-q")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("rollout"), 700, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
+    (root / "conf" / "models" / "slow.yaml").write_text(SLOW_MODELS)  # for v3, later
     return root
 
 

@@ -71,22 +71,23 @@ def relocate_workspace(src: Path, dst: Path) -> None:
     copy never reads or writes the original. Files are left as written (the model's
     ``MLmodel`` keeps its ``artifact_path``: it is part of the files' recorded SHA-256,
     and nothing loads a registered model through it)."""
-    old, new = f"{src}/", f"{dst}/"
     db = dst / ".mlctl" / "mlflow.db"
     with contextlib.closing(sqlite3.connect(db)) as con, con:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         left = []
-        for table in tables:
-            for column in [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]:
-                where = f'typeof("{column}") = \'text\' AND instr("{column}", ?) > 0'
-                con.execute(
-                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) WHERE {where}',
-                    (old, new, old),
-                )
-                left += [
-                    f"{table}.{column}"
-                    for _ in con.execute(f'SELECT 1 FROM "{table}" WHERE {where}', (old,))
-                ]
+        # As a URI first (it may be percent-encoded), then as a path.
+        for old, new in ((f"{src.as_uri()}/", f"{dst.as_uri()}/"), (f"{src}/", f"{dst}/")):
+            for table in tables:
+                for column in [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]:
+                    where = f'typeof("{column}") = \'text\' AND instr("{column}", ?) > 0'
+                    con.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) WHERE {where}',
+                        (old, new, old),
+                    )
+                    left += [
+                        f"{table}.{column}"
+                        for _ in con.execute(f'SELECT 1 FROM "{table}" WHERE {where}', (old,))
+                    ]
     assert not left, f"{src} still named in {db}: {left}"
 
 

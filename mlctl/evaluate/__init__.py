@@ -6,6 +6,8 @@ Modules:
   matrices, thresholded predictions and the sklearn scorer names used for CV.
 - :mod:`mlctl.evaluate.plots` -- PNG plots (ROC, PR, calibration, confusion matrix,
   importance, SHAP, residuals, predicted vs actual) drawn headless with Agg.
+- :mod:`mlctl.evaluate.threshold` -- metrics by decision threshold, the rules that
+  choose one (f1, youden, cost) and the threshold plot.
 - :mod:`mlctl.evaluate.importance` -- permutation importance on the raw input columns.
 - :mod:`mlctl.evaluate.explain` -- SHAP values per raw input column (optional ``shap``).
 - :mod:`mlctl.evaluate.report` -- the Markdown and self-contained HTML model reports,

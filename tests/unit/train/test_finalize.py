@@ -211,3 +211,23 @@ def test_a_chosen_threshold_needs_two_classes() -> None:
     with pytest.raises(RecipeError, match=r"evaluation\.threshold \(r\.yaml:12\): .* has 3"):
         check_threshold_task(loaded, data)
     check_threshold_task(LoadedRecipe(recipe(threshold=0.3), Path("r.yaml"), {}, []), data)
+
+
+def test_auto_on_three_classes_calibrates_one_against_the_rest() -> None:
+    rng = np.random.default_rng(4)
+    n = 1500
+    signal = rng.normal(size=n)
+    X = pd.DataFrame({k: signal + 0.05 * rng.normal(size=n) for k in ("a", "b", "c")})
+    cut = signal + rng.logistic(size=n)
+    labels = np.select([cut < -0.7, cut < 0.7], ["low", "mid"], "high")
+    data = dataset(X, labels == "high")
+    data.y_train = pd.Series(labels[300:])
+    data.y_test = pd.Series(labels[:300])
+    data.classes, data.positive_class = ["high", "low", "mid"], None
+    final = finalize(recipe(calibration="auto"), winner(GaussianNB(), data), data)
+    step = final.calibration_step
+    assert step["applied"] in ("sigmoid", "isotonic")
+    assert step["brier_oof_after"] < step["brier_oof_before"]
+    assert final.threshold is None and final.analysis is None
+    assert isinstance(final.pipeline.named_steps["model"], CalibratedClassifierCV)
+    assert final.context(None, data) == {"threshold": None, "calibration_step": step}

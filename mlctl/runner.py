@@ -267,7 +267,6 @@ def run(
         ctx = _report_context(
             loaded, data, winner, best, verdict, leaderboard, importances, parent.run_id
         )
-        ctx.update(final.context(best, data))
         emit("stage", {"message": "profiling the training data for monitoring"})
         profile = _reference_profile(r, data, best).to_json()
         parent.log_text(profile, PROFILE_ARTIFACT, redact=False)  # data, not settings
@@ -275,6 +274,7 @@ def run(
         model_uri = parent.log_model(winner.best_estimator, data.X_train.head(5), user_prefixes())
         version, aliases, before = None, [], None
         try:
+            final.into(ctx, best, data, report_dir)  # and the "threshold" plot
             add_explanations(ctx, r.evaluation, winner.best_estimator, data.X_test, data.X_train,
                              report_dir, r.seed, data.positive_class)  # fmt: skip
             if verdict.passed and options.register:
@@ -571,7 +571,6 @@ def _write_report(
     from mlctl.evaluate.insights import finish_insights
     from mlctl.evaluate.plots import make_plots
     from mlctl.evaluate.report import write_reports
-    from mlctl.evaluate.threshold import threshold_png
 
     plots = make_plots(
         r.task,
@@ -583,8 +582,6 @@ def _write_report(
         importances,
         out,
     )
-    if ctx.get("threshold_analysis"):
-        plots["threshold"] = threshold_png(ctx["threshold_analysis"], out / "threshold.png")
     finish_insights(ctx, out)  # last: the recommendations read every section of ctx
     return write_reports(ctx, {**plots, **ctx.get("plots", {})}, out)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,15 @@ class Final:
         a["curve"] = curve
         out["threshold_analysis"] = a
         return out
+
+    def into(self, ctx: dict[str, Any], best: Any, data: Dataset, out: Path) -> None:
+        """:meth:`context` into the report's ``ctx``, and the "threshold" plot (written
+        to ``out/threshold.png``) into ``ctx["plots"]``."""
+        found = self.context(best, data)
+        ctx.update(found)
+        if "threshold_analysis" in found:
+            path = th.threshold_png(found["threshold_analysis"], Path(out) / "threshold.png")
+            ctx.setdefault("plots", {})["threshold"] = path
 
 
 def check_threshold_task(loaded: LoadedRecipe, data: Dataset) -> None:

@@ -128,7 +128,7 @@ def test_sigmoid_wraps_an_unfitted_clone_with_the_best_params_and_the_recipe_fol
     assert step["brier_oof_before"] is not None and step["brier_oof_after"] is not None
 
 
-def test_cost_threshold_is_chosen_on_out_of_fold_probabilities_and_baked_in() -> None:
+def test_cost_threshold_is_chosen_on_out_of_fold_probabilities_and_baked_in(tmp_path) -> None:
     data = dataset(*logistic_data())
     w = winner(LogisticRegression(), data)
     costs = {"fp": 1.0, "fn": 5.0}
@@ -163,6 +163,10 @@ def test_cost_threshold_is_chosen_on_out_of_fold_probabilities_and_baked_in() ->
     assert a["curve"] == th.curve(y, score, costs)
     assert ctx["threshold"] == final.threshold
     assert ctx["calibration_step"]["applied"] is None
+    report = {"plots": {"roc": "roc.png"}}
+    final.into(report, Best, data, tmp_path)
+    assert report["threshold_analysis"] == a and report["plots"]["roc"] == "roc.png"
+    assert report["plots"]["threshold"].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_fixed_threshold_is_baked_as_before_with_the_curve() -> None:

@@ -199,7 +199,7 @@ p{margin:6px 0 10px;max-width:72em}
 table{border-collapse:collapse;font-size:0.9em}
 table.board{font-size:0.84em}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top;
- overflow-wrap:anywhere}
+ overflow-wrap:break-word}
 th{background:#f6f8fa;overflow-wrap:normal}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;
  overflow-wrap:normal}

@@ -200,10 +200,18 @@ def threshold(ctx: Mapping[str, Any]) -> Section | None:
     t = ctx.get("threshold_analysis")
     if t is None:
         return None
-    text = (
-        f"Threshold {nf.score(t.get('chosen'))}, method {nf.fmt(t.get('method'))}, "
-        f"chosen on {nf.fmt(t.get('source'))}."
-    )
+    fixed = t.get("method") == "fixed"
+    if fixed:
+        text = (
+            f"Threshold {nf.score(t.get('chosen'))}, fixed by the recipe; the curve shows the "
+            f"metrics at every threshold on {nf.fmt(t.get('source'))}, for choosing one with "
+            "evaluation.threshold: {optimize: f1 | youden | cost}."
+        )
+    else:
+        text = (
+            f"Threshold {nf.score(t.get('chosen'))}, method {nf.fmt(t.get('method'))}, "
+            f"chosen on {nf.fmt(t.get('source'))}."
+        )
     costs = t.get("costs")
     if costs:
         text += (
@@ -223,6 +231,8 @@ def threshold(ctx: Mapping[str, Any]) -> Section | None:
             change = "+" + change
         rows.append([m, nf.score(a), nf.score(b), change])
     header = ["Test metric", f"At {nf.score(t.get('chosen'))}", "At 0.5000", "Change"]
+    if fixed and t.get("chosen") == 0.5:  # one threshold: no comparison to show
+        rows, header = [r[:2] for r in rows], header[:2]
     table = Table(header, rows)
     blocks: list[Block] = [Paragraph(text), Columns([("", [table]), ("", [Plots(["threshold"])])])]
     return Section("threshold", "Decision threshold", blocks)

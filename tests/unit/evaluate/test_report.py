@@ -329,3 +329,18 @@ def test_multiclass_has_no_threshold_and_a_large_matrix_is_the_heat_map(plot_fil
     assert "threshold" not in md.lower()
     assert "actual \\\\ predicted" not in md  # no 13-column table
     assert md.count("](confusion_matrix.png)") == 1
+
+
+def test_a_fixed_half_threshold_shows_one_column_and_how_to_choose_one():
+    ctx = full_context()
+    ctx["threshold_analysis"] = {
+        **ctx["threshold_analysis"],
+        "method": "fixed",
+        "chosen": 0.5,
+        "costs": None,
+    }
+    md = render_markdown(ctx, {})
+    section = md[md.index("## Decision threshold") :]
+    section = section[: section.index("\n## ", 3)]
+    assert "fixed by the recipe" in section and "optimize: f1" in section
+    assert "| Test metric | At 0.5000 |" in section and "Change" not in section

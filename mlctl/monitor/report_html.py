@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mlctl.evaluate.report import fmt
+import numpy as np
 
 NA = "n/a"
 NOT_COMPUTED = "not computed"
@@ -54,6 +54,22 @@ def as_map(value: Any) -> Mapping[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
+
+
+def fmt(value: Any) -> str:
+    """A number as monitoring-report text: 4 decimals, but 4 significant digits for a
+    non-zero value below 0.001, so that a p-value of 5.8e-54 is not shown as 0."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NA
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.4g}"
+    return str(value)
 
 
 def value_text(value: Any) -> str:

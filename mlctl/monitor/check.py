@@ -332,7 +332,7 @@ class Context:
                 f"{self.version} was not trained on: not tested"
             )
         try:
-            result = dataset_drift(self.profile, current.frame, options)
+            result = dataset_drift(self.profile, current.summary, options)
         except DriftOptionsError as exc:
             raise UsageError(f"monitor.drift: {exc.message}") from None
         if current.ignored is not None:  # the file's own columns, not only those read

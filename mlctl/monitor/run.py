@@ -290,7 +290,7 @@ def write_atomic(path: Path, document: dict[str, Any]) -> None:
 
 def _log_run(ctx: Context, result: MonitorResult) -> str:
     """A monitoring run in the recipe's experiment, linked to the model version."""
-    from mlctl.tracking.runs import ParentRun
+    from mlctl.tracking import local_write
 
     doc = result.document
     r = ctx.r
@@ -304,13 +304,26 @@ def _log_run(ctx: Context, result: MonitorResult) -> str:
         "mlctl.monitoring.source": doc["source"]["kind"],
     }
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    with ParentRun(
-        ctx.ws, r.tracking.experiment or r.name, f"monitor-{ctx.name}-{stamp}", tags
-    ) as run:
-        run.log_text(json.dumps(doc, indent=2, allow_nan=False), RESULT_ARTIFACT)
-        if result.report and result.report.is_file():
-            run.log_text(result.report.read_text(encoding="utf-8"), REPORT_ARTIFACT)
-        run.log_metrics(key_metrics(doc))
+    experiment, run_name = r.tracking.experiment or r.name, f"monitor-{ctx.name}-{stamp}"
+    texts = {RESULT_ARTIFACT: json.dumps(doc, indent=2, allow_nan=False)}
+    if result.report and result.report.is_file():
+        texts[REPORT_ARTIFACT] = result.report.read_text(encoding="utf-8")
+    metrics = key_metrics(doc)
+    version_tags = {LAST_STATUS_TAG: doc["status"]}
+    # The embedded store is written directly (no MLflow import: ~2 s of a run); the
+    # rows are MLflow's own (tests/integration/test_local_read.py reads them back).
+    run_id = local_write.log_finished_run(
+        ctx.ws, experiment, run_name, tags, metrics, texts,
+        (ctx.name, ctx.version, version_tags), run_id_tag=LAST_RUN_TAG,
+    )  # fmt: skip
+    if run_id is not None:
+        return run_id
+    from mlctl.tracking.runs import ParentRun
+
+    with ParentRun(ctx.ws, experiment, run_name, tags) as run:
+        for path, text in texts.items():
+            run.log_text(text, path)
+        run.log_metrics(metrics)
         run_id = run.run_id
     client = ctx.registry.client
     with contextlib.suppress(Exception):  # the run is logged; a tag is a convenience

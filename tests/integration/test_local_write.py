@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,10 +46,9 @@ def _read(ws, run_id: str) -> dict:
     client = MlflowClient(ws.tracking_uri)
     run = client.get_run(run_id)
     texts = {
-        path: open(
-            download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=ws.tracking_uri),
-            encoding="utf-8",
-        ).read()  # fmt: skip
+        path: Path(
+            download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=ws.tracking_uri)
+        ).read_text(encoding="utf-8")
         for path in TEXTS
     }
     listed = sorted(a.path for a in client.list_artifacts(run_id, "monitoring"))

@@ -93,6 +93,18 @@ class Accumulator:
         self.preds.add(pd.Series(texts[codes], dtype=object))
         self.predicted = True
 
+    def merge(self, other: Accumulator) -> None:
+        """Fold in the accumulator of other rows (a Dask partition's)."""
+        self.summary.merge(other.summary)
+        self.scores.merge(other.scores)
+        self.preds.merge(other.preds)
+        self.scored |= other.scored
+        self.predicted |= other.predicted
+        self.rows += other.rows
+        self.version_rows += other.version_rows
+        self.by_version.update(other.by_version)
+        self.undecodable += other.undecodable
+
     def finish(self) -> Current:
         return Current(
             self.summary,

@@ -281,6 +281,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=10_000_000, help="rows of the scale part")
     ap.add_argument("--work", type=Path, help="keep the files here (default: a temp folder)")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--part", choices=["1", "2", "all"], default="all", help="speed, memory")
     args = ap.parse_args()
     python = None
     tmp = None
@@ -289,7 +290,7 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory(prefix="monitor-scale-")
         work = Path(tmp.name)
     work.mkdir(parents=True, exist_ok=True)
-    if not args.skip_evidently:
+    if not args.skip_evidently and args.part != "2":
         target = (args.evidently_venv or work / "evidently-venv").expanduser().resolve()
         python, how = dve.ensure_evidently(target)
         if python is None:
@@ -308,10 +309,13 @@ def main() -> None:
             f"trained on {args.rows:,} rows in {model['seconds']:.0f} s (not counted)", flush=True
         )
     model = json.loads((root / "model.json").read_text())
-    print("\n## part 1: Evidently DataDriftPreset vs mlctl monitor (whole processes)", flush=True)
-    part1 = speed(root, python, model, df, args.rows)
-    print(f"\n## part 2: mlctl monitor over {args.big:,} rows", flush=True)
-    part2 = memory(root, model, df, args.rows, args.big, args.skip_postgres)
+    part1 = part2 = []
+    if args.part != "2":
+        print("\n## part 1: Evidently DataDriftPreset vs mlctl monitor (whole processes)")
+        part1 = speed(root, python, model, df, args.rows)
+    if args.part != "1":
+        print(f"\n## part 2: mlctl monitor over {args.big:,} rows", flush=True)
+        part2 = memory(root, model, df, args.rows, args.big, args.skip_postgres)
     if args.json:
         for r in part1:
             for k in ("mlflow", "no_mlflow", "pred"):

@@ -48,8 +48,9 @@ class Accumulator:
         self.undecodable = 0
 
     def add_inputs(self, chunk: Any) -> None:
-        self.summary.add(chunk[[c for c in chunk.columns if c in self.kinds]])
-        self.rows += len(chunk)
+        """Fold in a pandas frame or an Arrow record batch (its profiled columns)."""
+        self.summary.add(chunk)
+        self.rows += chunk.num_rows if hasattr(chunk, "num_rows") else len(chunk)
 
     def add_log_chunk(self, chunk: Any) -> None:
         import numpy as np
@@ -73,9 +74,10 @@ class Accumulator:
 
     def add_unscored_chunk(self, X: Any) -> None:
         """Inputs of the monitored version that were not scored (no check needs it)."""
+        n = X.num_rows if hasattr(X, "num_rows") else len(X)
         self.add_inputs(X)
-        self.by_version[self.version] += len(X)
-        self.version_rows += len(X)
+        self.by_version[self.version] += n
+        self.version_rows += n
 
     def add_scored_chunk(self, X: Any, pred: Any, scores: Any) -> None:
         import numpy as np

@@ -261,8 +261,12 @@ class Context:
                 labelled = []
         if acc is None:  # nothing needs (or can use) the model's answers: inputs only
             acc = Accumulator(self.profile, self.version)
-            for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
-                acc.add_unscored_chunk(chunk[[c for c in wanted if c in chunk.columns]])
+            if src.format == "parquet" and self.window is None:  # text stays Arrow
+                chunks = src.iter_batches(chunk_rows=o.chunk_rows)
+            else:
+                chunks = src.iter_chunks(self.window, chunk_rows=o.chunk_rows)
+            for chunk in chunks:
+                acc.add_unscored_chunk(chunk)
                 self.emit("rows", {"rows": acc.rows})
         out = acc.finish()
         out.labelled = labelled

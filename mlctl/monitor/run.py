@@ -45,13 +45,12 @@ answered (its outputs, compared with its own test split and test metrics).
 answered part of the window. Volume counts all live traffic (champion and
 challenger) of the model.
 
-Memory: the log is read in chunks (:class:`~mlctl.monitor.log_source.LogSource`);
-only the model's input columns are kept, numbers as 8-byte values and categories as
-per-chunk value counts (turned into one Categorical, 1 byte a row, at the end), so
-the churn recipe's 19 inputs cost about 100 bytes a row at the peak of the drift
-tests (sorting copies). Measured on a 1M-row log (benchmarks/monitor_read.py's
-writer), 919,468 rows in a 30-day window: 14 s, peak RSS 666 MB, of which 343 MB is
-the same command on a 1-hour window (imports, MLflow, one chunk).
+Memory: the log (or a ``--current`` file) is read in chunks and each chunk is folded
+into per-column summaries (:mod:`mlctl.monitor.summary`: distinct values with counts,
+rounded past a cap with a documented bound; counts per category), so the peak does not
+grow with the window (benchmarks/monitor_scale.py measures 1M and 10M rows). With
+``monitor.engine: dask`` a Parquet file is summed up on a cluster
+(:mod:`mlctl.monitor.distributed`).
 
 Determinism: re-running a closed window (``end`` given, or fully past) gives the
 same document except ``generated_at`` (labels that arrive between the runs change

@@ -211,6 +211,21 @@ class CategorySummary:
                 k = (type(key).__name__, key)
                 raw[k] = raw.get(k, 0) + n
 
+    def add_arrow_text(self, array: Any) -> None:
+        """Fold in an Arrow string array: its values counted by Arrow (the same counts
+        as :meth:`add` of the pandas column, without converting it)."""
+        import pyarrow.compute as pc
+
+        self._read = None
+        self.missing += array.null_count
+        counted = pc.value_counts(array)
+        raw = self._raw
+        values = counted.field("values").to_pylist()
+        for key, n in zip(values, counted.field("counts").to_pylist(), strict=True):
+            if key is not None:
+                k = ("str", key)
+                raw[k] = raw.get(k, 0) + n
+
     def add_counts(self, counts: dict[str, int], missing: int = 0) -> None:
         """Fold in categories already read, with their counts."""
         self._read = None
@@ -289,14 +304,25 @@ class FrameSummary:
             )
         return self.columns[name]
 
-    def add(self, frame: pd.DataFrame) -> None:
-        """Fold in one chunk (its profiled columns; the others are only named)."""
-        for name in frame.columns:
-            if name in self.kinds:
-                self._summary(name).add(frame[name])
-            elif str(name) not in self.others:
-                self.others.append(str(name))
-        self.rows += len(frame)
+    def add(self, frame: Any) -> None:
+        """Fold in one chunk, a pandas frame or an Arrow record batch (its profiled
+        columns; the others are only named). Text columns of a batch are counted by
+        Arrow, never converted; the others are converted as ``to_pandas`` does."""
+        arrow = not isinstance(frame, pd.DataFrame)
+        names = frame.schema.names if arrow else frame.columns
+        for i, name in enumerate(names):
+            if name not in self.kinds:
+                if str(name) not in self.others:
+                    self.others.append(str(name))
+                continue
+            summary = self._summary(name)
+            if not arrow:
+                summary.add(frame[name])
+            elif isinstance(summary, CategorySummary) and _is_text(frame.column(i).type):
+                summary.add_arrow_text(frame.column(i))
+            else:
+                summary.add(frame.column(i).to_pandas())
+        self.rows += frame.num_rows if arrow else len(frame)
 
     def merge(self, other: FrameSummary) -> None:
         for name, summary in other.columns.items():
@@ -306,6 +332,12 @@ class FrameSummary:
 
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.columns.values() if isinstance(s, NumericSummary))
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def summarize(profile: Any, frame: pd.DataFrame, max_distinct: int = MAX_DISTINCT) -> FrameSummary:

@@ -58,6 +58,37 @@ MONTH = 30 * 86400
 PG = os.environ.get("MLCTL_BENCH_POSTGRES", "postgresql://127.0.0.1:5432/test")
 
 
+# As drift_vs_evidently's wrapper, but also writing the child's CPU time (user + system):
+# on a shared machine the CPU-time ratio moves less than the wall ratio.
+CPU_WRAPPER = r"""
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+CPU: dict[str, float] = {}  # stdout path -> CPU seconds of that command
+
+
+def measured(cmd: list[str], cwd: Path, stdout: Path) -> tuple[int, float, int]:
+    """``drift_vs_evidently.measured`` that also records the command's CPU seconds."""
+    env = {k: v for k, v in os.environ.items() if "TRACKING_URI" not in k}
+    usage = stdout.with_suffix(".usage")
+    wrapper = [sys.executable, "-I", "-S", "-c", CPU_WRAPPER, str(usage)]
+    with stdout.open("w") as out, (stdout.with_suffix(".err")).open("w") as err:
+        t = time.perf_counter()
+        code = subprocess.run([*wrapper, *cmd], cwd=cwd, stdout=out, stderr=err, env=env)
+        seconds = time.perf_counter() - t
+    rss, cpu = usage.read_text().split()
+    CPU[str(stdout)] = float(cpu)
+    return code.returncode, seconds, int(rss) * 1024
+
+
+dve.measured = measured  # Evidently's side is timed the same way
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -65,20 +96,24 @@ def uptime() -> str:
 def monitor(root: Path, model: dict, label: str, *args: str) -> dict:
     cmd = [sys.executable, "-m", "mlctl", "monitor", str(model["recipe"]), *args]
     cmd += ["--json", "--workspace", "ws"]
-    code, seconds, rss = dve.measured(cmd, root, root / f"{label}.json")
+    code, seconds, rss = measured(cmd, root, root / f"{label}.json")
     if code not in (0, 3):
         raise SystemExit(f"{label} failed ({code}):\n{(root / f'{label}.err').read_text()[-3000:]}")
     doc = json.loads((root / f"{label}.json").read_text())
-    return {"seconds": seconds, "rss": rss, "doc": doc, "rows": doc["source"]["rows"]}
+    cpu = CPU[str(root / f"{label}.json")]
+    return {"seconds": seconds, "cpu": cpu, "rss": rss, "doc": doc, "rows": doc["source"]["rows"]}
 
 
 # ----------------------------------------------------------------- part 1: speed
 
 
-def speed(root: Path, python: Path | None, model: dict, df: pd.DataFrame, rows: int) -> list:
+def speed(
+    root: Path, python: Path | None, model: dict, df: pd.DataFrame, rows: int, scenarios: list
+) -> list:
     out = []
     same = df.sample(rows, replace=True, random_state=4).reset_index(drop=True)
-    for name, cur in (("same", same), ("drifted", dve.drifted(df, rows, 5))):
+    cases = [("same", same), ("drifted", dve.drifted(df, rows, 5))]
+    for name, cur in [c for c in cases if c[0] in scenarios]:
         path = root / f"{name}.parquet"
         cur[dve.NUMERIC + dve.CATEGORICAL].to_parquet(path)
         only = "monitor.prediction_drift.enabled=false"
@@ -95,7 +130,9 @@ def speed(root: Path, python: Path | None, model: dict, df: pd.DataFrame, rows: 
                 c["drifted"] == ev["auto"]["columns"][c["column"]]["drifted"]
                 for c in on["doc"]["drift"]["columns"]
             )
+            ev_cpu = CPU[str(root / "evidently.out")]
             row.update(evidently=ev["seconds"], evidently_rss=ev["rss"], verdicts=verdicts)
+            row.update(evidently_cpu=ev_cpu)
         out.append(row)
         _print_speed(row)
     return out
@@ -119,6 +156,13 @@ def _print_speed(r: dict) -> None:
     ratio = f"{ev / r['mlflow']['seconds']:.1f}x" if ev else "-"
     ratio_off = f"{ev / r['no_mlflow']['seconds']:.1f}x" if ev else "-"
     ratio_pred = f"{ev / r['pred']['seconds']:.1f}x" if ev else "-"
+    if ev:
+        ev_cpu = r["evidently_cpu"]
+        print(
+            f"{r['scenario']:<17} CPU seconds: Evidently {ev_cpu:.2f}, mlctl MLflow on "
+            f"{r['mlflow']['cpu']:.2f} ({ev_cpu / r['mlflow']['cpu']:.1f}x), --no-mlflow "
+            f"{r['no_mlflow']['cpu']:.2f} ({ev_cpu / r['no_mlflow']['cpu']:.1f}x)"
+        )
     print(
         f"{r['scenario']:<17} Evidently {ev or float('nan'):7.2f} s | mlctl MLflow on "
         f"{r['mlflow']['seconds']:5.2f} s ({ratio}) | --no-mlflow {r['no_mlflow']['seconds']:5.2f} s "
@@ -179,6 +223,7 @@ def build_logs(df: pd.DataFrame, rows: int, version: int, sqlite_path: Path, sch
     from mlctl.predlog.schema import COLUMNS, POSTGRES_SCHEMA, SQLITE_SCHEMA
 
     url = f"{PG}?options=-csearch_path%3D{schema}"
+    sqlite_path.unlink(missing_ok=True)
     lite = sqlite3.connect(sqlite_path)
     lite.executescript(SQLITE_SCHEMA)
     lite.execute("PRAGMA journal_mode=WAL")
@@ -202,15 +247,18 @@ def build_logs(df: pd.DataFrame, rows: int, version: int, sqlite_path: Path, sch
     return url
 
 
-def memory(root: Path, model: dict, df: pd.DataFrame, rows: int, big: int, skip_pg: bool) -> list:
+def memory(root: Path, model: dict, df: pd.DataFrame, rows: int, big: int, args) -> list:
     version = int(model.get("version", 1))
     out = []
     small_file, big_file = root / "scale-1.parquet", root / "scale-big.parquet"
     cur = df[dve.NUMERIC + dve.CATEGORICAL]
-    cur.sample(rows, replace=True, random_state=11).to_parquet(small_file, row_group_size=100_000)
-    _big_parquet(cur, big, big_file)
-    for label, path in (("parquet", small_file), ("parquet", big_file)):
-        r = monitor(root, model, f"{label}-{path.stem}", "--current", str(path))
+    only = "monitor.prediction_drift.enabled=false"  # the log's scores are logged; a file's
+    for label, path in (("parquet", small_file), ("parquet", big_file)):  # are not: no scoring
+        if args.skip_parquet:
+            break
+        n = rows if path == small_file else big
+        _big_parquet(cur, n, path)
+        r = monitor(root, model, f"{label}-{path.stem}", "--current", str(path), only)
         out.append(_scale_row(label, r))
     schema = f"mlctl_bench_{uuid.uuid4().hex[:10]}"
     sqlite_path = root / "predictions.db"
@@ -219,7 +267,7 @@ def memory(root: Path, model: dict, df: pd.DataFrame, rows: int, big: int, skip_
         pg_url = build_logs(df, big, version, sqlite_path, schema)
         days = max(1, round(30 * rows / big))
         sources = [("sqlite", f"sqlite:///{sqlite_path}")]
-        if not skip_pg:
+        if not args.skip_postgres:
             sources.append(("postgresql", pg_url))
         for label, url in sources:
             for window in (f"{days}d", "30d"):
@@ -258,10 +306,12 @@ def _drop_schema(schema: str) -> None:
 
 def _scale_row(source: str, r: dict) -> dict:
     row = {"source": source, "rows": r["rows"], "seconds": r["seconds"], "rss": r["rss"]}
+    row["cpu"] = r["cpu"]
     row.update(status=r["doc"]["status"], load=uptime())
     print(
         f"{source:<11} {row['rows']:>11,} rows {row['seconds']:7.1f} s "
-        f"{row['rows'] / row['seconds']:>9,.0f} rows/s  peak RSS {_mb(row['rss'])}  "
+        f"{row['rows'] / row['seconds']:>9,.0f} rows/s  CPU {row['cpu']:6.1f} s  "
+        f"peak RSS {_mb(row['rss'])}  "
         f"({row['status']}) | {row['load']}",
         flush=True,
     )
@@ -277,6 +327,8 @@ def main() -> None:
     ap.add_argument("--evidently-venv", type=Path, help="venv holding Evidently (kept)")
     ap.add_argument("--skip-evidently", action="store_true")
     ap.add_argument("--skip-postgres", action="store_true")
+    ap.add_argument("--skip-parquet", action="store_true")
+    ap.add_argument("--scenarios", default="same,drifted", help="part 1: same, drifted")
     ap.add_argument("--rows", type=int, default=1_000_000, help="reference and current rows")
     ap.add_argument("--big", type=int, default=10_000_000, help="rows of the scale part")
     ap.add_argument("--work", type=Path, help="keep the files here (default: a temp folder)")
@@ -290,6 +342,8 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory(prefix="monitor-scale-")
         work = Path(tmp.name)
     work.mkdir(parents=True, exist_ok=True)
+    # The size guard of files read whole; a monitored file is streamed.
+    os.environ.setdefault("MLCTL_MAX_DATA_BYTES", "16GiB")
     if not args.skip_evidently and args.part != "2":
         target = (args.evidently_venv or work / "evidently-venv").expanduser().resolve()
         python, how = dve.ensure_evidently(target)
@@ -312,10 +366,10 @@ def main() -> None:
     part1 = part2 = []
     if args.part != "2":
         print("\n## part 1: Evidently DataDriftPreset vs mlctl monitor (whole processes)")
-        part1 = speed(root, python, model, df, args.rows)
+        part1 = speed(root, python, model, df, args.rows, args.scenarios.split(","))
     if args.part != "1":
         print(f"\n## part 2: mlctl monitor over {args.big:,} rows", flush=True)
-        part2 = memory(root, model, df, args.rows, args.big, args.skip_postgres)
+        part2 = memory(root, model, df, args.rows, args.big, args)
     if args.json:
         for r in part1:
             for k in ("mlflow", "no_mlflow", "pred"):

@@ -1,8 +1,9 @@
 """What production saw, accumulated over chunks into what the checks need.
 
-Memory: only the model's input columns are kept, numbers as 8-byte values and
-categories as per-chunk value counts (:class:`Counts`, turned into one Categorical, 1
-byte a row, at the end); the monitored version's scores and predictions beside them.
+Memory: each chunk is folded into per-column summaries (:mod:`mlctl.monitor.summary`):
+distinct values with counts for numbers (rounded past a cap), counts per category; the
+monitored version's scores and predicted classes the same way. Nothing grows with the
+rows of the window except labelled rows kept for performance.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlctl.monitor.summary import MAX_DISTINCT, CategorySummary, FrameSummary, NumericSummary
+
 
 @dataclass
 class Current:
-    frame: Any  # the input columns (pandas DataFrame)
+    summary: FrameSummary  # the input columns, summed up
     rows: int
-    scores: Any  # the monitored version's scores (numpy) or None
-    predictions: Any  # ... and predicted classes (pandas Series) or None
+    scores: NumericSummary | None  # the monitored version's scores
+    predictions: CategorySummary | None  # ... and predicted classes (text)
     version_rows: int
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -26,41 +29,28 @@ class Current:
 
 
 class Accumulator:
-    """Input columns of many chunks, kept compact: numbers as float64 arrays where they
-    are numbers, categories as per-chunk value counts turned into one Categorical."""
+    """Input columns, scores and predictions of many chunks, summed up as they come."""
 
-    def __init__(self, profile: Any, version: int) -> None:
+    def __init__(self, profile: Any, version: int, max_distinct: int = MAX_DISTINCT) -> None:
         from collections import Counter
 
         self.kinds = {name: p.kind for name, p in profile.columns.items()}
+        self.numeric = [n for n, k in self.kinds.items() if k == "numeric"]
         self.version = version
-        self.numeric: dict[str, list[Any]] = {
-            n: [] for n, k in self.kinds.items() if k == "numeric"
-        }
-        self.categories = {n: Counts() for n, k in self.kinds.items() if k == "categorical"}
-        self.scores: list[Any] = []
-        self.preds = Counts()
+        self.summary = FrameSummary.for_profile(profile, max_distinct)
+        self.scores = NumericSummary("float", max_distinct)
+        pred = profile.predictions
+        self.preds = CategorySummary(pred.coerce if pred is not None else "category")
+        self.scored = self.predicted = False
         self.rows = 0
         self.version_rows = 0
         self.by_version: Counter[int] = Counter()
         self.undecodable = 0
 
     def add_inputs(self, chunk: Any) -> None:
-        import numpy as np
-        import pandas as pd
-
-        for name, parts in self.numeric.items():
-            if name not in chunk.columns:
-                continue
-            col = chunk[name]
-            if pd.api.types.is_float_dtype(col.dtype):
-                parts.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
-            else:
-                parts.append(col.reset_index(drop=True))
-        for name, counts in self.categories.items():
-            if name in chunk.columns:
-                counts.add(chunk[name])
-        self.rows += len(chunk)
+        """Fold in a pandas frame or an Arrow record batch (its profiled columns)."""
+        self.summary.add(chunk)
+        self.rows += chunk.num_rows if hasattr(chunk, "num_rows") else len(chunk)
 
     def add_log_chunk(self, chunk: Any) -> None:
         import numpy as np
@@ -76,14 +66,18 @@ class Accumulator:
         n = int(mine.sum())
         if n:
             self.version_rows += n
-            self.scores.append(chunk[meta.get("score", "score")].to_numpy(dtype=np.float64)[mine])
+            score = chunk[meta.get("score", "score")].to_numpy(dtype=np.float64)[mine]
+            self.scores.add(score)
+            self.scored = True
             self.preds.add(chunk[meta.get("prediction", "prediction")][mine])
+            self.predicted = True
 
     def add_unscored_chunk(self, X: Any) -> None:
         """Inputs of the monitored version that were not scored (no check needs it)."""
+        n = X.num_rows if hasattr(X, "num_rows") else len(X)
         self.add_inputs(X)
-        self.by_version[self.version] += len(X)
-        self.version_rows += len(X)
+        self.by_version[self.version] += n
+        self.version_rows += n
 
     def add_scored_chunk(self, X: Any, pred: Any, scores: Any) -> None:
         import numpy as np
@@ -93,69 +87,34 @@ class Accumulator:
 
         self.add_unscored_chunk(X)
         if scores is not None:
-            self.scores.append(np.asarray(scores, dtype=np.float64))
+            self.scores.add(pd.Series(np.asarray(scores, dtype=np.float64)))
+            self.scored = True
         # A classifier's predictions hold a few classes of one dtype: convert each once.
         codes, classes = pd.factorize(np.asarray(pred))
         texts = np.array([class_text(c) for c in np.asarray(classes)], dtype=object)
         self.preds.add(pd.Series(texts[codes], dtype=object))
+        self.predicted = True
+
+    def merge(self, other: Accumulator) -> None:
+        """Fold in the accumulator of other rows (a Dask partition's)."""
+        self.summary.merge(other.summary)
+        self.scores.merge(other.scores)
+        self.preds.merge(other.preds)
+        self.scored |= other.scored
+        self.predicted |= other.predicted
+        self.rows += other.rows
+        self.version_rows += other.version_rows
+        self.by_version.update(other.by_version)
+        self.undecodable += other.undecodable
 
     def finish(self) -> Current:
-        import numpy as np
-        import pandas as pd
-
-        columns: dict[str, Any] = {}
-        for name, kind in self.kinds.items():
-            if kind == "numeric":
-                parts = self.numeric[name]
-                if not parts:
-                    continue
-                if all(isinstance(p, np.ndarray) for p in parts):
-                    columns[name] = pd.Series(np.concatenate(parts))
-                else:
-                    columns[name] = pd.concat([pd.Series(p) for p in parts], ignore_index=True)
-            elif self.categories[name].seen:
-                columns[name] = self.categories[name].series()
-        frame = pd.DataFrame(columns, index=pd.RangeIndex(self.rows))
-        scores = np.concatenate(self.scores) if self.scores else None
-        preds = self.preds.series() if self.preds.seen else None
-        return Current(frame, self.rows, scores, preds, self.version_rows)
-
-
-class Counts:
-    """Value counts of a categorical column over chunks; missing values apart."""
-
-    def __init__(self) -> None:
-        self.counts: dict[Any, int] = {}
-        self.missing = 0
-        self.seen = False
-
-    def add(self, series: Any) -> None:
-        self.seen = True
-        missing = series.isna()
-        self.missing += int(missing.sum())
-        for key, n in series[~missing].value_counts(sort=False).items():
-            k = (type(key).__name__, key)  # keep 1, True and "1" apart, as the raw values are
-            self.counts[k] = self.counts.get(k, 0) + int(n)
-
-    def series(self) -> Any:
-        """A Series of these values in a canonical order (counts are what tests see)."""
-        import numpy as np
-        import pandas as pd
-
-        keys = sorted(self.counts, key=lambda k: (k[0], str(k[1])))
-        values = [k[1] for k in keys]
-        n = np.array([self.counts[k] for k in keys], dtype=np.int64)
-        codes = np.repeat(np.arange(len(keys), dtype=np.int32), n)
-        if self.missing:
-            codes = np.concatenate([codes, np.full(self.missing, -1, dtype=np.int32)])
-        try:
-            cats = pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
-            return pd.Series(cats)
-        except (ValueError, TypeError):  # categories equal as values (1 and True): plain
-            out = np.empty(len(codes), dtype=object)
-            out[: int(n.sum())] = np.repeat(np.array(values, dtype=object), n)
-            out[int(n.sum()) :] = None
-            return pd.Series(out, dtype=object)
+        return Current(
+            self.summary,
+            self.rows,
+            self.scores if self.scored else None,
+            self.preds if self.predicted else None,
+            self.version_rows,
+        )
 
 
 def scores_of(task: str, pred: Any, proba: Any, classes: list[Any], positive: Any) -> Any:

@@ -23,6 +23,7 @@ from mlctl.errors import (
     UsageError,
 )
 from mlctl.monitor.accumulate import Accumulator, Current, labelled_frame, scores_of
+from mlctl.monitor.distributed import CannotScore
 from mlctl.monitor.notes import column_notes, finite, judged, too_little_notes
 from mlctl.predlog.schema import default_url
 
@@ -245,6 +246,9 @@ class Context:
                 f"{len(wanted)} columns"
             )
         acc = None
+        if self.r.monitor.engine == "dask":
+            acc = self._on_dask(src, wanted, needs_model and not missing)
+            return self._finish_file(acc.finish(), header, missing)
         if needs_model and not missing:
             try:
                 acc = self._score_file(src, wanted, labelled)
@@ -257,11 +261,21 @@ class Context:
                 labelled = []
         if acc is None:  # nothing needs (or can use) the model's answers: inputs only
             acc = Accumulator(self.profile, self.version)
-            for chunk in src.iter_chunks(self.window, chunk_rows=o.chunk_rows):
-                acc.add_unscored_chunk(chunk[[c for c in wanted if c in chunk.columns]])
+            if src.format == "parquet" and self.window is None:  # text stays Arrow
+                chunks = src.iter_batches(chunk_rows=o.chunk_rows)
+            else:
+                chunks = src.iter_chunks(self.window, chunk_rows=o.chunk_rows)
+            for chunk in chunks:
+                acc.add_unscored_chunk(chunk)
                 self.emit("rows", {"rows": acc.rows})
         out = acc.finish()
         out.labelled = labelled
+        return self._finish_file(out, header, missing)
+
+    def _finish_file(self, out: Current, header: list[str], missing: list[str]) -> Current:
+        from mlctl.monitor.file_source import shown_names
+
+        o = self.options
         out.ignored = [str(c) for c in header if c not in self.profile.columns]
         out.source = {
             "kind": "file",
@@ -279,6 +293,37 @@ class Context:
                 f"--current lacks input columns: {shown_names(missing)} (missing_column)"
             )
         return out
+
+    def _on_dask(self, src: Any, wanted: list[str], scored: bool) -> Accumulator:
+        """``monitor.engine: dask``: the file summed up on the cluster (a Parquet file read
+        whole; scored there when a check needs the model's answers)."""
+        from mlctl.monitor.distributed import Job, summarize_file
+
+        o = self.options
+        if src.format != "parquet" or o.label_column or o.timestamp_column:
+            what = (
+                "a CSV file" if src.format != "parquet" else "--label-column and --timestamp-column"
+            )
+            raise UsageError(
+                f"monitor.engine: dask reads a whole --current Parquet file; {what} need "
+                "the local engine",
+                hint="set monitor.engine=local",
+            )
+        job = Job(self.profile, self.version, wanted, task=self.r.task)
+        if scored:
+            job.pipeline = self._load_model().pipeline
+            if self.r.task == "classification":
+                job.positive = self._positive(list(job.pipeline.classes_))
+        try:
+            return summarize_file(self.r.compute, str(src.path), job, o.chunk_rows, self.emit)
+        except CannotScore as exc:
+            self.unscored = (
+                f"--current: model version {self.version} cannot score {o.current} "
+                f"({exc}): not scored, so prediction drift and performance are skipped; "
+                "data drift tests the inputs"
+            )
+            job.pipeline = None
+            return summarize_file(self.r.compute, str(src.path), job, o.chunk_rows, self.emit)
 
     def _score_file(self, src: Any, wanted: list[str], labelled: list[Any]) -> Accumulator:
         """Score each chunk of ``--current`` with the monitored version; keep the labels.
@@ -332,7 +377,7 @@ class Context:
                 f"{self.version} was not trained on: not tested"
             )
         try:
-            result = dataset_drift(self.profile, current.frame, options)
+            result = dataset_drift(self.profile, current.summary, options)
         except DriftOptionsError as exc:
             raise UsageError(f"monitor.drift: {exc.message}") from None
         if current.ignored is not None:  # the file's own columns, not only those read
@@ -447,10 +492,6 @@ class Context:
             end=self.window.end,
             history_start=first,
         )
-
-
-class CannotScore(Exception):
-    """The monitored version cannot score a --current file (the model's message)."""
 
 
 def positive_class(r: Any, classes: list[Any]) -> Any:

@@ -72,20 +72,20 @@ from mlctl.monitor.profile import (
     ColumnProfile,
     NumericProfile,
     ReferenceProfile,
-    read_categories,
-    read_numeric,
 )
 from mlctl.monitor.stattests import (
     CurrentValues,
     Reference,
     bin_edges,
     chisquare,
+    ks_counts,
     ks_sketch,
     share_distance,
     w1_exact,
     w1_sketch,
     z_test,
 )
+from mlctl.monitor.summary import CategorySummary, FrameSummary, NumericSummary, summarize
 from mlctl.recipe.schema import P_VALUE_TESTS
 
 SMALL_REFERENCE = 1000  # reference values up to which auto uses hypothesis tests
@@ -134,30 +134,45 @@ def column_drift(
         raise DriftOptionsError(f"column '{name}' is profiled as {ref.kind}, not {kind}")
     check_method(name or "method", method, kind)
     check_threshold(name or "threshold", threshold)
-    series = current if isinstance(current, pd.Series) else pd.Series(np.asarray(current))
+    summary = _summary_of(current, kind, ref.coerce)
     out = ColumnDrift(column=name, kind=kind, n_ref=ref.count)
     total_ref = ref.count + ref.missing + getattr(ref, "invalid", 0)
     out.ref_missing_share = (total_ref - ref.count) / total_ref if total_ref else None
     if kind == "numeric":
-        read = read_numeric(series, ref.coerce)
-        out.n_cur, out.cur_missing, out.cur_invalid = len(read.sorted), read.missing, read.invalid
+        out.n_cur, out.cur_missing = summary.count, summary.missing
+        out.cur_invalid = summary.invalid
+        out.cur_rel_error = summary.rel_error
     else:
-        cats = read_categories(series, ref.coerce)
-        out.n_cur, out.cur_missing = cats.count, cats.missing
-    out.cur_missing_share = (len(series) - out.n_cur) / len(series) if len(series) else None
+        out.n_cur, out.cur_missing = summary.count, summary.read_missing
+    rows = summary.rows
+    out.cur_missing_share = (rows - out.n_cur) / rows if rows else None
     if ref.count == 0:
         out.status, out.detail = "no_reference_values", "every reference value is missing"
         return out
     if out.n_cur == 0:
         out.status = "no_current_values"
-        out.detail = f"all {len(series)} current values are missing or unreadable"
+        out.detail = f"all {rows} current values are missing or unreadable"
         return out
     limits = check_min_rows(min_rows) if min_rows is not None else {}
     if kind == "numeric":
-        _numeric_test(out, ref, CurrentValues.of(read.sorted), method, threshold, bins, limits)
+        cur = CurrentValues(*summary.distinct())
+        _numeric_test(out, ref, cur, method, threshold, bins, limits)
+        out.approximate = out.approximate or not summary.exact
     else:
-        _categorical_test(out, ref, cats.counts, method, threshold, limits)
+        _categorical_test(out, ref, summary.counts, method, threshold, limits)
     return out
+
+
+def _summary_of(current: Any, kind: str, coerce: str) -> NumericSummary | CategorySummary:
+    """``current`` as a summary: given (streamed chunk by chunk), or of raw values."""
+    if isinstance(current, NumericSummary | CategorySummary):
+        if current.kind != kind:
+            raise DriftOptionsError(f"a {current.kind} summary cannot be tested as {kind}")
+        return current
+    series = current if isinstance(current, pd.Series) else pd.Series(np.asarray(current))
+    summary = NumericSummary(coerce) if kind == "numeric" else CategorySummary(coerce)
+    summary.add(series)
+    return summary
 
 
 def _too_few(out: ColumnDrift, test: str, limits: dict[str, int]) -> bool:
@@ -224,14 +239,13 @@ def _numeric_test(
         )
         return
     out.approximate = not ref.exact
-    c = cur.sorted
-    lo, hi = min(ref.min, c[0]), max(ref.max, c[-1])
+    lo, hi = min(ref.min, cur.unique[0]), max(ref.max, cur.unique[-1])
     edges = None
     if test in BINNED and (ref.n_unique > VALUE_SHARES_UP_TO or discrete is None):
-        edges = bin_edges(lo, hi, ref.n + len(c), bins)
+        edges = bin_edges(lo, hi, ref.n + cur.n, bins)
     out.statistic, out.p_value = _numeric_statistic(test, ref, cur, discrete, edges)
     _decide(out, test, threshold)
-    out.histogram = _numeric_histogram(ref, c, discrete, edges, lo, hi)
+    out.histogram = _numeric_histogram(ref, cur, discrete, edges, lo, hi)
 
 
 def _discrete(ref: Reference, cur: CurrentValues) -> tuple | None:
@@ -253,27 +267,24 @@ def _numeric_statistic(
     if test == "ks":
         if not ref.exact:
             return ks_sketch(ref, cur)
-        from scipy.stats import ks_2samp
-
-        res = ks_2samp(ref.samples(), cur.sorted)
-        return float(res.statistic), float(res.pvalue)
+        return ks_counts(ref, cur, discrete)
     if test == "wasserstein":
-        w1 = w1_exact(*discrete) if ref.exact else w1_sketch(ref, cur.sorted)
+        w1 = w1_exact(*discrete) if ref.exact else w1_sketch(ref, cur)
         return float(w1) / max(ref.std, 0.001), None
     if test == "chisquare":
         return chisquare(discrete[1], discrete[2])
     if test == "z":
         return z_test(list(discrete[0]), discrete[1], discrete[2])
     if edges is not None:
-        r, k = ref.histogram(edges), np.histogram(cur.sorted, edges)[0] / len(cur.sorted)
+        r, k = ref.histogram(edges), cur.histogram(edges)
     else:
-        r, k = discrete[1] / ref.n, discrete[2] / len(cur.sorted)
+        r, k = discrete[1] / ref.n, discrete[2] / cur.n
     return share_distance(test, r, k), None
 
 
 def _numeric_histogram(
     ref: Reference,
-    c: np.ndarray,
+    cur: CurrentValues,
     discrete: tuple | None,
     edges: np.ndarray | None,
     lo: float,
@@ -283,14 +294,14 @@ def _numeric_histogram(
         keys, ref_counts, cur_counts = discrete
         return Histogram(
             (ref_counts / ref.n).tolist(),
-            (cur_counts / len(c)).tolist(),
+            (cur_counts / cur.n).tolist(),
             labels=[_label(k) for k in keys],
         )
     if edges is None:
-        edges = bin_edges(lo, hi, ref.n + len(c), PLOT_BINS)
+        edges = bin_edges(lo, hi, ref.n + cur.n, PLOT_BINS)
     return Histogram(
         ref.histogram(edges).tolist(),
-        (np.histogram(c, edges)[0] / len(c)).tolist(),
+        cur.histogram(edges).tolist(),
         edges=edges.tolist(),
     )
 
@@ -352,9 +363,13 @@ def _cut(label: Any, most: int = 200) -> Any:
 
 
 def dataset_drift(
-    profile: ReferenceProfile, current: pd.DataFrame, options: DriftOptions | None = None
+    profile: ReferenceProfile,
+    current: pd.DataFrame | FrameSummary,
+    options: DriftOptions | None = None,
 ) -> DriftResult:
-    """Test every profiled input column of ``current`` (see the module docstring).
+    """Test every profiled input column of ``current`` (see the module docstring): a
+    frame, or the :class:`~mlctl.monitor.summary.FrameSummary` of many chunks (the same
+    results: a frame is summed up as one chunk).
 
     Columns of ``current`` that were not profiled are listed in ``ignored_columns``;
     profiled columns absent from ``current`` are reported as ``missing_column``.
@@ -365,7 +380,9 @@ def dataset_drift(
             that does not fit the column.
     """
     options = options or DriftOptions()
-    if len(current) == 0:
+    if isinstance(current, pd.DataFrame):
+        current = summarize(profile, current)
+    if current.rows == 0:
         raise EmptyDataError(
             "the current data has no rows, so there is nothing to compare with the "
             "reference profile",
@@ -390,7 +407,7 @@ def dataset_drift(
         results.append(
             column_drift(
                 ref,
-                current[name],
+                current.columns[name],
                 ref.kind,
                 method,
                 threshold,
@@ -399,8 +416,7 @@ def dataset_drift(
                 min_rows=options.min_rows,
             )
         )
-    ignored = [str(c) for c in current.columns if c not in profile.columns]
-    return DriftResult(results, options.drift_share, len(current), ignored)
+    return DriftResult(results, options.drift_share, current.rows, list(current.others))
 
 
 def prediction_drift(
@@ -424,8 +440,8 @@ def prediction_drift(
         (SCORE, "numeric", profile.scores, scores),
         (PREDICTION, "categorical", profile.predictions, predictions),
     ]
-    given = [(n, k, ref, np.asarray(v)) for n, k, ref, v in sides if v is not None]
-    rows = max((len(v) for *_, v in given), default=0)
+    given = [(n, k, ref, _values(v)) for n, k, ref, v in sides if v is not None]
+    rows = max((_rows(v) for *_, v in given), default=0)
     if rows == 0:
         raise EmptyDataError("no current scores or predictions to compare with the profile")
     options.check_columns({SCORE: "numeric", PREDICTION: "categorical"})
@@ -445,7 +461,9 @@ def prediction_drift(
         results.append(
             column_drift(
                 ref,
-                pd.Series(values),
+                values
+                if isinstance(values, NumericSummary | CategorySummary)
+                else pd.Series(values),
                 kind,
                 method,
                 threshold,
@@ -455,3 +473,11 @@ def prediction_drift(
             )
         )
     return DriftResult(results, options.drift_share, rows)
+
+
+def _values(v: Any) -> Any:
+    return v if isinstance(v, NumericSummary | CategorySummary) else np.asarray(v)
+
+
+def _rows(v: Any) -> int:
+    return v.rows if isinstance(v, NumericSummary | CategorySummary) else len(v)

@@ -63,7 +63,8 @@ class ColumnDrift:
     cur_missing_share: float | None = None
     new_categories: list[str] = field(default_factory=list)  # up to 10, most frequent first
     n_new_categories: int = 0
-    approximate: bool = False  # computed from the reference's quantile sketch
+    approximate: bool = False  # from the reference's quantile sketch or rounded current values
+    cur_rel_error: float | None = None  # current values rounded by at most this share of themselves
     detail: str | None = None
     histogram: Histogram | None = None
 

@@ -179,6 +179,27 @@ class FileSource:
                 f"{self.option}: cannot read {self.path} as {self.format}: {first_line(exc)}"
             ) from None
 
+    def iter_batches(self, chunk_rows: int = 50_000) -> Iterator[Any]:
+        """A Parquet file's rows as Arrow record batches of the wanted columns (no time
+        window: :meth:`iter_chunks` filters by time), never converted to pandas here.
+
+        Raises:
+            DataError: unreadable file, missing column.
+        """
+        check_chunk_rows(chunk_rows)
+        wanted = self._wanted(self.header())
+        try:
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(self.path) as reader:
+                yield from reader.iter_batches(batch_size=chunk_rows, columns=wanted)
+        except DataError:
+            raise
+        except Exception as exc:
+            raise DataError(
+                f"{self.option}: cannot read {self.path} as {self.format}: {first_line(exc)}"
+            ) from None
+
     def read(self, window: Window | None = None) -> pd.DataFrame:
         """The whole file (or ``window``) in one frame."""
         chunks = list(self.iter_chunks(window))

@@ -343,14 +343,13 @@ def read_numeric(series: pd.Series, coerce: str = "float") -> NumericValues:
 def read_categories(series: pd.Series, coerce: str = "category") -> CategoryValues:
     """Read a column as categories the way the model's first step does: text, so
     ``0``, ``0.0`` and ``"0"`` are the one category ``"0"``; blank text is missing."""
-    from mlctl.features.coerce import coerce_frame
 
     if coerce not in CATEGORICAL_TYPES:
         raise ProfileError(
             f"a categorical column must be read as one of {', '.join(CATEGORICAL_TYPES)}. "
             f"Got {coerce!r} instead."
         )
-    if _hashes_safely(series):
+    if hashes_safely(series):
         # Coerce each distinct raw value once: a column holds few of them.
         raw = series.value_counts(dropna=False, sort=False)
         raw = raw[raw.to_numpy() > 0]  # a pandas Categorical also counts unused categories
@@ -358,6 +357,13 @@ def read_categories(series: pd.Series, coerce: str = "category") -> CategoryValu
         weights = raw.to_numpy(dtype=np.int64)
     else:
         values, weights = series.reset_index(drop=True), np.ones(len(series), dtype=np.int64)
+    return categories_of(values, weights, coerce)
+
+
+def categories_of(values: pd.Series, weights: np.ndarray, coerce: str) -> CategoryValues:
+    """:func:`read_categories` of raw values given once each with their counts."""
+    from mlctl.features.coerce import coerce_frame
+
     frame, _ = coerce_frame(pd.DataFrame({"v": values}), {"v": coerce})
     missing = frame["v"].isna().to_numpy(dtype=bool)
     text = frame["v"].to_numpy(dtype=object)[~missing]
@@ -369,7 +375,7 @@ def read_categories(series: pd.Series, coerce: str = "category") -> CategoryValu
     return CategoryValues(ordered, int(weights[missing].sum()))
 
 
-def _hashes_safely(series: pd.Series) -> bool:
+def hashes_safely(series: pd.Series) -> bool:
     """Whether counting raw values first keeps every value apart that coercion keeps
     apart (``True == 1`` would merge a boolean with a number)."""
     dtype = series.dtype

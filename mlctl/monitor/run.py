@@ -45,13 +45,12 @@ answered (its outputs, compared with its own test split and test metrics).
 answered part of the window. Volume counts all live traffic (champion and
 challenger) of the model.
 
-Memory: the log is read in chunks (:class:`~mlctl.monitor.log_source.LogSource`);
-only the model's input columns are kept, numbers as 8-byte values and categories as
-per-chunk value counts (turned into one Categorical, 1 byte a row, at the end), so
-the churn recipe's 19 inputs cost about 100 bytes a row at the peak of the drift
-tests (sorting copies). Measured on a 1M-row log (benchmarks/monitor_read.py's
-writer), 919,468 rows in a 30-day window: 14 s, peak RSS 666 MB, of which 343 MB is
-the same command on a 1-hour window (imports, MLflow, one chunk).
+Memory: the log (or a ``--current`` file) is read in chunks and each chunk is folded
+into per-column summaries (:mod:`mlctl.monitor.summary`: distinct values with counts,
+rounded past a cap with a documented bound; counts per category), so the peak does not
+grow with the window (benchmarks/monitor_scale.py measures 1M and 10M rows). With
+``monitor.engine: dask`` a Parquet file is summed up on a cluster
+(:mod:`mlctl.monitor.distributed`).
 
 Determinism: re-running a closed window (``end`` given, or fully past) gives the
 same document except ``generated_at`` (labels that arrive between the runs change
@@ -290,7 +289,7 @@ def write_atomic(path: Path, document: dict[str, Any]) -> None:
 
 def _log_run(ctx: Context, result: MonitorResult) -> str:
     """A monitoring run in the recipe's experiment, linked to the model version."""
-    from mlctl.tracking.runs import ParentRun
+    from mlctl.tracking import local_write
 
     doc = result.document
     r = ctx.r
@@ -304,13 +303,26 @@ def _log_run(ctx: Context, result: MonitorResult) -> str:
         "mlctl.monitoring.source": doc["source"]["kind"],
     }
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    with ParentRun(
-        ctx.ws, r.tracking.experiment or r.name, f"monitor-{ctx.name}-{stamp}", tags
-    ) as run:
-        run.log_text(json.dumps(doc, indent=2, allow_nan=False), RESULT_ARTIFACT)
-        if result.report and result.report.is_file():
-            run.log_text(result.report.read_text(encoding="utf-8"), REPORT_ARTIFACT)
-        run.log_metrics(key_metrics(doc))
+    experiment, run_name = r.tracking.experiment or r.name, f"monitor-{ctx.name}-{stamp}"
+    texts = {RESULT_ARTIFACT: json.dumps(doc, indent=2, allow_nan=False)}
+    if result.report and result.report.is_file():
+        texts[REPORT_ARTIFACT] = result.report.read_text(encoding="utf-8")
+    metrics = key_metrics(doc)
+    version_tags = {LAST_STATUS_TAG: doc["status"]}
+    # The embedded store is written directly (no MLflow import: ~2 s of a run); the
+    # rows are MLflow's own (tests/integration/test_local_read.py reads them back).
+    run_id = local_write.log_finished_run(
+        ctx.ws, experiment, run_name, tags, metrics, texts,
+        (ctx.name, ctx.version, version_tags), run_id_tag=LAST_RUN_TAG,
+    )  # fmt: skip
+    if run_id is not None:
+        return run_id
+    from mlctl.tracking.runs import ParentRun
+
+    with ParentRun(ctx.ws, experiment, run_name, tags) as run:
+        for path, text in texts.items():
+            run.log_text(text, path)
+        run.log_metrics(metrics)
         run_id = run.run_id
     client = ctx.registry.client
     with contextlib.suppress(Exception):  # the run is logged; a tag is a convenience

@@ -61,18 +61,30 @@ class Reference:
 
 @dataclass
 class CurrentValues:
-    """A numeric current column: sorted values and their distinct values and counts."""
+    """A numeric current column: its sorted distinct values and their counts (from a
+    :class:`~mlctl.monitor.summary.NumericSummary`, so possibly rounded)."""
 
-    sorted: np.ndarray
     unique: np.ndarray
     counts: np.ndarray
 
     @classmethod
     def of(cls, s: np.ndarray) -> CurrentValues:
+        """From sorted values."""
         if len(s) == 0:
-            return cls(s, s, np.zeros(0, dtype=np.int64))
+            return cls(s, np.zeros(0, dtype=np.int64))
         starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-        return cls(s, s[starts], np.diff(np.r_[starts, len(s)]))
+        return cls(s[starts], np.diff(np.r_[starts, len(s)]))
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def samples(self) -> np.ndarray:
+        return np.repeat(self.unique, self.counts)
+
+    def histogram(self, edges: np.ndarray) -> np.ndarray:
+        """Shares per bin, as ``numpy.histogram`` of the values gives them."""
+        return np.histogram(self.unique, edges, weights=self.counts)[0] / self.n
 
 
 # ------------------------------------------------------------------------ tests
@@ -81,7 +93,7 @@ class CurrentValues:
 def ks_sketch(ref: Reference, cur: CurrentValues) -> tuple[float, float]:
     from scipy.stats import kstwo
 
-    m = len(cur.sorted)
+    m = cur.n
     at = np.cumsum(cur.counts) / m
     before = at - cur.counts / m
     d = max(
@@ -104,21 +116,44 @@ def w1_exact(keys: np.ndarray, ref_counts: np.ndarray, cur_counts: np.ndarray) -
     return float(np.sum(np.abs(ref_cdf - cur_cdf) * np.diff(keys)))
 
 
-def w1_sketch(ref: Reference, c: np.ndarray) -> float:
+def w1_sketch(ref: Reference, cur: CurrentValues) -> float:
     """Exact W1 between the piecewise-linear reference quantile function and the
     current data's quantile step function: sum over cells of the integral of
     |Q_ref(u) - Q_cur(u)|, where Q_ref is linear and Q_cur constant."""
-    m = len(c)
-    breaks = np.union1d(ref.u, np.arange(m + 1) / m)
+    m = cur.n
+    cum = np.cumsum(cur.counts)
+    breaks = np.union1d(ref.u, np.r_[0, cum] / m)
     a, b = breaks[:-1], breaks[1:]
     width = b - a
-    step = c[np.minimum(((a + b) / 2 * m).astype(np.int64), m - 1)]
+    at = np.searchsorted(cum, (a + b) / 2 * m, side="right")
+    step = cur.unique[np.minimum(at, len(cum) - 1)]
     da = np.interp(a, ref.u, ref.q) - step
     db = np.interp(b, ref.u, ref.q) - step
     same_sign = da * db >= 0
     denom = np.where(same_sign, 1.0, np.abs(da) + np.abs(db))
     area = np.where(same_sign, (np.abs(da) + np.abs(db)) / 2, (da * da + db * db) / (2 * denom))
     return float(np.sum(area * width))
+
+
+KS_EXACT_UP_TO = 10_000  # scipy's ks_2samp: exact p-values up to this many values a side
+
+
+def ks_counts(ref: Reference, cur: CurrentValues, discrete: tuple) -> tuple[float, float]:
+    """scipy's ``ks_2samp`` (two-sided, ``method="auto"``) on an exact reference and
+    the current counts: the same statistic (the CDFs on every distinct value) and the
+    same p-value (exact up to :data:`KS_EXACT_UP_TO` values a side, else Smirnov's
+    asymptotic one), without the samples when they are many."""
+    from scipy.stats import ks_2samp, kstwo
+
+    n1, n2 = ref.n, cur.n
+    if max(n1, n2) <= KS_EXACT_UP_TO:
+        res = ks_2samp(ref.samples(), cur.samples())
+        return float(res.statistic), float(res.pvalue)
+    diffs = np.cumsum(discrete[1]) / n1 - np.cumsum(discrete[2]) / n2
+    d = max(float(np.clip(-diffs.min(), 0, 1)), float(diffs.max()))
+    big, small = max(float(n1), float(n2)), min(float(n1), float(n2))
+    en = big * small / (big + small)
+    return d, float(np.clip(kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
 def chisquare(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:

@@ -187,6 +187,12 @@ class MonitorAlerts(Strict):
 class Monitor(Strict):
     """`mlctl monitor`: drift, performance and volume of the served model (docs/monitoring.md)."""
 
+    engine: Literal["local", "dask"] = Field(
+        "local",
+        description="Where a `--current` Parquet file is summed up: local (this process, in "
+        "chunks) or dask (partitions of row groups on the cluster of the `compute` section: "
+        "its `address`, or a LocalCluster on 127.0.0.1; the same result).",
+    )
     window: str = Field(
         "24h",
         description="How far back a run looks: a whole number and m, h, d or w (`24h`, `7d`); "

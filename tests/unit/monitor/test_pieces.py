@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from mlctl.errors import ExitCode, MonitorCannotRun
-from mlctl.monitor.accumulate import Counts
 from mlctl.monitor.alerts import run_command, safe_target, should_alert
 from mlctl.monitor.lock import MonitorLock
 from mlctl.monitor.profile import read_categories
 from mlctl.monitor.run import key_metrics, write_atomic
+from mlctl.monitor.summary import CategorySummary
 
 pytestmark = pytest.mark.unit
 
@@ -59,11 +59,12 @@ def test_category_counts_over_chunks_read_like_one_column() -> None:
         pd.Series(["b", "b", np.nan], dtype=object),
         pd.Series([1, 1.0, "1"], dtype=object),
     ]
-    acc = Counts()
+    acc = CategorySummary()
     for c in chunks:
         acc.add(c)
-    together = pd.concat(chunks, ignore_index=True)
-    assert read_categories(acc.series()) == read_categories(together)
+    together = read_categories(pd.concat(chunks, ignore_index=True))
+    assert (acc.counts, acc.read_missing) == (together.counts, together.missing)
+    assert list(acc.counts) == list(together.counts)  # the same order
 
 
 def test_latest_json_is_replaced_whole(tmp_path: Path) -> None:

@@ -101,6 +101,8 @@ class Plan:
     sizing_reason: str
     candidates: list[Candidate]
     n_iter: int
+    time_budget: int
+    ensemble: dict[str, Any] | None
     readiness: dict[str, Any]
     readiness_reason: str
     importance_repeats: int
@@ -278,22 +280,65 @@ def _tier(rows: int) -> str:
 
 FOLDS = {"tiny": 5, "small": 5, "medium": 5, "large": 3, "huge": 3}
 N_ITER = {"tiny": 4, "small": 6, "medium": 6, "large": 5, "huge": 4}
-GBM_TREES = {"tiny": [50, 100], "small": [50, 100, 150], "medium": [100, 150]}
-TREES = {"tiny": 60, "small": 100, "medium": 150, "large": 150}
+TREES = {"tiny": 100, "small": 150, "medium": 200, "large": 150}
+#: tuning.time_budget init writes: seconds for the whole search, so that the run
+#: (search, test evaluation, importance, logging) ends within 5 minutes on 2 cores.
+TIME_BUDGET = {"tiny": 60, "small": 90, "medium": 150, "large": 150, "huge": 150}
+#: Histogram boosting: early stopping on a 10 % validation share ends each fit when
+#: 20 rounds bring nothing, so max_iter is a ceiling, not a cost.
+HGB_FIXED = {
+    "max_iter": 1000,
+    "early_stopping": True,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 20,
+}
+HGB_LEAVES = {
+    "tiny": [4, 7, 15],
+    "small": [4, 7, 15, 31],
+    "medium": [4, 7, 15, 31],
+    "large": [15, 31, 63, 127],
+}
+HGB_MIN_LEAF = {
+    "tiny": [5, 10, 20],
+    "small": [10, 20, 50],
+    "medium": [20, 50, 100],
+    "large": [20, 50, 100],
+}
 TIER_TEXT = {
     "tiny": "under 1,000 rows: 5 folds, 4 settings per candidate, small forests: a quick first run",
     "small": "1,000 to 2,000 rows: 5 folds, 6 settings per candidate, small forests",
     "medium": "2,000 to 20,000 rows: 5 folds, 6 settings per candidate",
-    "large": "20,000 to 200,000 rows: 3 folds, 5 settings, histogram boosting and "
-    "subsampled forests",
-    "huge": "over 200,000 rows: 3 folds, 4 settings, a linear model and histogram boosting only",
+    "large": "20,000 to 200,000 rows: 3 folds, 5 settings, subsampled forests",
+    "huge": "over 200,000 rows: 3 folds, 4 settings, histogram boosting and a linear model only",
 }
+#: Optional boosting libraries init proposes when they are installed and trusted.
+OPTIONAL_BOOSTERS = ("lightgbm",)
 
 
 def candidates_for(task: str, rows: int, n_classes: int) -> list[Candidate]:
-    """A linear model, a bagged and a boosted tree ensemble, sized to the rows."""
+    """A portfolio sized to the rows: histogram boosting first (the likeliest winner on
+    tabular data), a regularised linear model, bagged trees below 200,000 rows, and
+    LightGBM when it is installed and trusted (``pip install mlctl[boost]``)."""
     tier = _tier(rows)
-    out = []
+    grid = tier if tier in HGB_LEAVES else "large"
+    multiclass = task == "classification" and n_classes > 2
+    hgb_search: dict[str, Any] = {
+        "learning_rate": [0.03, 0.05, 0.1],
+        "max_leaf_nodes": HGB_LEAVES[grid],
+        "min_samples_leaf": HGB_MIN_LEAF[grid],
+        "l2_regularization": [0.0, 1.0],
+        "max_features": [0.5, 1.0],
+    }
+    out = [
+        Candidate(
+            "hgb",
+            "hist_gradient_boosting",
+            dict(HGB_FIXED),
+            hgb_search,
+            "histogram boosting: usually the most accurate on tabular data and fast; early "
+            "stopping picks the number of trees" + (", one set per class" if multiclass else ""),
+        )
+    ]
     if task == "classification":
         out.append(
             Candidate(
@@ -329,42 +374,51 @@ def candidates_for(task: str, rows: int, n_classes: int) -> list[Candidate]:
                     "min_samples_leaf": leaf,
                     "max_features": ["sqrt", 0.3, 0.6],
                 },
-                "bagged trees: robust, little tuning needed"
+                "bagged trees: robust, little tuning, errs differently from boosting"
                 + ("; each tree sees 30 % of the rows" if tier == "large" else ""),
             )
         )
-    multiclass = task == "classification" and n_classes > 2
-    if tier in ("tiny", "small", "medium") and not (multiclass and tier == "medium"):
+    out += _optional_boosters(tier)
+    return out
+
+
+def _optional_boosters(tier: str) -> list[Candidate]:
+    """LightGBM when installed and trusted (a logged model may only hold trusted types)."""
+    import importlib.util
+
+    from mlctl.trust import allowed_prefixes
+
+    out: list[Candidate] = []
+    for name in OPTIONAL_BOOSTERS:
+        if importlib.util.find_spec(name) is None or f"{name}." not in allowed_prefixes():
+            continue
         out.append(
             Candidate(
-                "gbm",
-                "gradient_boosting",
-                {},
+                name,
+                name,
+                {"n_estimators": 400, "n_jobs": 1, "verbose": -1, "subsample_freq": 1},
                 {
-                    "learning_rate": {"distribution": "loguniform", "low": 0.02, "high": 0.2},
-                    "n_estimators": GBM_TREES[tier],
-                    "max_depth": [2, 3],
-                    "subsample": [0.8, 1.0],
+                    "learning_rate": [0.03, 0.05, 0.1],
+                    "num_leaves": HGB_LEAVES[tier if tier in HGB_LEAVES else "large"],
+                    "min_child_samples": [10, 20, 50],
+                    "subsample": [0.7, 0.9, 1.0],
+                    "colsample_bytree": [0.5, 0.8, 1.0],
                 },
-                "boosted trees: often the most accurate on tabular data",
-            )
-        )
-    else:
-        out.append(
-            Candidate(
-                "hgb",
-                "hist_gradient_boosting",
-                {},
-                {
-                    "learning_rate": {"distribution": "loguniform", "low": 0.03, "high": 0.3},
-                    "max_leaf_nodes": [15, 31, 63],
-                    "min_samples_leaf": [20, 50, 100],
-                },
-                "histogram boosting: boosted trees that stay fast on many rows"
-                + (" and classes" if multiclass else ""),
+                "LightGBM (installed and trusted): leaf-wise boosting, another strong learner",
             )
         )
     return out
+
+
+def time_budget_for(rows: int) -> int:
+    """Seconds of search init allows, so the whole run ends within 5 minutes on 2 cores."""
+    return TIME_BUDGET[_tier(rows)]
+
+
+def ensemble_for(rows: int) -> dict[str, Any] | None:
+    """Soft voting of the top 3 below 200,000 rows: one more cross-validation, ranked like
+    any candidate (it wins only when it scores better)."""
+    return None if _tier(rows) == "huge" else {"method": "voting", "top": 3}
 
 
 def cv_folds_for(target: Target, rows: int | None = None) -> tuple[int, str]:
@@ -486,6 +540,8 @@ def make_plan(
         sizing_reason=f"{TIER_TEXT[_tier(rows)]}; {folds_reason}",
         candidates=cands,
         n_iter=N_ITER[_tier(rows)],
+        time_budget=time_budget_for(rows),
+        ensemble=ensemble_for(rows),
         readiness=gate,
         readiness_reason=gate_reason,
         importance_repeats=_importance_repeats(features, rows),

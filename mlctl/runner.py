@@ -501,6 +501,7 @@ def _leaderboard(
                 "test": ev.metrics if ev else {},
                 "best_params": res.best_params,
                 "settings_tried": res.n_settings,
+                "settings_skipped": res.skipped,  # tuning.time_budget was spent
                 "fit_seconds": round(res.fit_seconds, 2),
                 "is_winner": res.name == winner.name,
                 "is_baseline": res.name == BASELINE,

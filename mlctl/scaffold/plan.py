@@ -16,6 +16,16 @@ import numpy as np
 import pandas as pd
 
 from mlctl.errors import DataError, UsageError
+from mlctl.scaffold.portfolio import (
+    FOLDS,
+    N_ITER,
+    TIER_TEXT,
+    Candidate,
+    candidates_for,
+    ensemble_for,
+    tier_of,
+    time_budget_for,
+)
 from mlctl.scaffold.profile import MANY_CATEGORIES, ColumnProfile, Table
 
 #: Most classes a classification target may have (the data checks refuse more).
@@ -61,20 +71,6 @@ class Target:
 
 
 @dataclass
-class Candidate:
-    """A candidate model as the recipe writes it."""
-
-    name: str
-    estimator: str
-    params: dict[str, Any]
-    search: dict[str, Any]
-    why: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class Plan:
     """Every decision ``mlctl init`` took, with its reason."""
 
@@ -101,6 +97,8 @@ class Plan:
     sizing_reason: str
     candidates: list[Candidate]
     n_iter: int
+    time_budget: int
+    ensemble: dict[str, Any] | None
     readiness: dict[str, Any]
     readiness_reason: str
     importance_repeats: int
@@ -263,115 +261,11 @@ def _classes(
     return t
 
 
-# ------------------------------------------------------------------ sizing
-def _tier(rows: int) -> str:
-    if rows < 1_000:
-        return "tiny"
-    if rows < 2_000:
-        return "small"
-    if rows <= 20_000:
-        return "medium"
-    if rows <= 200_000:
-        return "large"
-    return "huge"
-
-
-FOLDS = {"tiny": 5, "small": 5, "medium": 5, "large": 3, "huge": 3}
-N_ITER = {"tiny": 4, "small": 6, "medium": 6, "large": 5, "huge": 4}
-GBM_TREES = {"tiny": [50, 100], "small": [50, 100, 150], "medium": [100, 150]}
-TREES = {"tiny": 60, "small": 100, "medium": 150, "large": 150}
-TIER_TEXT = {
-    "tiny": "under 1,000 rows: 5 folds, 4 settings per candidate, small forests: a quick first run",
-    "small": "1,000 to 2,000 rows: 5 folds, 6 settings per candidate, small forests",
-    "medium": "2,000 to 20,000 rows: 5 folds, 6 settings per candidate",
-    "large": "20,000 to 200,000 rows: 3 folds, 5 settings, histogram boosting and "
-    "subsampled forests",
-    "huge": "over 200,000 rows: 3 folds, 4 settings, a linear model and histogram boosting only",
-}
-
-
-def candidates_for(task: str, rows: int, n_classes: int) -> list[Candidate]:
-    """A linear model, a bagged and a boosted tree ensemble, sized to the rows."""
-    tier = _tier(rows)
-    out = []
-    if task == "classification":
-        out.append(
-            Candidate(
-                "logreg",
-                "logistic_regression",
-                {"max_iter": 2000},
-                {"C": {"distribution": "loguniform", "low": 0.01, "high": 10.0}},
-                "a regularised linear model: fast, a strong baseline on tabular data",
-            )
-        )
-    else:
-        out.append(
-            Candidate(
-                "ridge",
-                "ridge",
-                {},
-                {"alpha": {"distribution": "loguniform", "low": 0.01, "high": 100.0}},
-                "a regularised linear model: fast, a strong baseline on tabular data",
-            )
-        )
-    if tier != "huge":
-        params: dict[str, Any] = {"n_estimators": TREES[tier], "n_jobs": 1}
-        if tier == "large":
-            params["max_samples"] = 0.3
-        leaf = [2, 5, 10] if tier in ("tiny", "small") else [5, 10, 20, 40]
-        out.append(
-            Candidate(
-                "random_forest",
-                "random_forest",
-                params,
-                {
-                    "max_depth": [6, 10, 14, None],
-                    "min_samples_leaf": leaf,
-                    "max_features": ["sqrt", 0.3, 0.6],
-                },
-                "bagged trees: robust, little tuning needed"
-                + ("; each tree sees 30 % of the rows" if tier == "large" else ""),
-            )
-        )
-    multiclass = task == "classification" and n_classes > 2
-    if tier in ("tiny", "small", "medium") and not (multiclass and tier == "medium"):
-        out.append(
-            Candidate(
-                "gbm",
-                "gradient_boosting",
-                {},
-                {
-                    "learning_rate": {"distribution": "loguniform", "low": 0.02, "high": 0.2},
-                    "n_estimators": GBM_TREES[tier],
-                    "max_depth": [2, 3],
-                    "subsample": [0.8, 1.0],
-                },
-                "boosted trees: often the most accurate on tabular data",
-            )
-        )
-    else:
-        out.append(
-            Candidate(
-                "hgb",
-                "hist_gradient_boosting",
-                {},
-                {
-                    "learning_rate": {"distribution": "loguniform", "low": 0.03, "high": 0.3},
-                    "max_leaf_nodes": [15, 31, 63],
-                    "min_samples_leaf": [20, 50, 100],
-                },
-                "histogram boosting: boosted trees that stay fast on many rows"
-                + (" and classes" if multiclass else ""),
-            )
-        )
-    return out
-
-
 def cv_folds_for(target: Target, rows: int | None = None) -> tuple[int, str]:
     """Folds by size (``rows``: of the whole file, default the target's), fewer when
     the rarest class cannot fill them."""
     rows = target.rows if rows is None else rows
-    folds = FOLDS[_tier(rows)]
+    folds = FOLDS[tier_of(rows)]
     if target.task == "classification":
         rarest = min(target.counts)
         fit = max(2, math.floor(rarest * (1 - TEST_SIZE)))
@@ -483,9 +377,11 @@ def make_plan(
         min_frequency=min_frequency,
         selection_metric="roc_auc" if target.task == "classification" else "rmse",
         cv_folds=folds,
-        sizing_reason=f"{TIER_TEXT[_tier(rows)]}; {folds_reason}",
+        sizing_reason=f"{TIER_TEXT[tier_of(rows)]}; {folds_reason}",
         candidates=cands,
-        n_iter=N_ITER[_tier(rows)],
+        n_iter=N_ITER[tier_of(rows)],
+        time_budget=time_budget_for(rows),
+        ensemble=ensemble_for(rows),
         readiness=gate,
         readiness_reason=gate_reason,
         importance_repeats=_importance_repeats(features, rows),

@@ -174,10 +174,25 @@ def render(plan: Plan, when: str = "", path: str = "<this file>") -> str:
         add("      search:")
         for key, space in cand.search.items():
             add(f"        {key}: {scalar(space)}")
+    if plan.ensemble:
+        add(
+            _line(
+                2,
+                f"ensemble: {scalar(plan.ensemble)}",
+                "soft vote of the best candidates; wins only if its CV is better",
+            )
+        )
     add("")
     add("tuning:")
     add(_line(2, "strategy: random", "n_iter settings sampled per candidate"))
     add(f"  n_iter: {plan.n_iter}")
+    add(
+        _line(
+            2,
+            f"time_budget: {plan.time_budget}",
+            "seconds for the whole search: no setting starts after it",
+        )
+    )
     add(_line(2, "n_jobs: -1", "every core"))
     add("")
     add("readiness:")

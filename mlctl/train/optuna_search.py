@@ -20,7 +20,7 @@ import numpy as np
 from mlctl.errors import RecipeError
 from mlctl.features.build import MODEL_STEP
 from mlctl.recipe.schema import Distribution, Tuning
-from mlctl.train.search import SearchResult
+from mlctl.train.search import Budget, SearchResult
 
 
 def suggest(trial: Any, name: str, space: list[Any] | Distribution) -> Any:
@@ -76,6 +76,7 @@ def run_optuna(
     seed: int,
     queue: Any = None,
     session: Any = None,
+    budget: Budget | None = None,
 ) -> SearchResult:
     """Tune one candidate with Optuna; returns its best CV scores and refit pipeline.
 
@@ -109,15 +110,31 @@ def run_optuna(
         trial.set_user_attr("cv_scores", scores)
         return float(np.mean(scores))
 
+    budget = budget or Budget(None)
+    if budget.spent():
+        return _out_of_time(name, estimator_label, budget, tuning.n_trials, started)
+
+    def stop_when_spent(study: Any, trial: Any) -> None:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            budget.scored = True
+        if budget.spent():
+            study.stop()
+
     study = _study(study_name, tuning, seed)
     n_jobs = tuning.n_jobs if tuning.n_jobs > 0 else session.cores
+    before = len(study.trials)  # a resumed study (tuning.storage) holds earlier trials
     study.optimize(
         objective,
         n_trials=tuning.n_trials,
         timeout=tuning.timeout,
         n_jobs=n_jobs,
         catch=(ValueError, ArithmeticError),  # one bad setting must not end the search
+        callbacks=[stop_when_spent],
     )
+    notes = []
+    ran = len(study.trials) - before
+    if budget.seconds is not None and ran < tuning.n_trials and budget.spent():
+        notes.append(budget.skip_note(tuning.n_trials - ran, tuning.n_trials))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         states = sorted({t.state.name for t in study.trials})
@@ -138,7 +155,21 @@ def run_optuna(
         fit_seconds=time.perf_counter() - started,
         cv_scores=scores,
         trials=[_trial_row(t, metric_sign) for t in study.trials],
+        notes=notes,
+        skipped=max(0, tuning.n_trials - ran) if notes else 0,
     )
+
+
+def _out_of_time(
+    name: str, label: str, budget: Budget, n_trials: int, started: float
+) -> SearchResult:
+    nan = float("nan")
+    return SearchResult(
+        name, label, nan, nan, {}, None, 0, time.perf_counter() - started,
+        error=f"the time budget (tuning.time_budget: {budget.seconds:g} s) was spent "
+        f"before any of its {n_trials} trials started",
+        notes=[budget.skip_note(n_trials, n_trials)], skipped=n_trials,
+    )  # fmt: skip
 
 
 def fit_and_score(

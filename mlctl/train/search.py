@@ -73,6 +73,38 @@ class ProgressScorer:
 
 
 @dataclass
+class Budget:
+    """``tuning.time_budget``: seconds for the whole search, shared by all candidates.
+
+    It binds only once some candidate has finished a setting, so a run always has a
+    winner: the first setting of the first candidate runs whatever the budget.
+    """
+
+    seconds: float | None
+    started: float = field(default_factory=time.monotonic)
+    scored: bool = False  # a non-baseline candidate has finished a setting
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float | None:
+        """Seconds left (None: no budget), never below 0."""
+        if self.seconds is None:
+            return None
+        return max(0.0, self.seconds - self.elapsed())
+
+    def spent(self) -> bool:
+        """No new setting may start."""
+        return self.seconds is not None and self.scored and self.elapsed() >= self.seconds
+
+    def skip_note(self, skipped: int, total: int) -> str:
+        return (
+            f"{skipped} of {total} settings skipped: the time budget "
+            f"(tuning.time_budget: {self.seconds:g} s) was spent"
+        )
+
+
+@dataclass
 class SearchResult:
     """Outcome of one candidate's CV/search."""
 
@@ -88,6 +120,7 @@ class SearchResult:
     error: str | None = None
     trials: list[dict[str, Any]] = field(default_factory=list)  # Optuna only
     notes: list[str] = field(default_factory=list)  # e.g. some settings failed to fit
+    skipped: int = 0  # settings not started: the time budget was spent
 
 
 class FoldReporter:
@@ -230,16 +263,25 @@ def run_search(
     n_jobs: int,
     seed: int,
     queue: Any = None,
+    budget: Budget | None = None,
 ) -> SearchResult:
     """CV (and search, when the space is non-empty) of one candidate, then refit.
 
     Scores are returned in the metric's natural direction (e.g. log_loss positive).
+    With a time ``budget`` the settings are cross-validated one after the other, and
+    none starts once the budget is spent (:func:`run_budgeted`).
     """
     from sklearn.exceptions import FitFailedWarning
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
     started = time.perf_counter()
     wrapped = ProgressScorer(scorer, queue, name)
+    if budget is not None and budget.seconds is not None:
+        settings = sampled_settings(space, strategy, n_iter, seed)
+        return run_budgeted(
+            name, estimator_label, pipeline, settings, X=X, y=y, scorer=wrapped,
+            metric_sign=metric_sign, cv=cv, n_jobs=n_jobs, budget=budget,
+        )  # fmt: skip
     if not space or strategy == "none":
         search = GridSearchCV(pipeline, {}, scoring=wrapped, cv=cv, n_jobs=n_jobs, refit=True)
     elif strategy == "grid":
@@ -286,6 +328,103 @@ def run_search(
         fit_seconds=time.perf_counter() - started,
         cv_scores=scores,
         notes=notes,
+    )
+
+
+def sampled_settings(
+    space: dict[str, Any], strategy: str, n_iter: int, seed: int
+) -> list[dict[str, Any]]:
+    """The settings sklearn's search would try, in its order."""
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    if not space or strategy == "none":
+        return [{}]
+    if strategy == "grid":
+        return list(ParameterGrid(space))
+    size = grid_size(space)
+    n = min(n_iter, size) if size else n_iter
+    return list(ParameterSampler(space, n_iter=n, random_state=seed))
+
+
+def run_budgeted(
+    name: str,
+    estimator_label: str,
+    pipeline: Any,
+    settings: list[dict[str, Any]],
+    *,
+    X: Any,
+    y: Any,
+    scorer: Callable[..., float],
+    metric_sign: float,
+    cv: Any,
+    n_jobs: int,
+    budget: Budget,
+) -> SearchResult:
+    """Cross-validate ``settings`` one by one until the budget is spent; refit the best.
+
+    Each setting's folds run in parallel (``n_jobs``; on Dask through joblib's Dask
+    backend). A setting that started finishes; the refit of the best one always runs.
+    Returns an error result (not an exception) when the budget was spent before any
+    setting finished.
+    """
+    from sklearn.base import clone
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import cross_validate
+
+    started = time.perf_counter()
+    rows: list[tuple[dict[str, Any], list[float]]] = []
+    notes: list[str] = []
+    for params in settings:
+        if budget.spent():
+            break
+        model = clone(pipeline).set_params(**params)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FitFailedWarning)
+            try:
+                out = cross_validate(model, X, y, scoring=scorer, cv=cv, n_jobs=n_jobs)
+                scores = [float(v) for v in out["test_score"]]
+            except ValueError as exc:
+                if "fits failed" not in str(exc):
+                    raise
+                notes.append(fit_failure_note(str(exc)))
+                scores = [float("nan")]
+        notes += [
+            fit_failure_note(str(w.message))
+            for w in caught
+            if issubclass(w.category, FitFailedWarning)
+        ]
+        rows.append((params, scores))
+        if math.isfinite(float(np.mean(scores))):
+            budget.scored = True
+    skipped = len(settings) - len(rows)
+    if skipped:
+        notes.append(budget.skip_note(skipped, len(settings)))
+    finite = [(p, s) for p, s in rows if math.isfinite(float(np.mean(s)))]
+    if not finite:
+        if rows:
+            raise ValueError(f"All the {len(rows)} settings failed to fit. {' '.join(notes)}")
+        nan = float("nan")
+        return SearchResult(
+            name, estimator_label, nan, nan, {}, None, 0, time.perf_counter() - started,
+            error=f"the time budget (tuning.time_budget: {budget.seconds:g} s) was spent "
+            f"before any of its {len(settings)} settings started",
+            notes=notes, skipped=skipped,
+        )  # fmt: skip
+    best_params, best_scores = max(finite, key=lambda row: float(np.mean(row[1])))
+    refit = clone(pipeline).set_params(**best_params).fit(X, y)
+    scores = [s * metric_sign for s in best_scores]
+    return SearchResult(
+        name=name,
+        estimator=estimator_label,
+        cv_mean=float(np.mean(scores)),
+        cv_std=float(np.std(scores)),
+        best_params={k.removeprefix(f"{MODEL_STEP}__"): _plain(v) for k, v in best_params.items()},
+        best_estimator=refit,
+        n_settings=len(rows),
+        fit_seconds=time.perf_counter() - started,
+        cv_scores=scores,
+        notes=list(dict.fromkeys(notes)),
+        skipped=skipped,
     )
 
 

@@ -396,3 +396,21 @@ def test_own_cluster_shows_progress_and_no_dask_noise(root, jobs) -> None:
     own = pd.read_parquet(root / "own.parquet")
     assert own["customerID"].tolist() == local["customerID"].tolist()
     assert own["prediction"].tolist() == local["prediction"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("tuning", "skipped"),
+    [
+        ("{strategy: grid, time_budget: 0.001}", 1),
+        ("{strategy: optuna, n_trials: 3, n_jobs: 1, pruning: false, time_budget: 0.001}", 2),
+    ],
+)
+def test_time_budget_holds_on_the_cluster(tmp_path: Path, cluster: str, tuning: str, skipped: int):
+    """tuning.time_budget on the Dask backend: the first setting runs, no other starts."""
+    from mlctl.data.prepare import load_dataset
+    from mlctl.train.trainer import train_all
+
+    remote = small_recipe(tmp_path, tuning, f"compute: {{backend: dask, address: '{cluster}'}}")
+    lr = {r.name: r for r in train_all(remote.recipe, load_dataset(remote))}["lr"]
+    assert lr.n_settings == 1 and lr.skipped == skipped and lr.best_estimator is not None
+    assert f"{skipped} of" in lr.notes[-1] and "time budget" in lr.notes[-1]

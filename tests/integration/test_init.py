@@ -120,7 +120,7 @@ def test_regression_with_a_time_split(project: Path) -> None:
     assert decided["target"]["task"] == "regression"
     assert decided["split"] == {"strategy": "time", "test_size": 0.2, "time_column": "signed_up"}
     assert decided["source"] == "../data/sales.csv"
-    assert [c["name"] for c in decided["candidates"]] == ["ridge", "random_forest", "gbm"]
+    assert [c["name"] for c in decided["candidates"]] == ["hgb", "ridge", "random_forest"]
     recipe = yaml.safe_load(out.read_text())
     assert recipe["readiness"]["beat_baseline_by"] > 0
     assert recipe["split"]["time_column"] == "signed_up"

@@ -53,6 +53,23 @@ class Candidate(Strict):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
 
+#: The leaderboard name of the ensemble of the top candidates (models.ensemble).
+ENSEMBLE = "ensemble"
+
+
+class Ensemble(Strict):
+    """An ensemble of the best candidates, cross-validated like one more candidate."""
+
+    method: Literal["voting", "stacking"] = Field(
+        "voting",
+        description="voting (averages the members' probabilities or predictions) or stacking "
+        "(a linear model learns how to combine them, on inner cross-validation; slower).",
+    )
+    top: Annotated[int, Field(ge=2, le=10)] = Field(
+        3, description="How many of the best candidates (by cross-validation) it combines."
+    )
+
+
 class Models(Strict):
     """Candidate models and how the winner is chosen."""
 
@@ -71,6 +88,21 @@ class Models(Strict):
         "and mlctl.: a request only; each must be trusted by the user (`--trust-prefix`, "
         "`MLCTL_TRUSTED_PREFIXES`), else the recipe is refused.",
     )
+    ensemble: Ensemble | None = Field(
+        None,
+        description="Also try an ensemble of the `top` candidates with their tuned settings, "
+        "on the same preprocessing, e.g. {method: voting, top: 3}; it is ranked like any "
+        "candidate, so it wins only when its cross-validation is better (docs/tuning.md).",
+    )
+
+    @model_validator(mode="after")
+    def _ensemble_name_free(self) -> Models:
+        if self.ensemble is not None and ENSEMBLE in self.candidates:
+            raise ValueError(
+                f"a candidate is named '{ENSEMBLE}', the name models.ensemble uses on the "
+                "leaderboard; rename the candidate"
+            )
+        return self
 
 
 class Tuning(Strict):

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from mlctl.errors import DataError, UsageError
-from mlctl.scaffold.plan import analyse_target, candidates_for, cv_folds_for, make_plan
+from mlctl.scaffold.plan import (
+    analyse_target,
+    candidates_for,
+    cv_folds_for,
+    ensemble_for,
+    make_plan,
+    time_budget_for,
+)
 from mlctl.scaffold.profile import Table, profile_columns
 
 pytestmark = pytest.mark.unit
@@ -80,17 +87,48 @@ def test_unlearnable_targets_say_why(values, task: str, message: str) -> None:
 
 def test_candidates_are_sized_to_the_rows() -> None:
     tiny = {c.name: c for c in candidates_for("classification", 500, 2)}
-    assert list(tiny) == ["logreg", "random_forest", "gbm"]
-    assert tiny["random_forest"].params["n_estimators"] == 60
-    assert tiny["gbm"].search["n_estimators"] == [50, 100]
+    assert list(tiny) == ["hgb", "logreg", "random_forest"]
+    assert tiny["random_forest"].params["n_estimators"] == 100
+    assert tiny["hgb"].search["max_leaf_nodes"] == [4, 7, 15]
+    assert tiny["hgb"].params["early_stopping"] is True
     small = {c.name: c for c in candidates_for("classification", 1500, 2)}
-    assert small["random_forest"].params["n_estimators"] == 100
+    assert small["random_forest"].params["n_estimators"] == 150
+    medium = {c.name: c for c in candidates_for("classification", 7_000, 2)}
+    assert list(medium) == ["hgb", "logreg", "random_forest"]
+    assert medium["hgb"].search["min_samples_leaf"] == [20, 50, 100]
+    assert medium["hgb"].estimator == "hist_gradient_boosting"
     large = {c.name: c for c in candidates_for("regression", 50_000, 0)}
-    assert list(large) == ["ridge", "random_forest", "hgb"]
+    assert list(large) == ["hgb", "ridge", "random_forest"]
     assert large["random_forest"].params["max_samples"] == 0.3
-    assert [c.name for c in candidates_for("classification", 1_000_000, 2)] == ["logreg", "hgb"]
-    # Multiclass boosting fits one tree per class and round: histogram boosting from 2,000.
-    assert [c.name for c in candidates_for("classification", 5_000, 4)][-1] == "hgb"
+    assert large["hgb"].search["max_leaf_nodes"] == [15, 31, 63, 127]
+    assert [c.name for c in candidates_for("classification", 1_000_000, 2)] == ["hgb", "logreg"]
+    # No sklearn GradientBoosting on any tier: histogram boosting is as accurate, far faster.
+    for rows in (500, 1500, 7_000, 50_000, 1_000_000):
+        assert "gradient_boosting" not in {
+            c.estimator for c in candidates_for("regression", rows, 0)
+        }
+
+
+def test_budget_and_ensemble_by_tier() -> None:
+    assert [time_budget_for(n) for n in (500, 1500, 7_000, 50_000, 1_000_000)] == [
+        60, 90, 150, 150, 150,
+    ]  # fmt: skip
+    assert ensemble_for(7_000) == {"method": "voting", "top": 3}
+    assert ensemble_for(1_000_000) is None
+
+
+def test_lightgbm_is_proposed_only_when_installed_and_trusted(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "lightgbm" else real(name)
+    )
+    monkeypatch.delenv("MLCTL_TRUSTED_PREFIXES", raising=False)
+    assert "lightgbm" not in [c.name for c in candidates_for("classification", 7_000, 2)]
+    monkeypatch.setenv("MLCTL_TRUSTED_PREFIXES", "lightgbm")
+    names = [c.name for c in candidates_for("classification", 7_000, 2)]
+    assert names == ["hgb", "logreg", "random_forest", "lightgbm"]
 
 
 def test_folds_shrink_when_the_rarest_class_cannot_fill_them() -> None:

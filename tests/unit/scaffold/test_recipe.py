@@ -81,7 +81,9 @@ def test_written_recipe_loads_and_matches_the_plan(tmp_path: Path) -> None:
     assert r.data.positive_class == "Yes" and r.data.id_column == "customer id"
     assert r.data.coerce == {"spend": "float"}
     assert r.features.numeric == ["tenure", "spend"] and r.features.categorical == ["on"]
-    assert set(r.models.candidates) == {"logreg", "random_forest", "gbm"}
+    assert set(r.models.candidates) == {"hgb", "logreg", "random_forest"}
+    assert r.models.ensemble.method == "voting" and r.models.ensemble.top == 3
+    assert r.tuning.time_budget == 60
     assert r.readiness.beat_baseline_by == 0.05 and r.deploy.model_name == "churn"
     assert "defaults" not in result.text  # self-contained: no conf/ groups
     assert "# numbers stored as text; 4 blank or NA values" in result.text

@@ -26,6 +26,7 @@ import pytest
 FAST = [
     "models=fast",
     "evaluation.importance_repeats=0",
+    "evaluation.shap=off",  # SHAP is tested where it is the subject,
     "readiness=lenient",
     "tuning.n_jobs=1",
 ]

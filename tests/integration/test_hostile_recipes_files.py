@@ -29,7 +29,13 @@ pytestmark = pytest.mark.integration
 
 SECRET = "Pw-s3cret-XYZ42"  # the password in every URL below
 TOKEN = "tok-9f8e7d6c5b4a"  # a token read from a variable named like a secret
-FAST = ["models=fast", "evaluation.importance_repeats=1", "tuning.n_jobs=1", "tuning.n_iter=1"]
+FAST = [
+    "models=fast",
+    "evaluation.importance_repeats=1",
+    "evaluation.shap=off",
+    "tuning.n_jobs=1",
+    "tuning.n_iter=1",
+]
 RSS_LIMIT_MB = 450  # peak resident memory a refused bomb may cost (interpreter + imports)
 
 RECIPE = """\

@@ -580,6 +580,7 @@ WEAK = [
     "features.numeric=[tenure]",
     "features.categorical=[gender]",
     "features.derived=[]",
+    "evaluation.segments=[]",  # the recipe's segments name a column dropped here
     "~monitor.drift.columns",  # the recipe's override names a column dropped here
 ]
 

@@ -30,6 +30,7 @@ FAST = [
     "models=fast",
     "tuning=none",
     "evaluation.importance_repeats=0",
+    "evaluation.shap=off",  # SHAP is tested where it is the subject,
     "readiness.cv_std_k=0.5",
     "tuning.n_jobs=1",  # no worker processes for a few hundred rows (serve_helpers.FAST)
 ]

@@ -19,7 +19,12 @@ import yaml
 
 pytestmark = pytest.mark.integration
 
-FAST = ["models=fast", "evaluation.importance_repeats=0", "readiness.cv_std_k=0.5"]
+FAST = [
+    "models=fast",
+    "evaluation.importance_repeats=0",
+    "evaluation.shap=off",
+    "readiness.cv_std_k=0.5",
+]
 LENIENT = [*FAST, "readiness=lenient"]
 
 

@@ -47,20 +47,17 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import machine_busy, wait_quiet
+from _common import HOST, free_port, http, machine_busy, tree_cpu, venv_bin, wait_quiet
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "churn.yaml"
@@ -69,10 +66,8 @@ MODEL_URI = "models:/churn@champion"
 ID_COLUMN = "customerID"
 TARGET = "Churn"
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLCTL_TRACKING_URI")
-HOST = "127.0.0.1"
 BODIES_PER_SIZE = 64  # distinct bodies each client rotates through
 VERIFY_ROWS = 400
-TICKS = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = r"""
 -- POST the bodies of a file (one per line) in turn, or GET when there is none;
@@ -108,8 +103,6 @@ class BenchmarkError(Exception):
 
 
 # ----------------------------------------------------------------------- environment
-def venv_bin() -> Path:
-    return Path(sys.executable).parent
 
 
 def sub_env(tracking_uri: str | None = None) -> dict[str, str]:
@@ -119,40 +112,6 @@ def sub_env(tracking_uri: str | None = None) -> dict[str, str]:
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its live descendants."""
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def http(url: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as res:
-            raw = res.read()
-            return res.status, json.loads(raw) if raw.strip() else None
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")[:500]
 
 
 # --------------------------------------------------------------------------- servers

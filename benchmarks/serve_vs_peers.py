@@ -54,18 +54,17 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _common import HOST, free_port, http, tree_cpu, venv_bin
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "churn.yaml"
@@ -74,10 +73,8 @@ MODEL = "churn"
 ID_COLUMN = "customerID"
 TARGET = "Churn"
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLCTL_TRACKING_URI")
-HOST = "127.0.0.1"
 BODIES_PER_SIZE = 64
 VERIFY_ROWS = 400
-TICKS = os.sysconf("SC_CLK_TCK")
 ALL_PEERS = ("bentoml", "mlserver")
 # What each peer's venv gets, besides this venv's scikit-learn, pandas and numpy.
 PEER_PACKAGES = {
@@ -118,8 +115,6 @@ class BenchmarkError(Exception):
 
 
 # ----------------------------------------------------------------------- environment
-def venv_bin() -> Path:
-    return Path(sys.executable).parent
 
 
 def sub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -129,12 +124,6 @@ def sub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def uptime() -> str:
     try:
         return subprocess.run(
@@ -142,37 +131,6 @@ def uptime() -> str:
         ).stdout.strip()
     except OSError:
         return "uptime: n/a"
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its live descendants."""
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def http(url: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as res:
-            raw = res.read()
-            try:
-                return res.status, json.loads(raw) if raw.strip() else None
-            except ValueError:
-                return res.status, raw.decode(errors="replace")
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")[:500]
 
 
 # ------------------------------------------------------------------------ peer venvs

@@ -133,9 +133,10 @@ def run_artifact(ws: Workspace, run_id: str, path: str) -> Path | None:
     return Path(unquote(uri.path)).joinpath(*path.split("/"))
 
 
-def _connect(ws: Workspace) -> sqlite3.Connection | None:
-    """A read-only connection to the workspace's database when it may be read directly:
-    embedded, MLflow workspaces off, a schema revision in :data:`KNOWN_SCHEMAS`."""
+def direct_database(ws: Workspace) -> Path | None:
+    """The workspace's SQLite file when mlctl may use it without MLflow (read here,
+    written by :mod:`~mlctl.tracking.local_write`): an embedded store with MLflow's
+    workspaces off; the schema revision is checked by :func:`known_schema`."""
     db_path = ws.database
     if (
         not ws.is_embedded
@@ -145,15 +146,28 @@ def _connect(ws: Workspace) -> sqlite3.Connection | None:
         or os.environ.get("MLFLOW_WORKSPACE")
     ):
         return None
+    return db_path
+
+
+def known_schema(con: sqlite3.Connection) -> bool:
+    """The database's one schema revision is in :data:`KNOWN_SCHEMAS`."""
+    try:
+        revisions = [r for (r,) in con.execute("SELECT version_num FROM alembic_version")]
+    except sqlite3.Error:
+        return False
+    return len(revisions) == 1 and revisions[0] in KNOWN_SCHEMAS
+
+
+def _connect(ws: Workspace) -> sqlite3.Connection | None:
+    """A read-only connection to the workspace's database when it may be read directly."""
+    db_path = direct_database(ws)
+    if db_path is None:
+        return None
     try:
         con = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error:
         return None
-    try:
-        revisions = [r for (r,) in con.execute("SELECT version_num FROM alembic_version")]
-    except sqlite3.Error:
-        revisions = []
-    if len(revisions) != 1 or revisions[0] not in KNOWN_SCHEMAS:
+    if not known_schema(con):
         con.close()
         return None
     return con

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlparse
 
 from mlctl import __version__
 from mlctl.redact import redact_text
-from mlctl.tracking.local_read import KNOWN_SCHEMAS, MLFLOW_WORKSPACE
+from mlctl.tracking.local_read import MLFLOW_WORKSPACE, direct_database, known_schema
 from mlctl.tracking.workspace import Workspace
 
 _CONTEXT_VARIABLES = ("MLFLOW_RUN_CONTEXT", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_TOKEN")
@@ -170,21 +170,14 @@ def _local_folder(location: str | None) -> Path | None:
 
 def _connect(ws: Workspace) -> sqlite3.Connection | None:
     """A read-write connection where :mod:`~mlctl.tracking.local_read` would read."""
-    db_path = ws.database
-    if (
-        not ws.is_embedded
-        or db_path is None
-        or not db_path.is_file()
-        or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("true", "1")
-        or os.environ.get("MLFLOW_WORKSPACE")
-    ):
+    db_path = direct_database(ws)
+    if db_path is None:
         return None
     try:
         con = sqlite3.connect(str(db_path), timeout=30, isolation_level="DEFERRED")
-        revisions = [r for (r,) in con.execute("SELECT version_num FROM alembic_version")]
     except sqlite3.Error:
         return None
-    if len(revisions) != 1 or revisions[0] not in KNOWN_SCHEMAS:
+    if not known_schema(con):
         con.close()
         return None
     return con

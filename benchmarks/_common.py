@@ -3,9 +3,12 @@ ports, the CPU time of a process tree and a small JSON HTTP client."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -88,3 +91,18 @@ def http(url: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
                 return res.status, raw.decode(errors="replace")
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode(errors="replace")[:500]
+
+
+def stop_group(proc: subprocess.Popen | None) -> None:
+    """Stop a server started in its own session: SIGTERM to its process group, then
+    SIGKILL after 20 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

@@ -46,7 +46,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import HOST, free_port, http, machine_busy, tree_cpu, venv_bin, wait_quiet
+from _common import HOST, free_port, http, machine_busy, stop_group, tree_cpu, venv_bin, wait_quiet
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "churn.yaml"
@@ -155,16 +154,7 @@ class Server:
         raise BenchmarkError(f"{self.name} not ready in time; see {self.log}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_group(self.proc)
 
 
 def servers(tmp: Path, ws: Path, workers: list[int]) -> list[Server]:

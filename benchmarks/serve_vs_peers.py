@@ -53,7 +53,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -64,7 +63,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import HOST, free_port, http, tree_cpu, venv_bin
+from _common import HOST, free_port, http, stop_group, tree_cpu, venv_bin
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "churn.yaml"
@@ -235,16 +234,7 @@ class Server:
         raise BenchmarkError(f"{self.name} not ready in time; see {self.log}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_group(self.proc)
 
 
 def mlctl_server(tmp: Path, ws: Path) -> Server:

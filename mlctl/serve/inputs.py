@@ -93,6 +93,10 @@ class Columns:
         return Columns(first.names, values, first.numeric, sum(p.rows for p in parts), ids)
 
 
+# A scoring request's rows: checked (one list per column) and as sent (for the log).
+Rows = tuple[Columns, list[dict[str, Any]]]
+
+
 def _number(value: Any, bounds: tuple[float, float] = DOUBLE) -> tuple[float | None, str | None]:
     """(value as float or None for missing, error message or None).
 

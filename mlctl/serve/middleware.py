@@ -57,6 +57,28 @@ def access_line(scope: dict, status: int, seconds: float) -> str:
     return line
 
 
+def refused_media_type(method: str, path: str, headers: dict[bytes, bytes]) -> str | None:
+    """Why a request's ``Content-Type`` is refused (415) before its body is read, or
+    None: a POST with a body must say JSON (UTF-8), except where the route reads the
+    type itself (``/invocations``) or also reads binary tensors (Open Inference)."""
+    empty = headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
+    if method != "POST" or (empty and b"content-type" not in headers):
+        return None
+    raw = headers.get(b"content-type", b"").decode("latin-1").lower()
+    ctype, _, params = raw.partition(";")
+    ctype = ctype.strip()
+    charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
+    allowed = ALLOWED_TYPES.get(path, ("application/json",))
+    if oip.is_infer_path(path):  # no Content-Type is JSON; binary tensors
+        allowed = oip.INFER_TYPES
+    if allowed and (ctype not in allowed or charset not in ("", "utf-8", "utf8")):
+        return (
+            f"unsupported media type '{raw.strip() or 'none'}'; send "
+            f"{' or '.join(t for t in allowed if t)} (UTF-8)"
+        )
+    return None
+
+
 def media_type_middleware(app: Any) -> Any:
     """415 for a POST whose Content-Type the route does not read; request metrics."""
 
@@ -65,33 +87,20 @@ def media_type_middleware(app: Any) -> Any:
             await app(scope, receive, send)
             return
         path = scope.get("path", "")
-        headers = dict(scope.get("headers") or [])
-        empty = headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
-        if scope.get("method") == "POST" and not (empty and b"content-type" not in headers):
-            raw = headers.get(b"content-type", b"").decode("latin-1").lower()
-            ctype, _, params = raw.partition(";")
-            ctype = ctype.strip()
-            charset = params.partition("charset=")[2].split(";")[0].strip().strip('"')
-            allowed = ALLOWED_TYPES.get(path, ("application/json",))
-            if oip.is_infer_path(path):  # no Content-Type is JSON; binary tensors
-                allowed = oip.INFER_TYPES
-            if allowed and (ctype not in allowed or charset not in ("", "utf-8", "utf8")):
-                message = (
-                    f"unsupported media type '{raw.strip() or 'none'}'; send "
-                    f"{' or '.join(t for t in allowed if t)} (UTF-8)"
-                )
-                body = encoder.encode(
-                    error_document(ApiError(415, "UNSUPPORTED_MEDIA_TYPE", message))
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 415,
-                        "headers": [(b"content-type", JSON.encode())],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
+        message = refused_media_type(
+            scope.get("method", ""), path, dict(scope.get("headers") or [])
+        )
+        if message is not None:
+            body = encoder.encode(error_document(ApiError(415, "UNSUPPORTED_MEDIA_TYPE", message)))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 415,
+                    "headers": [(b"content-type", JSON.encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
         started = time.perf_counter()
         status_holder = {"status": 500}
 

@@ -56,17 +56,23 @@ async def require_api_key(request: Any, _handler: Any = None) -> None:
     key = request.app.state.serve.api_key
     if not key:
         return
-    given = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    if not given or not hmac.compare_digest(given.encode(), key.encode()):
+    headers = request.headers
+    if not key_accepted(key, headers.get("x-api-key"), headers.get("authorization", "")):
         raise ApiError(
             401,
             "UNAUTHORIZED",
             "missing or wrong API key (Authorization: Bearer KEY or X-API-Key)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def key_accepted(key: str, x_api_key: str | None, authorization: str) -> bool:
+    """The API key, sent as ``X-API-Key`` or ``Authorization: Bearer``, is ``key``
+    (compared in constant time)."""
+    given = x_api_key
+    if not given and authorization.lower().startswith("bearer "):
+        given = authorization[7:].strip()
+    return bool(given) and hmac.compare_digest(given.encode(), key.encode())
 
 
 IDEMPOTENCY_HEADER = "idempotency-key"

@@ -44,6 +44,7 @@ from typing import Any
 
 from mlctl.errors import WorkerFailed
 from mlctl.serve.app import LOAD_FIRST_ENV, ServeConfig
+from mlctl.serve.fastpath import fast_scoring
 from mlctl.serve.middleware import access_log_middleware
 
 THREAD_VARS = (
@@ -321,7 +322,7 @@ def app_from_env() -> Any:
 
     access_log = _access_log(ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]))
     configure_logging(access_log)
-    return access_log_middleware(app.app_from_env(), access_log)
+    return access_log_middleware(fast_scoring(app.app_from_env()), access_log)
 
 
 def _access_log(config: ServeConfig) -> str:
@@ -367,7 +368,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         if bind.workers == 1:
             from mlctl.serve.app import create_app
 
-            app = access_log_middleware(create_app(config), _access_log(config))
+            app = access_log_middleware(fast_scoring(create_app(config)), _access_log(config))
             uvicorn.run(app, **common)
         elif reuse_port_supported():
             Supervisor(bind.workers, common, bind.drain_seconds).run()

@@ -13,7 +13,15 @@ from litestar import Controller, Request, Response, get, post
 
 from mlctl.predlog import LogUnavailable
 from mlctl.serve.checks import InvalidFeedback, feedback_items
-from mlctl.serve.inputs import BadRequest, InvalidInput, check_columnar, check_records
+from mlctl.serve.idempotency import Answer
+from mlctl.serve.inputs import (
+    BadRequest,
+    Columns,
+    InvalidInput,
+    Rows,
+    check_columnar,
+    check_records,
+)
 from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, errors
 from mlctl.serve.requests import API_KEY, Served, check_rows, idempotency_key
@@ -25,6 +33,7 @@ from mlctl.serve.responses import (
     version_headers,
 )
 from mlctl.serve.scoring import score
+from mlctl.serve.state import ServeState
 
 
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -45,6 +54,49 @@ class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
     request_id: str | None = None
     label: str | int | float | bool | None = None
     feedback: list[FeedbackItem] | None = None
+
+
+def predict_rows(serve: ServeState, data: PredictRequest) -> Rows:
+    """The rows of a ``/predict`` body, checked against the served model (also read by
+    :mod:`mlctl.serve.fastpath`).
+
+    Raises:
+        ApiError: 400 (neither or both of records/columns), 413 or 422.
+    """
+    if (data.records is None) == (data.columns is None):
+        raise ApiError(400, "BAD_REQUEST", "send exactly one of 'records' or 'columns'")
+    model = serve.champion.model
+    try:
+        if data.records is not None:
+            check_rows(serve, len(data.records))
+            return check_records(data.records, model.columns, serve.id_column), data.records
+        n = max((len(v) for v in data.columns.values() if isinstance(v, list)), default=0)
+        check_rows(serve, n)
+        batch = check_columnar(data.columns, model.columns, serve.id_column)
+        keys = list(data.columns)
+        return batch, [{k: data.columns[k][i] for k in keys} for i in range(batch.rows)]
+    except InvalidInput as exc:
+        raise invalid(exc) from None
+    except BadRequest as exc:
+        raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+
+
+def predict_document(serve: ServeState, batch: Columns, answer: Answer) -> dict[str, Any]:
+    """``/predict``'s answer: per row the prediction, probabilities and request id."""
+    out = []
+    for i in range(batch.rows):
+        row: dict[str, Any] = {"request_id": answer.ids[i], "prediction": answer.predictions[i]}
+        if answer.probabilities is not None:
+            row["probabilities"] = answer.probabilities[i]
+        if serve.id_column and batch.ids:
+            row[serve.id_column] = batch.ids[i]
+        out.append(row)
+    return {
+        "request_id": answer.request_id,
+        "model": {"name": answer.name, "version": answer.version, "variant": answer.variant},
+        "timestamp": datetime.fromtimestamp(answer.ts, UTC).isoformat(timespec="milliseconds"),
+        "predictions": out,
+    }
 
 
 class MlctlApi(Controller):
@@ -69,41 +121,12 @@ class MlctlApi(Controller):
             raise unavailable(serve)
         if data is None:
             raise ApiError(400, "BAD_REQUEST", "the request body is empty")
-        if (data.records is None) == (data.columns is None):
-            raise ApiError(400, "BAD_REQUEST", "send exactly one of 'records' or 'columns'")
-        model = serve.champion.model
-        try:
-            if data.records is not None:
-                check_rows(serve, len(data.records))
-                batch = check_records(data.records, model.columns, serve.id_column)
-                records = data.records
-            else:
-                n = max((len(v) for v in data.columns.values() if isinstance(v, list)), default=0)
-                check_rows(serve, n)
-                batch = check_columnar(data.columns, model.columns, serve.id_column)
-                keys = list(data.columns)
-                records = [{k: data.columns[k][i] for k in keys} for i in range(batch.rows)]
-        except InvalidInput as exc:
-            raise invalid(exc) from None
-        except BadRequest as exc:
-            raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+        batch, records = predict_rows(serve, data)
         answer = await score(serve, batch, records, "predict", idempotency_key(request))
         note_scored(request.scope, answer)  # for the access log
-        out = []
-        for i in range(batch.rows):
-            row: dict[str, Any] = {"request_id": answer.ids[i], "prediction": answer.predictions[i]}
-            if answer.probabilities is not None:
-                row["probabilities"] = answer.probabilities[i]
-            if serve.id_column and batch.ids:
-                row[serve.id_column] = batch.ids[i]
-            out.append(row)
-        body = {
-            "request_id": answer.request_id,
-            "model": {"name": answer.name, "version": answer.version, "variant": answer.variant},
-            "timestamp": datetime.fromtimestamp(answer.ts, UTC).isoformat(timespec="milliseconds"),
-            "predictions": out,
-        }
-        return json_response(body, headers=version_headers(answer))
+        return json_response(
+            predict_document(serve, batch, answer), headers=version_headers(answer)
+        )
 
     @post(
         "/feedback",

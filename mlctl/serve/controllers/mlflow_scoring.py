@@ -3,25 +3,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, Request, Response, get, post
 
 from mlctl.serve import mlflow_protocol
-from mlctl.serve.inputs import BadRequest, InvalidInput, check_records
+from mlctl.serve.idempotency import Answer
+from mlctl.serve.inputs import BadRequest, InvalidInput, Rows, check_records
 from mlctl.serve.middleware import note_scored
 from mlctl.serve.openapi import SCORING_ERRORS, MlflowOperation, errors
 from mlctl.serve.requests import API_KEY, Served, idempotency_key
 from mlctl.serve.responses import ApiError, invalid, json_response, unavailable, version_headers
 from mlctl.serve.scoring import score
+from mlctl.serve.state import ServeState
 
 
-async def _invocations(serve: Served, request: Request) -> Response:
-    if serve.champion is None:
-        raise unavailable(serve)
+def invocation_rows(serve: ServeState, body: bytes, content_type: str | None) -> Rows:
+    """The rows of an ``/invocations`` body, checked against the served model (also
+    read by :mod:`mlctl.serve.fastpath`).
+
+    Raises:
+        ApiError: 415, 413, 422 or 400, in mlctl's shape (see :func:`mlflow_error`).
+    """
     model = serve.champion.model
     try:
-        mime = mlflow_protocol.media_type(request.headers.get("content-type"))
+        mime = mlflow_protocol.media_type(content_type)
         records = mlflow_protocol.read_rows(
-            await request.body(), mime, model.columns, serve.settings.max_batch_rows
+            body, mime, model.columns, serve.settings.max_batch_rows
         )
         batch = check_records(records, model.columns, None, strict=False)
     except mlflow_protocol.UnsupportedMediaType as exc:
@@ -32,9 +40,28 @@ async def _invocations(serve: Served, request: Request) -> Response:
         raise invalid(exc) from None
     except BadRequest as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+    return batch, records
+
+
+def invocations_document(answer: Answer) -> dict[str, Any]:
+    """MLflow's answer: ``{"predictions": [...]}``."""
+    return {"predictions": answer.predictions}
+
+
+def mlflow_error(exc: ApiError) -> ApiError:
+    """An error of ``/invocations`` in MLflow's status and shape."""
+    status, body = mlflow_protocol.error_body(exc.status, exc.code, exc.message, exc.details)
+    return ApiError(status, exc.code, exc.message, exc.details, exc.headers, body)
+
+
+async def _invocations(serve: Served, request: Request) -> Response:
+    if serve.champion is None:
+        raise unavailable(serve)
+    body = await request.body()
+    batch, records = invocation_rows(serve, body, request.headers.get("content-type"))
     answer = await score(serve, batch, records, "invocations", idempotency_key(request))
     note_scored(request.scope, answer)  # for the access log
-    return json_response({"predictions": answer.predictions}, headers=version_headers(answer))
+    return json_response(invocations_document(answer), headers=version_headers(answer))
 
 
 class MlflowScoring(Controller):
@@ -58,10 +85,7 @@ class MlflowScoring(Controller):
         try:
             return await _invocations(serve, request)
         except ApiError as exc:
-            status, body = mlflow_protocol.error_body(
-                exc.status, exc.code, exc.message, exc.details
-            )
-            raise ApiError(status, exc.code, exc.message, exc.details, exc.headers, body) from None
+            raise mlflow_error(exc) from None
 
     @get("/ping", summary="MLflow's health check", include_in_schema=False)
     async def ping(self, serve: Served) -> Response:

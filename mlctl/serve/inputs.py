@@ -177,12 +177,11 @@ def check_records(
         raise BadRequest(f"expected a list of row objects, got {_kind(records)}")
     if not records:
         raise InvalidInput([FieldError(None, None, "the batch is empty: send at least one row")])
-    names = [c.name for c in columns]
-    known = set(names) | ({id_column} if id_column else set())
-    numeric = {c.name for c in columns if c.numeric}
-    values: dict[str, list[Any]] = {name: [] for name in names}
+    names, known, numeric, spec = _plan(columns, id_column)
+    outs: list[list[Any]] = [[] for _ in names]
+    values = dict(zip(names, outs, strict=True))
     # (name, numeric?, required?, its output list, range): looked up once, not per value.
-    plan = [(c.name, c.name in numeric, c.required, values[c.name], *_bounds(c)) for c in columns]
+    plan = [(*s[:3], out, *s[3:]) for s, out in zip(spec, outs, strict=True)]
     ids: list[Any] = []
     errors: list[FieldError] = []
     total = 0
@@ -228,6 +227,32 @@ def check_records(
     if errors:
         raise InvalidInput(errors, total)
     return Columns(names, values, numeric, len(records), ids if id_column else [])
+
+
+Spec = tuple[str, bool, bool, float, float]  # name, numeric?, required?, low, high
+_PLANS: dict[tuple[int, str | None], tuple[Any, list[str], frozenset[str], Any, list[Spec]]] = {}
+MAX_PLANS = 32  # models' column lists remembered (a few per served version)
+
+
+def _plan(
+    columns: Sequence[InputColumn], id_column: str | None
+) -> tuple[list[str], frozenset[str], set[str], list[Spec]]:
+    """What :func:`check_records` derives from the model's columns, once per column list
+    (a server checks every request against the same list): the names, the keys a row
+    may hold, the numeric columns and each column's rule. Cached by the list's identity;
+    the cache holds the list, so its id is not reused while the entry lives."""
+    key = (id(columns), id_column)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is columns:
+        return hit[1], hit[2], hit[3], hit[4]
+    names = [c.name for c in columns]
+    known = frozenset(names) | ({id_column} if id_column else frozenset())
+    numeric = {c.name for c in columns if c.numeric}
+    spec = [(c.name, c.name in numeric, c.required, *_bounds(c)) for c in columns]
+    if len(_PLANS) >= MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = (columns, names, known, numeric, spec)
+    return names, known, numeric, spec
 
 
 def check_columnar(

@@ -101,3 +101,22 @@ def test_frame_types_and_concat() -> None:
     assert frame["n"].dtype == np.float64 and frame["k"].tolist() == [2.0, 3.0]
     assert np.isnan(frame["n"].iloc[1]) and frame["t"].tolist() == ["x", 4]
     assert frame["o"].tolist()[1] is True
+
+
+def test_each_column_list_is_checked_by_its_own_rules_when_many_alternate() -> None:
+    """The rules derived from a column list are remembered per list (a server checks
+    every request against one list): lists with the same names but other types, or
+    another id column, never share them, and a list is never confused with a later one
+    even after many lists came and went."""
+    as_number = [InputColumn("x", "double")]
+    as_text = [InputColumn("x", "string")]
+    for _ in range(3):
+        assert check_records([{"x": "7"}], as_number).values == {"x": [7.0]}
+        assert check_records([{"x": "7"}], as_text).values == {"x": ["7"]}
+        with pytest.raises(InvalidInput, match="unknown column"):
+            check_records([{"x": 1.0, "id": "a"}], as_number)
+        assert check_records([{"x": 1.0, "id": "a"}], as_number, "id").ids == ["a"]
+    for i in range(100):  # fresh lists, freed at once: their ids come back
+        fresh = [InputColumn("x", "double" if i % 2 else "string")]
+        expected = 7.0 if i % 2 else "7"
+        assert check_records([{"x": "7"}], fresh).values == {"x": [expected]}

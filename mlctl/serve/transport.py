@@ -61,13 +61,47 @@ def _response(status: int, reason: str, code: str, message: str) -> bytes:
 
 class _Lingering:
     """The connection's transport; ``close()`` waits until the request body was read
-    (see :class:`GuardedHttp`). Everything else goes to the real transport."""
+    (see :class:`GuardedHttp`), and a response's head waits for its body (:meth:`write`).
+    Everything else goes to the real transport."""
 
     def __init__(self, transport: asyncio.Transport, protocol: GuardedHttp) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._held: bytes | None = None
+        self._head_of: Any = None  # the request cycle whose head was written last
+
+    def write(self, data: bytes) -> None:
+        """uvicorn writes a response's status line and headers, then its body: two
+        ``send`` calls, two segments for the client to read. The head is held until the
+        body comes (in the same turn of the event loop, as the ASGI app sends both), at
+        most until the loop's next turn, so that both leave in one ``send``: about a
+        tenth of a small answer's CPU time on loopback. An interim ``100 Continue`` is
+        written before the response starts, and never held."""
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        else:
+            cycle = self._protocol.cycle
+            if (
+                cycle is not None
+                and cycle is not self._head_of
+                and cycle.response_started
+                and not cycle.response_complete
+            ):
+                self._head_of, self._held = cycle, data
+                self._protocol.loop.call_soon(self.flush)
+                return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Write a head still held (a response whose body did not follow at once, or
+        none, as for ``HEAD``)."""
+        if self._held is not None:
+            data, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(data)
 
     def close(self) -> None:
+        self.flush()
         self._protocol.close_after_body()
 
     def is_closing(self) -> bool:

@@ -163,8 +163,8 @@ def _headers(scope: dict, serve: ServeState) -> dict[bytes, str] | None:
         serve.api_key, found.get(b"x-api-key"), found.get(b"authorization", "")
     ):
         return None
-    if refused_media_type("POST", scope["path"], dict(raw)) is not None:
-        return None
+    if scope["path"] != "/invocations" and refused_media_type("POST", scope["path"], dict(raw)):
+        return None  # (/invocations reads its Content-Type itself)
     return found
 
 

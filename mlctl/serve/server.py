@@ -44,6 +44,7 @@ from typing import Any
 
 from mlctl.errors import WorkerFailed
 from mlctl.serve.app import LOAD_FIRST_ENV, ServeConfig
+from mlctl.serve.encoding import inflating
 from mlctl.serve.fastpath import fast_scoring
 from mlctl.serve.middleware import access_log_middleware
 
@@ -320,9 +321,20 @@ def app_from_env() -> Any:
     with the access log around it."""
     from mlctl.serve import app
 
-    access_log = _access_log(ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"]))
+    config = ServeConfig.from_json(os.environ["MLCTL_SERVE_CONFIG"])
+    access_log = _access_log(config)
     configure_logging(access_log)
-    return access_log_middleware(fast_scoring(app.app_from_env()), access_log)
+    return access_log_middleware(_front(app.app_from_env(), config), access_log)
+
+
+def _front(app: Any, config: ServeConfig) -> Any:
+    """The Litestar app behind the layers that answer before it: compressed bodies
+    inflated (:mod:`mlctl.serve.encoding`), then the lean scoring route
+    (:mod:`mlctl.serve.fastpath`)."""
+    from mlctl.recipe.schema import Serve
+
+    limit = Serve.model_validate(config.settings).max_body_bytes
+    return inflating(fast_scoring(app), limit)
 
 
 def _access_log(config: ServeConfig) -> str:
@@ -368,7 +380,7 @@ def run_server(config: ServeConfig, bind: Bind) -> None:
         if bind.workers == 1:
             from mlctl.serve.app import create_app
 
-            app = access_log_middleware(fast_scoring(create_app(config)), _access_log(config))
+            app = access_log_middleware(_front(create_app(config), config), _access_log(config))
             uvicorn.run(app, **common)
         elif reuse_port_supported():
             Supervisor(bind.workers, common, bind.drain_seconds).run()

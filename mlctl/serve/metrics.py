@@ -27,6 +27,7 @@ The answer is in OpenMetrics when the scraper's ``Accept`` asks for
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -162,6 +164,18 @@ class Metrics:
             **r,
         )
 
+    def predicted(
+        self, version: Any, variant: str, labels: list[Any], classes: bool, scores: list[Any]
+    ) -> None:
+        """Count one request's rows in ``mlctl_predictions_total`` (by label, or
+        ``value`` for a regression) and their scores in ``mlctl_prediction_score``: one
+        update per distinct label and per score bucket, not two per row (a tenth of a
+        100-row request's time on the event loop)."""
+        counts = collections.Counter(map(str, labels)) if classes else {"value": len(labels)}
+        for name, n in counts.items():
+            self.predictions.labels(str(version), variant, name).inc(n)
+        observe_many(self.scores, [s for s in scores if s is not None])
+
     def render(self, accept: str | None = None, state: Any = None) -> tuple[bytes, str]:
         """The exposition for a scrape: (body, content type).
 
@@ -187,6 +201,28 @@ class Metrics:
         registry.register(self.model_info)
         registry.register(self.monitor)
         return encoder(registry), content_type
+
+
+def observe_many(histogram: Histogram, values: list[float]) -> None:
+    """``histogram.observe(v)`` for every value, as a few updates: the values are
+    counted per bucket (the first whose upper bound is at least the value, as
+    ``observe`` does; NaN in none) and the sum grows once. Falls back to ``observe``
+    for a few values or a prometheus-client without these attributes."""
+    buckets = getattr(histogram, "_buckets", None)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    total = getattr(histogram, "_sum", None)
+    if len(values) < BULK_VALUES or buckets is None or bounds is None or total is None:
+        for value in values:
+            histogram.observe(value)
+        return
+    where, counts = np.unique(np.searchsorted(bounds, values, side="left"), return_counts=True)
+    for i, n in zip(where.tolist(), counts.tolist(), strict=True):
+        if i < len(buckets):  # NaN sorts past +Inf: no bucket, as in observe
+            buckets[i].inc(n)
+    total.inc(float(sum(values)))
+
+
+BULK_VALUES = 8  # from this many values on, observe_many counts per bucket
 
 
 def served_models(state: Any) -> list[dict[str, str]]:

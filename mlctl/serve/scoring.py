@@ -223,12 +223,9 @@ async def _answer(
         raise ApiError(
             422, "UNSCORABLE_INPUT", f"the model cannot score these rows: {first}"
         ) from None
-    for label_ in scored.predictions:  # classes only: a regression value is not a label
-        name = str(label_) if model.classes else "value"
-        state.metrics.predictions.labels(str(model.version), variant, name).inc()
-    for s in scored.scores:
-        if s is not None:
-            state.metrics.scores.observe(s)
+    state.metrics.predicted(
+        model.version, variant, scored.predictions, bool(model.classes), scored.scores
+    )
     if state.settings.traffic.shadow and state.challenger is not None and variant == "champion":
         asyncio.get_running_loop().create_task(_shadow(state, batch, records, request_id))
     return Answer(

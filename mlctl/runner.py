@@ -30,12 +30,11 @@ from mlctl.readiness import gate
 from mlctl.recipe.loaded import LoadedRecipe
 from mlctl.recipe.schema import Recipe
 from mlctl.redact import redact_text, redact_tree
+from mlctl.run_summary import RunSummary, threshold_decision
 from mlctl.train.finalize import check_threshold_task, decision_threshold, finalize
 from mlctl.train.search import ProgressFn, SearchResult
 from mlctl.train.trainer import BASELINE, pick_winner, train_all
 from mlctl.trust import user_prefixes
-
-JSON_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -58,78 +57,6 @@ class Evaluation:
     y_pred: Any
     proba: Any
     classes: list[Any]
-
-
-@dataclass
-class RunSummary:
-    """Everything a user or a CI pipeline needs to know about one run."""
-
-    recipe: str
-    recipe_hash: str
-    run_id: str
-    experiment_id: str
-    tracking_uri: str
-    model_name: str
-    selection_metric: str
-    winner: str
-    data: dict[str, Any]
-    leaderboard: list[dict[str, Any]]
-    test_metrics: dict[str, float]
-    cv: dict[str, float]
-    verdict: gate.Verdict
-    version: int | None = None
-    aliases: list[str] = field(default_factory=list)
-    model_uri: str | None = None
-    report_html: str | None = None
-    report_markdown: str | None = None
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ready(self) -> bool:
-        return self.verdict.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (secrets masked, :mod:`mlctl.redact`)."""
-        return redact_tree(self._document())
-
-    def _document(self) -> dict[str, Any]:
-        return {
-            "schema_version": JSON_SCHEMA_VERSION,
-            "status": "ready" if self.ready else "not_ready",
-            "recipe": self.recipe,
-            "recipe_hash": self.recipe_hash,
-            "run_id": self.run_id,
-            "experiment_id": self.experiment_id,
-            "tracking_uri": self.tracking_uri,
-            "model": {
-                "name": self.model_name,
-                "version": self.version,
-                "aliases": self.aliases,
-                "uri": self.model_uri,
-            },
-            "winner": self.winner,
-            "selection_metric": self.selection_metric,
-            "test_metrics": json_safe(self.test_metrics),
-            "cv": json_safe(self.cv),
-            "gate": json_safe(self.verdict.to_dict()),
-            "leaderboard": json_safe(self.leaderboard),
-            "data": self.data,
-            "report": {"html": self.report_html, "markdown": self.report_markdown},
-            "seconds": round(self.seconds, 2),
-            "notes": self.notes,
-        }
-
-
-def json_safe(value: Any) -> Any:
-    """NaN/inf → None so the JSON document is valid JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def evaluate_model(recipe: Recipe, model: Any, data: Dataset) -> Evaluation:
@@ -324,6 +251,8 @@ def run(
             report_html=str(html_path),
             report_markdown=str(md_path),
             notes=data.notes,
+            threshold=threshold_decision(final.analysis),
+            recommendations=ctx.get("recommendations", []),
         )
     summary.seconds = time.perf_counter() - started
     return summary

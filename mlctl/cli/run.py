@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from mlctl.cli.common import (
+    escape,
     handle_errors,
     json_option,
     overrides_argument,
@@ -160,6 +161,9 @@ def run_summary(summary, quiet: bool = False) -> None:
             metrics.add_column(key, justify="right")
         metrics.add_row(*(number_text(v) for v in summary.test_metrics.values()))
         out().print(metrics)
+        if summary.threshold is not None:
+            out().print(threshold_line(summary.threshold))
+        out().print(recommendations_table(summary.recommendations))
     out().print(verdict_panel(summary.verdict))
     if summary.version is not None:
         registered_lines(summary)
@@ -168,6 +172,40 @@ def run_summary(summary, quiet: bool = False) -> None:
     out().print(f"  report: {summary.report_html}")
     out().print(f"  run:    {summary.run_id} ({summary.tracking_uri})")
     out().print(f"  time:   {summary.seconds:.1f} s")
+
+
+def threshold_line(threshold: dict[str, Any]) -> str:
+    """The decision threshold the model predicts with, and how it was chosen."""
+    method = threshold["method"]
+    if method == "fixed":
+        how = "fixed by the recipe (evaluation.threshold)"
+    else:
+        how = f"chosen by {method} on {threshold['chosen_on']}"
+    costs = threshold.get("costs")
+    if costs:
+        how += f"; costs: a false positive {costs['fp']:g}, a false negative {costs['fn']:g}"
+    return f"Decision threshold {number_text(threshold['value'])}: {escape(how)}"
+
+
+def recommendations_table(items: list[dict[str, str]]):
+    """What the report recommends, numbered, each with the figure it rests on."""
+    from rich import box
+    from rich.table import Table
+
+    if not items:
+        return "Recommendations: none"
+    table = Table(title="Recommendations", box=box.SIMPLE, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("severity", no_wrap=True)
+    table.add_column("topic", no_wrap=True)
+    table.add_column("recommendation", ratio=3)
+    table.add_column("based on", ratio=2, style="dim")
+    for n, item in enumerate(items, 1):
+        warn = item["severity"] == "warn"
+        severity = "[yellow]⚠ warn[/]" if warn else "ℹ info"
+        table.add_row(str(n), severity, escape(item["topic"]), escape(item["text"]),
+                      escape(item["figure"]))  # fmt: skip
+    return table
 
 
 def verdict_panel(verdict):

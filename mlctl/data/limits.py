@@ -1,8 +1,9 @@
 """How much a data file may hold once decompressed, checked before anything parses it.
 
 A 3 MB ``.csv.gz`` can expand to gigabytes (a "gzip bomb"), and a Parquet footer can
-claim any size. Every command that reads a data file (``run``, ``validate``,
-``init``, ``predict``, ``monitor --current``) first calls :func:`check_size`:
+claim any size. Every command that reads a data file whole (``run``, ``validate``,
+``init``, ``predict``; ``monitor --current`` only for a retrain's comparison, as it
+streams the file otherwise) first calls :func:`check_size`:
 
 * plain files: their size on disk;
 * ``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``, ``.tar*``: streamed through the

@@ -309,6 +309,7 @@ class Context:
                 "the local engine",
                 hint="set monitor.engine=local",
             )
+        src.check_row_groups(wanted)  # each partition's row groups are read whole
         job = Job(self.profile, self.version, wanted, task=self.r.task)
         if scored:
             job.pipeline = self._load_model().pipeline

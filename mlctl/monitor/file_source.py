@@ -98,9 +98,6 @@ class FileSource:
         fmt = self.format
         if self.path.stat().st_size == 0:
             raise DataError(f"{self.option}: {self.path} is empty (0 bytes)")
-        from mlctl.data.limits import check_size
-
-        check_size(self.path, fmt, key=self.option)
         try:
             if fmt == "parquet":
                 import pyarrow.parquet as pq
@@ -149,7 +146,8 @@ class FileSource:
 
         Raises:
             DataError: unreadable file, missing column, a timestamp that does not
-                parse (naming its row and value).
+                parse (naming its row and value), a Parquet row group too large to hold
+                (:meth:`check_row_groups`).
             UsageError: a window without a timestamp column.
         """
         check_chunk_rows(chunk_rows)
@@ -159,6 +157,7 @@ class FileSource:
                 hint="name the column of event times, or read the whole file",
             )
         wanted = self._wanted(self.header())
+        self.check_row_groups(wanted)
         offset = 0
         try:
             for raw in self._raw_chunks(wanted, chunk_rows):
@@ -184,10 +183,12 @@ class FileSource:
         window: :meth:`iter_chunks` filters by time), never converted to pandas here.
 
         Raises:
-            DataError: unreadable file, missing column.
+            DataError: unreadable file, missing column, a row group too large to hold
+                (:meth:`check_row_groups`).
         """
         check_chunk_rows(chunk_rows)
         wanted = self._wanted(self.header())
+        self.check_row_groups(wanted)
         try:
             import pyarrow.parquet as pq
 
@@ -200,8 +201,60 @@ class FileSource:
                 f"{self.option}: cannot read {self.path} as {self.format}: {first_line(exc)}"
             ) from None
 
+    def check_row_groups(self, columns: Sequence[str]) -> None:
+        """Refuse a Parquet file with a row group too large to hold in memory.
+
+        A streamed read needs no cap on the whole file: it holds ``chunk_rows`` rows of
+        a CSV file at a time, but a whole row group of a Parquet file (pyarrow decodes
+        one at a time), so each row group is measured as it declares itself: the
+        uncompressed bytes of ``columns``, or 8 bytes per value, whichever is larger,
+        against ``MLCTL_MAX_DATA_BYTES``. A CSV file passes.
+
+        Raises:
+            DataError: a row group over the limit (naming the file, the row group, the
+                limit and how to raise it).
+        """
+        if self.format != "parquet":
+            return
+        import pyarrow.parquet as pq
+
+        from mlctl.data.limits import max_bytes, too_large
+
+        limit, wanted = max_bytes(), set(columns)
+        try:
+            meta = pq.ParquetFile(self.path).metadata
+        except Exception:  # a corrupt footer: the reader that follows names the problem
+            return
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i)
+            parts = [group.column(j) for j in range(group.num_columns)]
+            size = sum(
+                c.total_uncompressed_size for c in parts if c.path_in_schema.split(".")[0] in wanted
+            )
+            size = max(size, group.num_rows * len(wanted) * 8)
+            if size > limit:
+                what = (
+                    f"has a row group (number {i + 1} of {meta.num_row_groups}, "
+                    f"{group.num_rows:,} rows), read whole, that declares {size:,} bytes "
+                    "uncompressed in the columns read"
+                )
+                error = too_large(self.path, what, limit, key=self.option)
+                raise_it = error.hint.removeprefix("if the file is genuine, ") if error.hint else ""
+                error.hint = f"write it with smaller row groups (row_group_size), or {raise_it}"
+                raise error
+
     def read(self, window: Window | None = None) -> pd.DataFrame:
-        """The whole file (or ``window``) in one frame."""
+        """The whole file (or ``window``) in one frame: unlike the streamed reads, held
+        in memory whole, so the file must be within ``MLCTL_MAX_DATA_BYTES``.
+
+        Raises:
+            DataError: the file is over the limit (see :func:`mlctl.data.limits.check_size`),
+                or as :meth:`iter_chunks`.
+        """
+        from mlctl.data.limits import check_size
+
+        self.header()  # a missing or empty file is named before it is measured
+        check_size(self.path, self.format, key=self.option)
         chunks = list(self.iter_chunks(window))
         if not chunks:
             return pd.DataFrame(columns=self._wanted(self.header()))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError
-from mlctl.runner import json_safe
+from mlctl.run_summary import json_safe
 
 RECORD_FILE = "mlctl-job.json"
 JSON_SCHEMA_VERSION = 1

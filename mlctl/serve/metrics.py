@@ -27,6 +27,7 @@ The answer is in OpenMetrics when the scraper's ``Accept`` asks for
 
 from __future__ import annotations
 
+import bisect
 import collections
 import json
 import os
@@ -35,7 +36,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -207,7 +207,11 @@ def observe_many(histogram: Histogram, values: list[float]) -> None:
     """``histogram.observe(v)`` for every value, as a few updates: the values are
     counted per bucket (the first whose upper bound is at least the value, as
     ``observe`` does; NaN in none) and the sum grows once. Falls back to ``observe``
-    for a few values or a prometheus-client without these attributes."""
+    for a few values or a prometheus-client without these attributes.
+
+    Plain Python (``bisect``), not numpy: this runs on the event loop, and numpy lets go
+    of the GIL in ``searchsorted``; taking it back waits for the scoring thread's
+    switch interval (up to 5 ms), which made one 100-row request 0.7 ms slower."""
     buckets = getattr(histogram, "_buckets", None)
     bounds = getattr(histogram, "_upper_bounds", None)
     total = getattr(histogram, "_sum", None)
@@ -215,10 +219,9 @@ def observe_many(histogram: Histogram, values: list[float]) -> None:
         for value in values:
             histogram.observe(value)
         return
-    where, counts = np.unique(np.searchsorted(bounds, values, side="left"), return_counts=True)
-    for i, n in zip(where.tolist(), counts.tolist(), strict=True):
-        if i < len(buckets):  # NaN sorts past +Inf: no bucket, as in observe
-            buckets[i].inc(n)
+    counts = collections.Counter(bisect.bisect_left(bounds, v) for v in values if v == v)
+    for i, n in counts.items():
+        buckets[i].inc(n)
     total.inc(float(sum(values)))
 
 

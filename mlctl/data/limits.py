@@ -2,8 +2,8 @@
 
 A 3 MB ``.csv.gz`` can expand to gigabytes (a "gzip bomb"), and a Parquet footer can
 claim any size. Every command that reads a data file whole (``run``, ``validate``,
-``init``, ``predict``; ``monitor --current`` only for a retrain's comparison, as it
-streams the file otherwise) first calls :func:`check_size`:
+``init``; ``monitor --current`` only for a retrain's comparison) first calls
+:func:`check_size`:
 
 * plain files: their size on disk;
 * ``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``, ``.tar*``: streamed through the
@@ -11,6 +11,11 @@ streams the file otherwise) first calls :func:`check_size`:
   the count passes the limit (memory stays flat whatever the file expands to);
 * Parquet: the uncompressed size its metadata declares for its row groups, or 8
   bytes per value of the rows and columns it declares, whichever is larger.
+
+A command that streams a file (``predict --input``, ``monitor --current``) holds a
+chunk of rows at a time, so the file's total size is not capped; but pyarrow decodes
+a Parquet file one whole row group at a time, so :func:`check_row_groups` measures
+each row group instead.
 
 The limit is ``MLCTL_MAX_DATA_BYTES`` (bytes, or with a unit: ``500MB``, ``4GiB``;
 default 1 GiB), set by the person running mlctl, never by the recipe.
@@ -25,7 +30,7 @@ import os
 import re
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -178,3 +183,46 @@ def _check_parquet(path: Path, limit: int, key: str) -> None:
         raise too_large(
             path, f"declares {_show(declared)} uncompressed ({meta.num_rows} rows)", limit, key
         )
+
+
+def check_row_groups(path: Path, columns: Sequence[str], key: str = "data.source") -> None:
+    """Refuse a Parquet file with a row group too large to hold in memory.
+
+    A streamed read needs no cap on the whole file: it holds a chunk of rows of a CSV
+    file at a time, but a whole row group of a Parquet file (pyarrow decodes one at a
+    time), so each row group is measured as it declares itself: the uncompressed bytes
+    of ``columns`` (with their nested fields), or 8 bytes per value, whichever is
+    larger, against :func:`max_bytes`. Any other file passes (give it Parquet files
+    only).
+
+    Raises:
+        DataError: a row group over the limit (naming ``key``, the file, the row
+            group, the limit and how to raise it).
+    """
+    import pyarrow.parquet as pq
+
+    limit, wanted = max_bytes(), set(columns)
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:  # a corrupt footer: the reader that follows names the problem
+        return
+
+    def read(column_path: str) -> bool:  # a top-level column, or a field nested in one
+        parts = column_path.split(".")
+        return any(".".join(parts[:n]) in wanted for n in range(1, len(parts) + 1))
+
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        parts = [group.column(j) for j in range(group.num_columns)]
+        size = sum(c.total_uncompressed_size for c in parts if read(c.path_in_schema))
+        size = max(size, group.num_rows * len(wanted) * 8)
+        if size > limit:
+            what = (
+                f"has a row group (number {i + 1} of {meta.num_row_groups}, "
+                f"{group.num_rows:,} rows), read whole, that declares {size:,} bytes "
+                "uncompressed in the columns read"
+            )
+            error = too_large(path, what, limit, key=key)
+            raise_it = error.hint.removeprefix("if the file is genuine, ") if error.hint else ""
+            error.hint = f"write it with smaller row groups (row_group_size), or {raise_it}"
+            raise error

@@ -1,7 +1,10 @@
 """Chunked readers for the input and atomic, incremental writers for the output.
 
 Memory stays bounded by the chunk size: CSV is read with ``pandas.read_csv(chunksize=)``
-and Parquet with ``ParquetFile.iter_batches``. Outputs are written under a temporary
+(a compressed one through its decompressor, as a stream too) and Parquet with
+``ParquetFile.iter_batches``, which decodes one row group at a time. So an input file's
+total size is not capped by ``MLCTL_MAX_DATA_BYTES``, only each Parquet row group of
+the columns read (:func:`mlctl.data.limits.check_row_groups`), before anything is read. Outputs are written under a temporary
 name in the destination folder and renamed only when complete, so a reader never
 sees a half-written file under the final name.
 
@@ -24,7 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from mlctl.data.limits import check_size
+from mlctl.data.limits import check_row_groups
 from mlctl.data.load import SUFFIXES, file_format, source_files
 from mlctl.errors import DataError, MlctlError
 from mlctl.text import first_line
@@ -87,7 +90,6 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
     try:
         if path.stat().st_size == 0:
             raise DataError(f"--input: {path} is empty (0 bytes)")
-        check_size(path, fmt, key="--input")
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -111,12 +113,15 @@ def read_chunks(
     CSV ids are read as text, so ``007`` stays ``007`` in the output.
 
     Raises:
-        DataError: the file cannot be parsed (names the file and the cause).
+        DataError: the file cannot be parsed (names the file and the cause), or a
+            Parquet row group of ``columns`` is over ``MLCTL_MAX_DATA_BYTES`` (checked
+            before the first chunk is read).
     """
     try:
         if source.format == "parquet":
             import pyarrow.parquet as pq
 
+            check_row_groups(source.path, columns, key="--input")
             with pq.ParquetFile(source.path) as reader:
                 for batch in reader.iter_batches(batch_size=size, columns=list(columns)):
                     yield batch.to_pandas()
@@ -169,12 +174,17 @@ def plan_partitions(
     CSV: byte ranges of ``rows`` times the average line size of the file's first
     64 KiB (lines are never split). Parquet: consecutive whole row groups adding up
     to at least ``rows`` rows (a row group is never split).
+
+    Raises:
+        DataError: a Parquet row group of ``columns`` is over ``MLCTL_MAX_DATA_BYTES``
+            (a worker reads row groups whole).
     """
     cols = tuple(columns)
     path = str(source.path)
     if source.format == "parquet":
         import pyarrow.parquet as pq
 
+        check_row_groups(source.path, columns, key="--input")
         meta = pq.ParquetFile(source.path).metadata
         parts, first, count = [], 0, 0
         for group in range(meta.num_row_groups):

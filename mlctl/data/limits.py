@@ -24,7 +24,9 @@ default 1 GiB), set by the person running mlctl, never by the recipe.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
+import io
 import lzma
 import os
 import re
@@ -226,3 +228,56 @@ def check_row_groups(path: Path, columns: Sequence[str], key: str = "data.source
             raise_it = error.hint.removeprefix("if the file is genuine, ") if error.hint else ""
             error.hint = f"write it with smaller row groups (row_group_size), or {raise_it}"
             raise error
+
+
+class _LineBounded(io.RawIOBase):
+    """A binary stream that refuses a line (bytes between line breaks) over a limit."""
+
+    def __init__(self, raw: IO[bytes], path: Path, limit: int, key: str) -> None:
+        self._raw, self._path, self._limit, self._key = raw, path, limit, key
+        self._line = 0  # bytes of the line read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        # Blocks of at most the limit: a line within a block is within the limit, so
+        # only the lines running over a block's edges need counting.
+        data = self._raw.read(min(len(buffer), self._limit))
+        n = len(data)
+        buffer[:n] = data
+        breaks = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+        self._line += min(breaks) if breaks else n
+        if self._line > self._limit:
+            what = f"has a line (one row, read whole) not ended after {self._line:,} bytes"
+            raise too_large(self._path, what, self._limit, self._key)
+        if breaks:
+            self._line = n - max(data.rfind(b"\n"), data.rfind(b"\r")) - 1
+        return n
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        super().close()
+
+
+def open_lines(path: Path, key: str = "data.source") -> IO[bytes] | None:
+    """A text data file's bytes (decompressed), for a reader that streams it, or
+    ``None`` for a ``.zip`` or ``.tar*`` archive or a ``.zst`` file without zstandard
+    (measure it whole with :func:`check_size` and let the reader open it).
+
+    A streamed read holds a chunk of rows at a time, so the file's total size is not
+    capped; but a reader holds at least one whole line, so a line longer than
+    :func:`max_bytes` (a file of one endless line, or a "gzip bomb" of one) is refused
+    as it is read: the stream raises once a line passes the limit.
+
+    Raises:
+        DataError: (while reading) a line over the limit, naming the file, the limit
+            and how to raise it.
+    """
+    name = path.name.lower()
+    opener = _opener(path)
+    if name.endswith((".zip", *_TAR)) or (name.endswith(".zst") and opener is None):
+        return None  # an archive, or zstandard missing (pandas says so)
+    raw = opener() if opener else path.open("rb")
+    return io.BufferedReader(_LineBounded(raw, path, max_bytes(), key), BLOCK)

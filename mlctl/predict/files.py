@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from mlctl.data.limits import check_row_groups
+from mlctl.data.limits import check_row_groups, check_size, open_lines
 from mlctl.data.load import SUFFIXES, file_format, source_files
 from mlctl.errors import DataError, MlctlError
 from mlctl.text import first_line
@@ -97,7 +97,10 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
             schema = meta.schema_arrow
             id_type = schema.field(id_column).type if id_column in schema.names else None
             return InputFile(path, fmt, list(schema.names), meta.metadata.num_rows, id_type)
-        columns = pd.read_csv(path, sep=sep, nrows=0).columns
+        with _csv_stream(path) as target:
+            columns = pd.read_csv(
+                target, sep=sep, nrows=0, compression=_compression(target)
+            ).columns
         return InputFile(path, fmt, [str(c) for c in columns], None)
     except MlctlError:
         raise
@@ -126,15 +129,37 @@ def read_chunks(
                 for batch in reader.iter_batches(batch_size=size, columns=list(columns)):
                     yield batch.to_pandas()
             return
-        reader = pd.read_csv(source.path, chunksize=size, **_csv_options(columns, sep, id_column))
-        with reader:
-            yield from reader
+        with _csv_stream(source.path) as target:
+            options = _csv_options(columns, sep, id_column)
+            reader = pd.read_csv(
+                target, chunksize=size, compression=_compression(target), **options
+            )
+            with reader:
+                yield from reader
     except MlctlError:
         raise
     except Exception as exc:
         raise DataError(
             f"--input: cannot read {source.path} as {source.format}: {first_line(exc)}"
         ) from None
+
+
+@contextlib.contextmanager
+def _csv_stream(path: Path) -> Iterator[Any]:
+    """The decompressed bytes of a CSV input, refusing a line over ``MLCTL_MAX_DATA_BYTES``
+    (:func:`mlctl.data.limits.open_lines`); an archive (``.zip``, ``.tar*``), which
+    pandas opens itself, is measured whole first and given as its path."""
+    stream = open_lines(path, key="--input")
+    if stream is None:
+        check_size(path, "csv", key="--input")
+        yield path
+        return
+    with stream:
+        yield stream
+
+
+def _compression(target: Any) -> str | None:
+    return "infer" if isinstance(target, Path) else None
 
 
 def _csv_options(columns: Sequence[str], sep: str, id_column: str | None) -> dict[str, Any]:

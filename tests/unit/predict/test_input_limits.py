@@ -99,3 +99,30 @@ def test_only_the_columns_read_count_in_a_row_group(tmp_path: Path) -> None:
     assert len(read_all(path, columns=["x"])) == ROWS
     with pytest.raises(DataError, match="row group"):
         read_all(path)  # x and y: 160,000 bytes a row group
+
+
+@pytest.mark.parametrize("name", ["line.csv", "line.csv.gz", "header.csv.gz"])
+def test_a_line_over_the_limit_is_refused_as_it_is_read(tmp_path: Path, name: str) -> None:
+    """A row is held whole: a line longer than the limit (a "gzip bomb" of one line of a
+    few hundred MB would fit in a few hundred KB) is refused once the limit is passed."""
+    path = tmp_path / name
+    endless = b"0" * (300 << 10)
+    text = endless + b",0\n" if name.startswith("header") else b"x,y\n1,2\n" + endless + b",0\n"
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    with pytest.raises(DataError) as exc:
+        read_all(path, declared="csv")
+    message = exc.value.message
+    assert message.startswith(f"--input: {path} has a line (one row, read whole) not ended after")
+    assert f"more than the limit of 100.0 KiB ({ENV})" in message
+    assert f"{ENV}=1GiB" in exc.value.hint
+
+
+@pytest.mark.parametrize("suffix", [".csv.zip", ".csv.tar.gz"])
+def test_an_archive_is_measured_whole(tmp_path: Path, suffix: str) -> None:
+    """pandas opens a .zip or .tar* itself: it is measured whole before it is read."""
+    small, big = tmp_path / f"small{suffix}", tmp_path / f"big{suffix}"
+    frame(1_000).to_csv(small, index=False)
+    frame().to_csv(big, index=False)
+    assert len(read_all(small, declared="csv")) == 1_000
+    with pytest.raises(DataError, match=f"--input: {big} holds more than 100.0 KiB decompressed"):
+        read_all(big, declared="csv")

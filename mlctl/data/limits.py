@@ -15,7 +15,8 @@ claim any size. Every command that reads a data file whole (``run``, ``validate`
 A command that streams a file (``predict --input``, ``monitor --current``) holds a
 chunk of rows at a time, so the file's total size is not capped; but pyarrow decodes
 a Parquet file one whole row group at a time, so :func:`check_row_groups` measures
-each row group instead.
+each row group instead, and a CSV reader holds a whole line, so :func:`open_lines`
+refuses a line over the limit as it is read.
 
 The limit is ``MLCTL_MAX_DATA_BYTES`` (bytes, or with a unit: ``500MB``, ``4GiB``;
 default 1 GiB), set by the person running mlctl, never by the recipe.

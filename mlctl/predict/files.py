@@ -3,10 +3,12 @@
 Memory stays bounded by the chunk size: CSV is read with ``pandas.read_csv(chunksize=)``
 (a compressed one through its decompressor, as a stream too) and Parquet with
 ``ParquetFile.iter_batches``, which decodes one row group at a time. So an input file's
-total size is not capped by ``MLCTL_MAX_DATA_BYTES``, only each Parquet row group of
-the columns read (:func:`mlctl.data.limits.check_row_groups`), before anything is read. Outputs are written under a temporary
-name in the destination folder and renamed only when complete, so a reader never
-sees a half-written file under the final name.
+total size is not capped by ``MLCTL_MAX_DATA_BYTES``; what is held whole is: each
+Parquet row group of the columns read (:func:`mlctl.data.limits.check_row_groups`,
+before anything is read) and each CSV line (:func:`mlctl.data.limits.open_lines`, as
+it is read). Outputs are written under a temporary name in the destination folder and
+renamed only when complete, so a reader never sees a half-written file under the
+final name.
 
 For the Dask engine, :func:`plan_partitions` cuts each file into :class:`Partition`
 s (CSV: byte ranges aligned to lines; Parquet: runs of row groups) of about a chunk

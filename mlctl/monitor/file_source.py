@@ -202,13 +202,8 @@ class FileSource:
             ) from None
 
     def check_row_groups(self, columns: Sequence[str]) -> None:
-        """Refuse a Parquet file with a row group too large to hold in memory.
-
-        A streamed read needs no cap on the whole file: it holds ``chunk_rows`` rows of
-        a CSV file at a time, but a whole row group of a Parquet file (pyarrow decodes
-        one at a time), so each row group is measured as it declares itself: the
-        uncompressed bytes of ``columns``, or 8 bytes per value, whichever is larger,
-        against ``MLCTL_MAX_DATA_BYTES``. A CSV file passes.
+        """Refuse a Parquet file with a row group too large to hold in memory
+        (:func:`mlctl.data.limits.check_row_groups`); a CSV file passes.
 
         Raises:
             DataError: a row group over the limit (naming the file, the row group, the
@@ -216,32 +211,9 @@ class FileSource:
         """
         if self.format != "parquet":
             return
-        import pyarrow.parquet as pq
+        from mlctl.data.limits import check_row_groups
 
-        from mlctl.data.limits import max_bytes, too_large
-
-        limit, wanted = max_bytes(), set(columns)
-        try:
-            meta = pq.ParquetFile(self.path).metadata
-        except Exception:  # a corrupt footer: the reader that follows names the problem
-            return
-        for i in range(meta.num_row_groups):
-            group = meta.row_group(i)
-            parts = [group.column(j) for j in range(group.num_columns)]
-            size = sum(
-                c.total_uncompressed_size for c in parts if c.path_in_schema.split(".")[0] in wanted
-            )
-            size = max(size, group.num_rows * len(wanted) * 8)
-            if size > limit:
-                what = (
-                    f"has a row group (number {i + 1} of {meta.num_row_groups}, "
-                    f"{group.num_rows:,} rows), read whole, that declares {size:,} bytes "
-                    "uncompressed in the columns read"
-                )
-                error = too_large(self.path, what, limit, key=self.option)
-                raise_it = error.hint.removeprefix("if the file is genuine, ") if error.hint else ""
-                error.hint = f"write it with smaller row groups (row_group_size), or {raise_it}"
-                raise error
+        check_row_groups(self.path, columns, key=self.option)
 
     def read(self, window: Window | None = None) -> pd.DataFrame:
         """The whole file (or ``window``) in one frame: unlike the streamed reads, held

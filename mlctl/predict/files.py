@@ -1,9 +1,14 @@
 """Chunked readers for the input and atomic, incremental writers for the output.
 
 Memory stays bounded by the chunk size: CSV is read with ``pandas.read_csv(chunksize=)``
-and Parquet with ``ParquetFile.iter_batches``. Outputs are written under a temporary
-name in the destination folder and renamed only when complete, so a reader never
-sees a half-written file under the final name.
+(a compressed one through its decompressor, as a stream too) and Parquet with
+``ParquetFile.iter_batches``, which decodes one row group at a time. So an input file's
+total size is not capped by ``MLCTL_MAX_DATA_BYTES``; what is held whole is: each
+Parquet row group of the columns read (:func:`mlctl.data.limits.check_row_groups`,
+before anything is read) and each CSV line (:func:`mlctl.data.limits.open_lines`, as
+it is read). Outputs are written under a temporary name in the destination folder and
+renamed only when complete, so a reader never sees a half-written file under the
+final name.
 
 For the Dask engine, :func:`plan_partitions` cuts each file into :class:`Partition`
 s (CSV: byte ranges aligned to lines; Parquet: runs of row groups) of about a chunk
@@ -24,7 +29,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from mlctl.data.limits import check_size
+from mlctl.data.limits import check_row_groups, check_size, open_lines
 from mlctl.data.load import SUFFIXES, file_format, source_files
 from mlctl.errors import DataError, MlctlError
 from mlctl.text import first_line
@@ -87,7 +92,6 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
     try:
         if path.stat().st_size == 0:
             raise DataError(f"--input: {path} is empty (0 bytes)")
-        check_size(path, fmt, key="--input")
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -95,7 +99,10 @@ def _header(path: Path, fmt: str, sep: str, id_column: str | None) -> InputFile:
             schema = meta.schema_arrow
             id_type = schema.field(id_column).type if id_column in schema.names else None
             return InputFile(path, fmt, list(schema.names), meta.metadata.num_rows, id_type)
-        columns = pd.read_csv(path, sep=sep, nrows=0).columns
+        with _csv_stream(path) as target:
+            columns = pd.read_csv(
+                target, sep=sep, nrows=0, compression=_compression(target)
+            ).columns
         return InputFile(path, fmt, [str(c) for c in columns], None)
     except MlctlError:
         raise
@@ -111,25 +118,50 @@ def read_chunks(
     CSV ids are read as text, so ``007`` stays ``007`` in the output.
 
     Raises:
-        DataError: the file cannot be parsed (names the file and the cause).
+        DataError: the file cannot be parsed (names the file and the cause), or a
+            Parquet row group of ``columns`` is over ``MLCTL_MAX_DATA_BYTES`` (checked
+            before the first chunk is read).
     """
     try:
         if source.format == "parquet":
             import pyarrow.parquet as pq
 
+            check_row_groups(source.path, columns, key="--input")
             with pq.ParquetFile(source.path) as reader:
                 for batch in reader.iter_batches(batch_size=size, columns=list(columns)):
                     yield batch.to_pandas()
             return
-        reader = pd.read_csv(source.path, chunksize=size, **_csv_options(columns, sep, id_column))
-        with reader:
-            yield from reader
+        with _csv_stream(source.path) as target:
+            options = _csv_options(columns, sep, id_column)
+            reader = pd.read_csv(
+                target, chunksize=size, compression=_compression(target), **options
+            )
+            with reader:
+                yield from reader
     except MlctlError:
         raise
     except Exception as exc:
         raise DataError(
             f"--input: cannot read {source.path} as {source.format}: {first_line(exc)}"
         ) from None
+
+
+@contextlib.contextmanager
+def _csv_stream(path: Path) -> Iterator[Any]:
+    """The decompressed bytes of a CSV input, refusing a line over ``MLCTL_MAX_DATA_BYTES``
+    (:func:`mlctl.data.limits.open_lines`); an archive (``.zip``, ``.tar*``), which
+    pandas opens itself, is measured whole first and given as its path."""
+    stream = open_lines(path, key="--input")
+    if stream is None:
+        check_size(path, "csv", key="--input")
+        yield path
+        return
+    with stream:
+        yield stream
+
+
+def _compression(target: Any) -> str | None:
+    return "infer" if isinstance(target, Path) else None
 
 
 def _csv_options(columns: Sequence[str], sep: str, id_column: str | None) -> dict[str, Any]:
@@ -169,12 +201,17 @@ def plan_partitions(
     CSV: byte ranges of ``rows`` times the average line size of the file's first
     64 KiB (lines are never split). Parquet: consecutive whole row groups adding up
     to at least ``rows`` rows (a row group is never split).
+
+    Raises:
+        DataError: a Parquet row group of ``columns`` is over ``MLCTL_MAX_DATA_BYTES``
+            (a worker reads row groups whole).
     """
     cols = tuple(columns)
     path = str(source.path)
     if source.format == "parquet":
         import pyarrow.parquet as pq
 
+        check_row_groups(source.path, columns, key="--input")
         meta = pq.ParquetFile(source.path).metadata
         parts, first, count = [], 0, 0
         for group in range(meta.num_row_groups):

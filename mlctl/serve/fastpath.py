@@ -126,8 +126,7 @@ def fast_scoring(app: Any) -> ASGI:
         except Exception:  # _HandOver, ApiError, anything: the controller answers it
             await app(scope, _replay(messages, receive), send)
             return
-        status, document, extra = await _scored(serve, route, scope, batch, records)
-        payload = encoder.encode(document)
+        status, payload, extra = await _scored(serve, route, scope, batch, records)
         response = [(b"content-type", b"application/json")]
         response.append((b"content-length", str(len(payload)).encode()))
         response += [(k.encode(), v.encode("latin-1")) for k, v in extra.items()]
@@ -202,21 +201,21 @@ def _replay(messages: list[dict], receive: Any) -> Any:
 
 async def _scored(
     serve: ServeState, route: Route, scope: dict, batch: Columns, records: list[Any]
-) -> tuple[int, Any, dict[str, str]]:
-    """(status, document, headers) of a request whose rows passed the checks."""
+) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers) of a request whose rows passed the checks."""
     try:
         answer = await score(serve, batch, records, route.name, None)
+        note_scored(scope, answer)  # for the access log
+        return 200, encoder.encode(route.document(serve, batch, answer)), version_headers(answer)
     except ApiError as exc:
         exc = route.error(exc)
         _count_error(serve, scope["path"], exc.status)
-        return exc.status, error_document(exc), exc.headers
+        return exc.status, encoder.encode(error_document(exc)), exc.headers
     except Exception as exc:  # as the app's internal_error handler answers it
         logger.error("unhandled error answering POST %s", scope["path"], exc_info=exc)
         _count_error(serve, scope["path"], 500)
         error = ApiError(500, "INTERNAL", f"internal error: {type(exc).__name__}")
-        return 500, error_document(error), {}
-    note_scored(scope, answer)  # for the access log
-    return 200, route.document(serve, batch, answer), version_headers(answer)
+        return 500, encoder.encode(error_document(error)), {}
 
 
 def _count_error(serve: ServeState, path: str, status: int) -> None:

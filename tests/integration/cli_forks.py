@@ -13,16 +13,28 @@ the job's environment is set (so a variable read at *import* time sees the helpe
 environment) and before the job's working folder is entered. Tests that use this keep
 a few cases on a true ``python -m mlctl`` too.
 
+The job's ``PYTHONPATH`` entries are put on ``sys.path`` after the working folder, as
+the interpreter does at start (imports made before that, from :data:`PRELOAD`, are not
+redone).
+
+:class:`ForkServer` is the same helper kept running for one test module's sequential
+calls: each :meth:`ForkServer.run` forks one child and waits for it, so a test reads
+like one ``subprocess.run`` of ``python -m mlctl`` and pays no import.
+
 The helper refuses to fork if importing left a thread running (forking a threaded
 process is unsafe) and fails if the imports printed anything.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +117,101 @@ def run_forked(jobs: list[Job], workers: int, scratch: Path) -> dict[str, Outcom
     return outcomes
 
 
+class ForkServer:
+    """One pre-imported helper (``cli_forks.py --serve``) that forks a child per call.
+
+    ``run`` is ``python -m mlctl *argv`` in ``cwd`` with ``env`` (replaced whole), stdin
+    from /dev/null, and answers a :class:`subprocess.CompletedProcess` (returncode None:
+    killed at the timeout). Calls from several threads take turns; :meth:`close` ends
+    the helper."""
+
+    def __init__(self, scratch: Path) -> None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.scratch = scratch
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve"],
+            cwd=scratch,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=(scratch / "helper.err").open("w"),
+            text=True,
+        )
+
+    def run(
+        self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        with self.lock:
+            return self._run(argv, cwd, env, timeout)
+
+    def _run(
+        self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess:
+        self.calls += 1
+        out, err = self.scratch / f"{self.calls}.out", self.scratch / f"{self.calls}.err"
+        job = {
+            "name": str(self.calls),
+            "argv": list(argv),
+            "cwd": str(cwd),
+            "env": dict(env),
+            "timeout": timeout,
+            "stdout": str(out),
+            "stderr": str(err),
+        }
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        problem = (self.scratch / "helper.err").read_text()
+        assert line and not problem, f"the CLI fork server failed:\n{problem}"
+        status = json.loads(line)
+
+        def read(path: Path) -> str:
+            text = path.read_bytes().decode("utf-8", "replace")
+            path.unlink()
+            return text
+
+        return subprocess.CompletedProcess(
+            ["mlctl", *argv], status["returncode"], read(out), read(err)
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+_SHARED: list[ForkServer] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_server() -> ForkServer:
+    """This process's :class:`ForkServer` (one per xdist worker), started on first use
+    and closed at exit."""
+    with _SHARED_LOCK:
+        if not _SHARED or _SHARED[0].proc.poll() is not None:
+            scratch = Path(tempfile.mkdtemp(prefix="mlctl-forks-"))
+            _SHARED[:] = [ForkServer(scratch)]
+            atexit.register(_SHARED[0].close)
+            atexit.register(shutil.rmtree, scratch, True)
+        return _SHARED[0]
+
+
+def run_mlctl(
+    cwd: Path, *args: str, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``subprocess.run([python, -m, mlctl, *args], cwd, env, timeout, capture_output,
+    text)`` forked from :func:`shared_server` (a timeout raises ``TimeoutExpired``)."""
+    res = shared_server().run(list(args), cwd, env, timeout)
+    if res.returncode is None:
+        raise subprocess.TimeoutExpired(res.args, timeout, res.stdout, res.stderr)
+    return res
+
+
 # ----------------------------------------------------------------------- the helper
 
 
@@ -128,6 +235,8 @@ def _child(job: dict) -> None:
             os.dup2(opened, fd)
             os.close(opened)
         sys.path[0] = os.getcwd()  # as "python -m" puts the working folder first
+        extra = [p for p in job["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[1:1] = [os.path.abspath(p) for p in extra]  # as the interpreter does
         sys.argv = ["mlctl", *job["argv"]]
         try:
             runpy.run_module("mlctl", run_name="__main__", alter_sys=True)
@@ -154,7 +263,7 @@ def _child(job: dict) -> None:
         os._exit(code & 0xFF)
 
 
-def _serve(jobs: list[dict], workers: int) -> dict[str, dict]:
+def _preload() -> None:
     import importlib
     import threading
     import warnings
@@ -169,6 +278,17 @@ def _serve(jobs: list[dict], workers: int) -> dict[str, dict]:
         raise RuntimeError(f"imports left threads running: {threading.enumerate()}")
     sys.stdout.flush()
     sys.stderr.flush()
+
+
+def _serve_lines() -> None:
+    """:class:`ForkServer`'s helper: one job per line on stdin, its status on stdout."""
+    _preload()
+    for line in sys.stdin:
+        job = json.loads(line)
+        print(json.dumps(_serve([job], 1)[job["name"]]), flush=True)
+
+
+def _serve(jobs: list[dict], workers: int) -> dict[str, dict]:
     pending = list(jobs)
     running: dict[int, tuple[dict, float]] = {}
     results: dict[str, dict] = {}
@@ -199,4 +319,8 @@ def _serve(jobs: list[dict], workers: int) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_serve(json.loads(Path(sys.argv[1]).read_text()), int(sys.argv[2]))))
+    if sys.argv[1:] == ["--serve"]:
+        _serve_lines()
+    else:
+        _preload()
+        print(json.dumps(_serve(json.loads(Path(sys.argv[1]).read_text()), int(sys.argv[2]))))

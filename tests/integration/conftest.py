@@ -157,3 +157,12 @@ def trained_churn_project(tmp_path_factory):
 
 # Serve tests share helpers for starting a real server (tests/integration/serve_helpers.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def forked_mlctl():
+    """This worker's :class:`cli_forks.ForkServer`: its ``run(argv, cwd, env, timeout)``
+    is ``python -m mlctl *argv`` without paying the imports."""
+    from cli_forks import shared_server
+
+    return shared_server()

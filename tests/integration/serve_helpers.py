@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_forks import run_mlctl
 
 # Small, quick training for the serve tests: one logreg, no importance, the lenient gate.
 # tuning.n_jobs=1: on a few hundred rows, starting joblib's worker processes costs more
@@ -68,6 +69,14 @@ def env_without_tracking(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def mlctl(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
+    """``python -m mlctl *args``, forked from this worker's pre-imported helper
+    (``cli_forks.run_mlctl``: the real CLI in its own process, without the ~2 s of
+    imports); :func:`fresh_mlctl` starts a new interpreter."""
+    return run_mlctl(cwd, *args, env=env_without_tracking(env), timeout=timeout)
+
+
+def fresh_mlctl(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
+    """``python -m mlctl *args`` on a new interpreter."""
     return subprocess.run(
         [sys.executable, "-m", "mlctl", *args],
         cwd=cwd,

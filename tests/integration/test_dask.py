@@ -3,8 +3,10 @@
 The module shares one cluster (:func:`cluster`) that the CLI reaches with
 ``--address`` / ``compute.address`` and the in-process tests with ``open_session``;
 ``mlctl run`` on the dask backend and one ``mlctl predict --engine dask`` start and
-close their own. As in ``test_predict.py``, the CLI jobs start together
-(:func:`jobs`) because each spends most of its time importing libraries.
+close their own. As in ``test_predict.py``, the CLI jobs run together (:func:`jobs`)
+because each spends most of its time importing libraries: the ``run`` jobs and the
+unreachable-address cases on a fresh ``python -m mlctl``, the local training and the
+``predict`` jobs forked from a helper that imported mlctl once (``cli_forks.py``).
 
 Probabilities are compared to within 1e-12, not bit for bit: BLAS computes the rows
 at the tail of a chunk with other kernels, so a row's last bit depends on where the
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_forks import Job, run_forked, run_mlctl
 
 pytestmark = pytest.mark.integration
 
@@ -247,10 +250,8 @@ def test_training_on_the_cluster_matches_local_with_per_fold_progress(
 @pytest.fixture(scope="module")
 def trained(root: Path) -> dict:
     """The local run of :data:`RUN`, promoted: the model the predict jobs score."""
-    cmd = [sys.executable, "-m", "mlctl", "run", "recipes/churn.yaml", *RUN, "--promote", "-y"]
-    res = subprocess.run(
-        [*cmd, "--json"], cwd=root, capture_output=True, text=True, env=clean_env(), timeout=600
-    )
+    args = ["run", "recipes/churn.yaml", *RUN, "--promote", "-y", "--json"]
+    res = run_mlctl(root, *args, env=clean_env(), timeout=600)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -279,8 +280,11 @@ def write_inputs(root: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def jobs(root: Path, trained: dict, cluster: str) -> dict[str, subprocess.CompletedProcess]:
-    """``mlctl run`` on the dask backend and the predict jobs, started together."""
+def jobs(
+    root: Path, trained: dict, cluster: str, tmp_path_factory
+) -> dict[str, subprocess.CompletedProcess]:
+    """``mlctl run`` on the dask backend (a fresh interpreter) and the predict jobs
+    (forked, two at a time), together."""
     write_inputs(root)
     csv = ["--input", "parts/*.csv", "--chunk-size", "97"]
     pq = ["--input", "pq/*.parquet", "--chunk-size", "100"]
@@ -306,8 +310,14 @@ def jobs(root: Path, trained: dict, cluster: str) -> dict[str, subprocess.Comple
         # Its own LocalCluster, with the progress a terminal would show.
         "own": [*PREDICT, *csv, "--engine", "dask", "--output", "own.parquet"],
     }
-    started = {name: start(cmd, root) for name, cmd in commands.items()}
-    return {name: finish(*started[name])[0] for name in commands}
+    run = start(commands.pop("run"), root)
+    forked = [Job(name, cmd[3:], root, clean_env(), 600) for name, cmd in commands.items()]
+    outcomes = run_forked(forked, 2, tmp_path_factory.mktemp("dask-forks"))
+    done = {"run": finish(*run)[0]}
+    for name, cmd in commands.items():
+        got = outcomes[name]
+        done[name] = subprocess.CompletedProcess(cmd, got.returncode, got.stdout, got.stderr)
+    return done
 
 
 def test_run_on_dask_picks_the_same_winner_with_the_same_scores(trained, jobs) -> None:

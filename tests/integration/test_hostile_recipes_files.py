@@ -7,6 +7,12 @@
   MLflow store (params, tags, artifacts), the report, stdout or stderr;
 * data bombs: compressed files that expand past the limit are refused with peak
   memory measured, naming the file, the limit and how to raise it.
+
+Most commands run forked from one pre-imported helper (``cli_forks.ForkServer``: the
+real CLI entry, its own process, folder and environment, ``PYTHONPATH`` on
+``sys.path`` as at start); the training run, the Hydra search-path case (plugins are
+discovered from ``sys.path``) and the memory-measured bombs run on a fresh
+``python -m mlctl``.
 """
 
 from __future__ import annotations
@@ -64,14 +70,33 @@ class Evil:
 """
 
 
-def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
-    """Run ``mlctl`` and return (exit code, stdout, stderr, None)."""
+_SERVER: list = []  # the session's ForkServer, set by fork_server()
+
+
+@pytest.fixture(autouse=True)
+def fork_server(forked_mlctl):
+    _SERVER[:] = [forked_mlctl]
+
+
+def run_cli(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    fresh: bool = False,
+):
+    """Run ``mlctl`` (forked; ``fresh``: a new interpreter) and return (exit code,
+    stdout, stderr, None)."""
     full = {
         k: v
         for k, v in os.environ.items()
         if "TRACKING_URI" not in k and k not in ("MLCTL_TRUSTED_PREFIXES", "MLCTL_MAX_DATA_BYTES")
     }
     full.update(env or {})
+    if not fresh:
+        res = _SERVER[0].run(list(args), cwd, full, timeout)
+        assert res.returncode is not None, f"mlctl {' '.join(args)} ran past {timeout} s"
+        return res.returncode, res.stdout, res.stderr, None
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlctl", *args],
         cwd=cwd,
@@ -243,7 +268,7 @@ def test_unknown_resolvers_are_refused(tmp_path: Path, evil, expr: str) -> None:
 def test_hydra_searchpath_cannot_import_a_package(tmp_path: Path, evil) -> None:
     marker, env = evil
     folder = project(tmp_path, RECIPE + "hydra:\n  searchpath: [pkg://evilpkg]\n")
-    code, out, err, _ = run_cli(folder, "validate", "recipe.yaml", "--no-data", env=env)
+    code, out, err, _ = run_cli(folder, "validate", "recipe.yaml", "--no-data", env=env, fresh=True)
     assert "Traceback" not in err
     assert code in (0, 4), err
     assert not marker.exists()
@@ -330,7 +355,9 @@ def trained(tmp_path_factory, churn_project) -> dict:
         "HOOK_URL": f"https://hooks.example.com/x?token={TOKEN}",
         "CHURN_API_TOKEN": TOKEN,
     }
-    res = run_cli(root, "run", "recipes/churn.yaml", *FAST, "--json", env=env, timeout=600)
+    res = run_cli(
+        root, "run", "recipes/churn.yaml", *FAST, "--json", env=env, timeout=600, fresh=True
+    )
     return {"root": root, "env": env, "result": res}
 
 

@@ -62,9 +62,12 @@ INPUTS = [
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("monitor"), 900)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--json")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    """The churn project (900 rows) with a promoted quick model, trained once for the
+    session (conftest.trained_churn_project)."""
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("monitor"), 900, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TELCO
-from serve_helpers import FAST, PG_ADMIN, mlctl, pg_url, require
+from serve_helpers import FAST, PG_ADMIN, pg_url, require
 
 from mlctl.monitor.run import MonitorOptions
 from mlctl.predlog import PredictionLog, rows_for
@@ -23,9 +23,12 @@ ROWS = 6_000
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("scale"), 900)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--json")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    """The churn project (900 rows) with a promoted quick model, trained once for the
+    session (conftest.trained_churn_project)."""
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("scale"), 900, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

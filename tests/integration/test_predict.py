@@ -2,8 +2,10 @@
 of the Telco table, then raw Telco rows it never saw scored by ``python -m mlctl``.
 
 Every ``mlctl predict`` process spends most of its few seconds importing MLflow and
-sklearn, so the module trains once, prepares every input, then starts all the scoring
-jobs together (:func:`jobs`); each test checks one of them.
+sklearn, so the module trains once, prepares every input, then runs all the scoring
+jobs together (:func:`jobs`); each test checks one of them. The first job runs on a
+fresh ``python -m mlctl``; the others are forked from one helper that imported mlctl
+once (``cli_forks.run_forked``: the real CLI entry, each job its own process).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_forks import Job, run_forked
 
 from mlctl.tracking.runs import use_store
 
@@ -106,26 +109,37 @@ def write_inputs(project: Path, unseen: pd.DataFrame) -> None:
     (project / "existing.csv").write_text("keep me\n")
 
 
+FRESH = "csv_to_parquet"  # the job that runs on a fresh interpreter
+
+
 @pytest.fixture(scope="module")
-def jobs(project: Path, unseen: pd.DataFrame) -> dict[str, subprocess.CompletedProcess]:
-    """Every ``mlctl predict`` of :data:`JOBS`, run at the same time."""
+def jobs(
+    project: Path, unseen: pd.DataFrame, tmp_path_factory
+) -> dict[str, subprocess.CompletedProcess]:
+    """Every ``mlctl predict`` of :data:`JOBS`: :data:`FRESH` on a new interpreter while
+    the others are forked, two at a time."""
     write_inputs(project, unseen)
-    started = {
-        name: subprocess.Popen(
-            PREDICT + args,
-            cwd=project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=clean_env(),
-        )
+    fresh = subprocess.Popen(
+        PREDICT + JOBS[FRESH],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    forked = [
+        Job(name, PREDICT[3:] + args, project, clean_env(), 600)
         for name, args in JOBS.items()
-    }
-    done = {}
-    for name, proc in started.items():
-        out, err = proc.communicate(timeout=600)
-        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return done
+        if name != FRESH
+    ]
+    outcomes = run_forked(forked, 2, tmp_path_factory.mktemp("predict-forks"))
+    out, err = fresh.communicate(timeout=600)
+    done = {FRESH: subprocess.CompletedProcess(fresh.args, fresh.returncode, out, err)}
+    for name, got in outcomes.items():
+        done[name] = subprocess.CompletedProcess(
+            ["mlctl", *PREDICT[3:], *JOBS[name]], got.returncode, got.stdout, got.stderr
+        )
+    return {name: done[name] for name in JOBS}
 
 
 @pytest.fixture(scope="module")

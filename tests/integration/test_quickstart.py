@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from serve_helpers import Server, mlctl
+from serve_helpers import Server
+from serve_helpers import fresh_mlctl as mlctl  # the README's commands as typed
 
 pytestmark = pytest.mark.integration
 

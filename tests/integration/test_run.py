@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_forks import run_mlctl
 
 from mlctl.tracking.runs import use_store
 
@@ -36,9 +37,13 @@ QUICK = [
 ]
 
 
-def mlctl(cwd: Path, *args: str, env: dict[str, str] | None = None):
+def mlctl(cwd: Path, *args: str, env: dict[str, str] | None = None, fresh: bool = False):
+    """``python -m mlctl *args``: forked from this worker's pre-imported helper
+    (``cli_forks.run_mlctl``), or on a new interpreter (``fresh``)."""
     full_env = {k: v for k, v in os.environ.items() if "TRACKING_URI" not in k}
     full_env.update(env or {})
+    if not fresh:
+        return run_mlctl(cwd, *args, env=full_env, timeout=600)
     return subprocess.run(
         [sys.executable, "-m", "mlctl", *args],
         cwd=cwd,
@@ -61,7 +66,7 @@ def runs(db: Path) -> list[tuple]:
 
 
 def test_run_registers_a_loadable_model(project: Path) -> None:
-    res = mlctl(project, "run", "recipes/churn.yaml", *FAST, "--json")
+    res = mlctl(project, "run", "recipes/churn.yaml", *FAST, "--json", fresh=True)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)  # stdout holds only the JSON document
     assert doc["status"] == "ready"

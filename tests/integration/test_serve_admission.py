@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from serve_helpers import FAST, ROW, Server, mlctl
+from serve_helpers import FAST, ROW, Server
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +19,12 @@ CLIENTS = 64
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, churn_project) -> Path:
-    root = churn_project(tmp_path_factory.mktemp("admission"), 700)
-    res = mlctl(root, "run", "recipes/churn.yaml", *FAST, "--promote", "--yes", "--quiet")
+def project(tmp_path_factory, trained_churn_project) -> Path:
+    """The churn project (700 rows) with a promoted quick model, trained once for the
+    session (conftest.trained_churn_project)."""
+    root, (res,) = trained_churn_project(
+        tmp_path_factory.mktemp("admission"), 700, [*FAST, "--promote", "--yes", "--quiet"]
+    )
     assert res.returncode == 0, res.stderr
     return root
 

@@ -9,18 +9,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from big_files import LIMIT, unseen_rows, write
 from serve_helpers import FAST, mlctl
 
 from mlctl.errors import ExitCode
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-TELCO = REPO / "data" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
-LIMIT = {"MLCTL_MAX_DATA_BYTES": "128KiB"}
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +29,7 @@ def project(tmp_path_factory, trained_churn_project) -> Path:
 
 @pytest.fixture(scope="module")
 def unseen() -> pd.DataFrame:
-    rows = pd.read_csv(TELCO).iloc[900:].reset_index(drop=True)
-    rows["TotalCharges"] = pd.to_numeric(rows["TotalCharges"], errors="coerce")
-    return rows
-
-
-def write(frame: pd.DataFrame, path: Path, group_rows: int) -> Path:
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, group_rows)
-    return path
+    return unseen_rows()
 
 
 def monitor(project: Path, current: Path):
